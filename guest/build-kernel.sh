@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds vessel's guest kernel (an uncompressed vmlinux booted by PVH) from Debian's
+# linux-source-6.1 and guest/kernel.config, and caches it by the hash of both: a rebuild
+# happens only when the fragment or the source package version changes.
+#   usage: guest/build-kernel.sh OUTPUT_VMLINUX
+set -euo pipefail
+
+out=$1
+here=$(cd "$(dirname "$0")" && pwd)
+fragment=$here/kernel.config
+tarball=$(ls /usr/src/linux-source-6.1.tar.xz 2>/dev/null) ||
+  { echo "guest kernel: /usr/src/linux-source-6.1.tar.xz is missing: run scripts/install-deps.sh" >&2; exit 1; }
+version=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+key=$( (cat "$fragment"; echo "$version"; cat "$0") | sha256sum | cut -c1-16)
+cache=${VESSEL_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vessel}/kernel-$key
+mkdir -p "$(dirname "$out")"
+
+if [ -f "$cache/vmlinux" ]; then
+  echo "guest kernel: cached ($cache)"
+  cp "$cache/vmlinux" "$out"
+  exit 0
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vessel-kernel.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+echo "guest kernel: building linux-source-6.1 $version with guest/kernel.config (takes ~10 minutes on 2 cores, once)"
+echo "guest kernel: unpacking sources"
+tar -C "$work" -xf "$tarball"
+src=$(echo "$work"/linux-source-6.1)
+cd "$src"
+make -s ARCH=x86_64 tinyconfig >/dev/null
+scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null
+make -s ARCH=x86_64 olddefconfig >/dev/null
+
+# Kconfig silently drops options whose dependencies are missing: fail loudly instead.
+missing=0
+while IFS= read -r line; do
+  case "$line" in
+    CONFIG_ACPI_BUTTON=y) continue ;; # needs CONFIG_INPUT, which the fragment turns off on purpose
+    CONFIG_*=*) grep -qxF "$line" .config || { echo "guest kernel: $line did not survive olddefconfig" >&2; missing=1; } ;;
+  esac
+done <"$fragment"
+[ "$missing" -eq 0 ] || exit 1
+
+jobs=$(nproc)
+echo "guest kernel: compiling with $jobs jobs"
+count=0
+make ARCH=x86_64 -j"$jobs" vmlinux 2>&1 | while IFS= read -r line; do
+  case "$line" in
+    *" CC "* | *" AS "* | *" LD "*)
+      count=$((count + 1))
+      [ $((count % 250)) -eq 0 ] && echo "guest kernel: $count files compiled"
+      ;;
+    *error* | *Error*) echo "$line" >&2 ;;
+  esac
+done
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "guest kernel: make failed" >&2; exit 1; }
+mkdir -p "$cache.tmp"
+cp vmlinux "$cache.tmp/vmlinux"
+cp .config "$cache.tmp/config"
+rm -rf "$cache"
+mv "$cache.tmp" "$cache"
+cp "$cache/vmlinux" "$out"
+echo "guest kernel: done ($(du -h "$out" | cut -f1))"

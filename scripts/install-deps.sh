@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything vessel needs to build, test and run on Debian 12, from Debian's archive only.
+# Used by `make demo`, `make test` and .ci/run. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config clang-format
+  libexpected-dev nlohmann-json3-dev libtomlplusplus-dev libseccomp-dev libcap-dev
+  googletest libgtest-dev
+  # guest kernel and initrd
+  linux-source-6.1 bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio
+  # running containers in VMs under Podman
+  qemu-system-x86 podman runc conmon slirp4netns passt uidmap iproute2
+  busybox-static procps psmisc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing Debian packages: ${missing[*]}: run 'sudo $0' once" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,145 @@
+#include "agent/mounts.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "common/log.h"
+#include "common/sys.h"
+
+namespace vessel::agent {
+
+namespace {
+
+constexpr const char* kContainerRoot = "/run/container";
+
+Result<void> do_mount(const std::string& source, const std::string& target, const std::string& type,
+                      unsigned long flags, const std::string& data) {
+  if (::mount(source.c_str(), target.c_str(), type.empty() ? nullptr : type.c_str(), flags,
+              data.empty() ? nullptr : data.c_str()) < 0)
+    return fail_errno("mount " + type + " on " + target);
+  return {};
+}
+
+struct ParsedOptions {
+  unsigned long flags = 0;
+  std::string data;
+};
+
+ParsedOptions parse_mount_options(const std::vector<std::string>& options) {
+  static const std::map<std::string, std::pair<bool, unsigned long>> known = {
+      {"ro", {true, MS_RDONLY}},      {"rw", {false, MS_RDONLY}},       {"nosuid", {true, MS_NOSUID}},
+      {"suid", {false, MS_NOSUID}},   {"nodev", {true, MS_NODEV}},      {"dev", {false, MS_NODEV}},
+      {"noexec", {true, MS_NOEXEC}},  {"exec", {false, MS_NOEXEC}},     {"relatime", {true, MS_RELATIME}},
+      {"strictatime", {true, MS_STRICTATIME}}, {"noatime", {true, MS_NOATIME}}, {"sync", {true, MS_SYNCHRONOUS}},
+      {"bind", {true, MS_BIND}},      {"rbind", {true, MS_BIND | MS_REC}},
+  };
+  static const char* propagation[] = {"private", "rprivate", "shared", "rshared", "slave", "rslave"};
+  ParsedOptions parsed;
+  for (const auto& option : options) {
+    if (auto it = known.find(option); it != known.end()) {
+      if (it->second.first) parsed.flags |= it->second.second;
+      else parsed.flags &= ~it->second.second;
+      continue;
+    }
+    bool is_propagation = false;
+    for (const char* name : propagation) is_propagation |= option == name;
+    if (is_propagation || option == "tmpcopyup") continue;
+    if (!parsed.data.empty()) parsed.data += ",";
+    parsed.data += option;
+  }
+  return parsed;
+}
+
+// The device nodes every container gets (the OCI spec's default devices).
+Result<void> populate_dev(const std::string& dev) {
+  struct Node {
+    const char* name;
+    unsigned major, minor;
+  };
+  static const Node nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+                               {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  for (const auto& node : nodes) {
+    std::string path = dev + "/" + node.name;
+    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(node.major, node.minor)) < 0 && errno != EEXIST)
+      return fail_errno("mknod " + path);
+    ::chmod(path.c_str(), 0666);
+  }
+  static const std::pair<const char*, const char*> links[] = {{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
+                                                              {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+                                                              {"pts/ptmx", "ptmx"},        {"/proc/kcore", "core"}};
+  for (const auto& [target, name] : links) (void)::symlink(target, (dev + "/" + name).c_str());
+  return {};
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root) {
+  std::string target = root + mount.destination;
+  ParsedOptions options = parse_mount_options(mount.options);
+  if (options.flags & MS_BIND) {
+    // Host paths are not visible in the guest; only volumes shared over 9p could be bound.
+    log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
+    return {};
+  }
+  if (mount.type == "cgroup" || mount.type == "cgroup2") return {};  // no host cgroups inside the VM
+  TRY(sys::mkdir_p(target));
+  std::string data = options.data;
+  if (mount.type == "devpts") data += std::string(data.empty() ? "" : ",") + "newinstance,ptmxmode=0666";
+  TRY(do_mount(mount.source.empty() ? mount.type : mount.source, target, mount.type, options.flags & ~MS_RDONLY, data));
+  if (options.flags & MS_RDONLY)
+    TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | (options.flags & ~MS_RDONLY), ""));
+  if (mount.destination == "/dev" && mount.type == "tmpfs") TRY(populate_dev(target));
+  return {};
+}
+
+}  // namespace
+
+Result<void> mount_guest_filesystems() {
+  TRY(sys::mkdir_p("/proc"));
+  TRY(sys::mkdir_p("/sys"));
+  TRY(sys::mkdir_p("/dev"));
+  TRY(do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  TRY(do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  // DEVTMPFS_MOUNT does not apply when the kernel boots from an initramfs.
+  if (::mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755") < 0 && errno != EBUSY)
+    return fail_errno("mount devtmpfs on /dev");
+  TRY(sys::mkdir_p("/dev/pts"));
+  TRY(do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666"));
+  TRY(sys::mkdir_p(kContainerRoot));
+  return {};
+}
+
+Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag) {
+  TRY(do_mount("", "/", "", MS_REC | MS_PRIVATE, ""));
+  const std::string root = kContainerRoot;
+  TRY(do_mount(rootfs_tag, root, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288,cache=mmap")
+          .map_error(context("mounting the container's root filesystem")));
+  bool have_dev = false;
+  for (const auto& mount : spec.mounts) {
+    TRY(mount_spec_entry(mount, root).map_error(context("mounting " + mount.destination)));
+    have_dev |= mount.destination == "/dev";
+  }
+  if (!have_dev && is_directory(root + "/dev")) {
+    TRY(do_mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=65536k"));
+    TRY(populate_dev(root + "/dev"));
+    TRY(sys::mkdir_p(root + "/dev/pts"));
+    TRY(do_mount("devpts", root + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666"));
+  }
+  // An initramfs root cannot be pivoted away from: move the new root over "/" and chroot.
+  if (::chdir(root.c_str()) < 0) return fail_errno("chdir " + root);
+  TRY(do_mount(".", "/", "", MS_MOVE, ""));
+  if (::chroot(".") < 0) return fail_errno("chroot");
+  if (::chdir("/") < 0) return fail_errno("chdir /");
+  if (spec.root_readonly) TRY(do_mount("", "/", "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
+  return {};
+}
+
+}  // namespace vessel::agent

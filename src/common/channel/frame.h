@@ -1,0 +1,65 @@
+// The agent channel's framing: one byte stream (a virtio-serial port) carrying frames of
+//   u32 payload length | u8 type | 3 bytes zero | u32 stream id | payload   (little-endian)
+// Control frames (stream 0) carry JSON messages; Data, Credit and Close frames carry the stdio
+// streams with credit-based flow control: a sender may have at most kStreamWindow unacknowledged
+// bytes in flight per stream, so neither side ever buffers without bound.
+// Every length read from the peer is bounded: the guest is untrusted.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace vessel::channel {
+
+enum class FrameType : uint8_t { Control = 1, Data = 2, Credit = 3, Close = 4 };
+
+constexpr size_t kHeaderSize = 12;
+constexpr size_t kMaxControlPayload = 1 << 20;  // a config.json fits many times over
+constexpr size_t kMaxDataPayload = 64 << 10;
+constexpr size_t kStreamWindow = 256 << 10;
+constexpr uint32_t kControlStream = 0;
+
+struct Frame {
+  FrameType type;
+  uint32_t stream;
+  std::string payload;
+};
+
+std::string encode_frame(FrameType type, uint32_t stream, std::string_view payload);
+
+// Splits received bytes into frames. Fails on an unknown type or an oversized length.
+class FrameDecoder {
+ public:
+  Result<void> feed(std::string_view bytes, std::vector<Frame>& frames);
+
+ private:
+  std::string m_buffer;
+};
+
+// A non-blocking connection that queues outgoing frames and decodes incoming ones.
+class Channel {
+ public:
+  explicit Channel(UniqueFd fd);
+  int fd() const { return m_fd.get(); }
+
+  void send(FrameType type, uint32_t stream, std::string_view payload);
+  // Writes as much of the queue as the descriptor takes now.
+  Result<void> flush();
+  bool wants_write() const { return !m_out.empty(); }
+  // Reads what is available now. Returns false once the peer has closed the connection.
+  Result<bool> receive(std::vector<Frame>& frames);
+
+ private:
+  UniqueFd m_fd;
+  FrameDecoder m_decoder;
+  std::deque<std::string> m_out;
+  size_t m_out_offset = 0;
+};
+
+}  // namespace vessel::channel

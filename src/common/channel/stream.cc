@@ -1,0 +1,98 @@
+#include "common/channel/stream.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/sys.h"
+
+namespace vessel::channel {
+
+static std::string encode_credit(uint32_t bytes) {
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((bytes >> (8 * i)) & 0xff);
+  return out;
+}
+
+StreamSender::StreamSender(uint32_t stream, UniqueFd source) : m_stream(stream), m_source(std::move(source)) {
+  if (m_source) (void)sys::set_nonblocking(m_source.get());
+}
+
+Result<void> StreamSender::on_readable(Channel& channel) {
+  char buffer[kMaxDataPayload];
+  size_t want = std::min(m_credit, sizeof buffer);
+  ssize_t n = ::read(m_source.get(), buffer, want);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return {};
+  if (n <= 0) {  // end of file, or an error that ends the stream all the same (EIO from a pty)
+    close(channel);
+    return {};
+  }
+  m_credit -= n;
+  channel.send(FrameType::Data, m_stream, std::string_view(buffer, n));
+  return {};
+}
+
+Result<void> StreamSender::on_credit(std::string_view payload) {
+  uint32_t bytes = 0;
+  for (int i = 0; i < 4; ++i) bytes |= static_cast<uint32_t>(static_cast<uint8_t>(payload[i])) << (8 * i);
+  if (m_credit + bytes > kStreamWindow) return fail(EPROTO, "agent channel: credit beyond the stream window");
+  m_credit += bytes;
+  return {};
+}
+
+void StreamSender::close(Channel& channel) {
+  if (!m_source) return;
+  m_source.reset();
+  channel.send(FrameType::Close, m_stream, {});
+}
+
+StreamReceiver::StreamReceiver(uint32_t stream, UniqueFd sink) : m_stream(stream), m_sink(std::move(sink)) {
+  if (m_sink) (void)sys::set_nonblocking(m_sink.get());
+}
+
+Result<void> StreamReceiver::on_data(Channel& channel, std::string payload) {
+  if (m_peer_closed) return fail(EPROTO, "agent channel: data after close on stream " + std::to_string(m_stream));
+  if (m_outstanding + payload.size() > kStreamWindow)
+    return fail(EPROTO, "agent channel: peer exceeded the flow-control window");
+  if (!m_sink) {  // nobody reads this stream any more: discard, but keep the sender moving
+    channel.send(FrameType::Credit, m_stream, encode_credit(static_cast<uint32_t>(payload.size())));
+    return {};
+  }
+  m_outstanding += payload.size();
+  m_pending.append(payload);
+  return {};
+}
+
+void StreamReceiver::on_close() {
+  m_peer_closed = true;
+  if (m_pending.empty()) m_sink.reset();
+}
+
+Result<void> StreamReceiver::on_writable(Channel& channel) {
+  size_t written = 0;
+  while (m_pending_offset < m_pending.size()) {
+    ssize_t n = ::write(m_sink.get(), m_pending.data() + m_pending_offset, m_pending.size() - m_pending_offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0) {  // the reader went away (EPIPE): drop what is left, as a closed pipe would
+      written += m_pending.size() - m_pending_offset;
+      m_pending_offset = m_pending.size();
+      m_sink.reset();
+      break;
+    }
+    m_pending_offset += n;
+    written += n;
+  }
+  if (m_pending_offset == m_pending.size()) {
+    m_pending.clear();
+    m_pending_offset = 0;
+    if (m_peer_closed) m_sink.reset();
+  }
+  if (written > 0 && !m_peer_closed) {
+    m_outstanding -= written;
+    channel.send(FrameType::Credit, m_stream, encode_credit(static_cast<uint32_t>(written)));
+  }
+  return {};
+}
+
+}  // namespace vessel::channel

@@ -1,0 +1,140 @@
+#include "common/oci_spec.h"
+
+#include <sys/stat.h>
+
+#include "common/sys.h"
+
+namespace vessel::oci {
+
+using nlohmann::json;
+
+const Namespace* Spec::find_namespace(std::string_view type) const {
+  for (const auto& ns : namespaces)
+    if (ns.type == type) return &ns;
+  return nullptr;
+}
+
+static Result<std::vector<std::string>> string_list(const json& parent, const char* key, const std::string& where) {
+  std::vector<std::string> out;
+  if (!parent.contains(key) || parent[key].is_null()) return out;
+  const json& list = parent[key];
+  if (!list.is_array()) return fail(where + "." + key + " must be an array of strings");
+  for (const auto& item : list) {
+    if (!item.is_string()) return fail(where + "." + key + " must be an array of strings");
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+template <typename T>
+static Result<T> unsigned_field(const json& parent, const char* key, const std::string& where) {
+  const json& value = parent[key];
+  if (!value.is_number_unsigned()) return fail(where + "." + key + " must be a non-negative integer");
+  return value.get<T>();
+}
+
+Result<Process> parse_process(const json& object) {
+  if (!object.is_object()) return fail("process must be an object");
+  Process process;
+  if (object.contains("terminal")) {
+    if (!object["terminal"].is_boolean()) return fail("process.terminal must be true or false");
+    process.terminal = object["terminal"].get<bool>();
+  }
+  process.args = TRY(string_list(object, "args", "process"));
+  if (process.args.empty()) return fail("process.args must name the program to run");
+  process.env = TRY(string_list(object, "env", "process"));
+  if (object.contains("cwd")) {
+    if (!object["cwd"].is_string()) return fail("process.cwd must be a string");
+    process.cwd = object["cwd"].get<std::string>();
+  }
+  if (process.cwd.empty() || process.cwd[0] != '/') return fail("process.cwd must be an absolute path");
+  if (object.contains("user")) {
+    const json& user = object["user"];
+    if (!user.is_object()) return fail("process.user must be an object");
+    if (user.contains("uid")) process.user.uid = TRY(unsigned_field<uid_t>(user, "uid", "process.user"));
+    if (user.contains("gid")) process.user.gid = TRY(unsigned_field<gid_t>(user, "gid", "process.user"));
+    if (user.contains("umask")) process.user.umask = TRY(unsigned_field<mode_t>(user, "umask", "process.user"));
+    if (user.contains("additionalGids") && !user["additionalGids"].is_null()) {
+      if (!user["additionalGids"].is_array()) return fail("process.user.additionalGids must be an array");
+      for (const auto& gid : user["additionalGids"]) {
+        if (!gid.is_number_unsigned()) return fail("process.user.additionalGids must hold non-negative integers");
+        process.user.additional_gids.push_back(gid.get<gid_t>());
+      }
+    }
+  }
+  return process;
+}
+
+Result<Spec> parse_spec(const json& config) {
+  if (!config.is_object()) return fail("the top level must be a JSON object");
+  Spec spec;
+  if (!config.contains("ociVersion") || !config["ociVersion"].is_string()) return fail("ociVersion is missing");
+  spec.oci_version = config["ociVersion"].get<std::string>();
+  if (!config.contains("process")) return fail("process is missing");
+  spec.process = TRY(parse_process(config["process"]));
+  if (!config.contains("root") || !config["root"].is_object() || !config["root"].contains("path") ||
+      !config["root"]["path"].is_string())
+    return fail("root.path is missing");
+  spec.root_path = config["root"]["path"].get<std::string>();
+  if (config["root"].contains("readonly")) spec.root_readonly = config["root"]["readonly"].get<bool>();
+  if (config.contains("hostname") && config["hostname"].is_string()) spec.hostname = config["hostname"];
+  if (config.contains("mounts") && !config["mounts"].is_null()) {
+    if (!config["mounts"].is_array()) return fail("mounts must be an array");
+    for (const auto& entry : config["mounts"]) {
+      if (!entry.is_object() || !entry.contains("destination") || !entry["destination"].is_string())
+        return fail("every mount needs a destination");
+      Mount mount;
+      mount.destination = entry["destination"];
+      if (mount.destination.empty() || mount.destination[0] != '/')
+        return fail("mount destination " + mount.destination + " must be an absolute path");
+      if (entry.contains("type") && entry["type"].is_string()) mount.type = entry["type"];
+      if (entry.contains("source") && entry["source"].is_string()) mount.source = entry["source"];
+      mount.options = TRY(string_list(entry, "options", "mount " + mount.destination));
+      spec.mounts.push_back(std::move(mount));
+    }
+  }
+  if (config.contains("linux") && config["linux"].is_object()) {
+    const json& linux_section = config["linux"];
+    if (linux_section.contains("namespaces") && linux_section["namespaces"].is_array()) {
+      for (const auto& entry : linux_section["namespaces"]) {
+        if (!entry.is_object() || !entry.contains("type") || !entry["type"].is_string())
+          return fail("every linux.namespaces entry needs a type");
+        Namespace ns{entry["type"], ""};
+        if (entry.contains("path") && entry["path"].is_string()) ns.path = entry["path"];
+        spec.namespaces.push_back(std::move(ns));
+      }
+    }
+  }
+  return spec;
+}
+
+Result<Spec> parse_spec_text(const std::string& text, const std::string& where) {
+  json config;
+  try {
+    config = json::parse(text);
+  } catch (const json::parse_error& error) {
+    // nlohmann's message reads "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+    std::string detail = error.what();
+    size_t at = detail.find("parse error");
+    return fail(where + " is not valid JSON (" + (at == std::string::npos ? detail : detail.substr(at)) + ")");
+  }
+  return parse_spec(config).map_error([&](Error error) {
+    error.message = where + ": " + error.message;
+    return error;
+  });
+}
+
+Result<Spec> load_bundle(const std::string& bundle) {
+  std::string path = bundle + "/config.json";
+  if (!sys::exists(path)) return fail(ENOENT, "bundle " + bundle + " has no config.json");
+  std::string text = TRY(sys::read_file(path, 4 << 20));
+  Spec spec = TRY(parse_spec_text(text, path));
+  if (spec.root_path[0] != '/') spec.root_path = bundle + "/" + spec.root_path;
+  struct stat st;
+  if (::stat(spec.root_path.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+    return fail(ENOENT, "the container's root filesystem " + spec.root_path +
+                            " does not exist: check root.path in " + path);
+  return spec;
+}
+
+}  // namespace vessel::oci

@@ -1,0 +1,62 @@
+// The parts of an OCI runtime spec (config.json) that vessel acts on, parsed and validated.
+// load_bundle() reads BUNDLE/config.json and resolves root.path against the bundle; its errors
+// are single sentences a user can act on.
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace vessel::oci {
+
+struct User {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> additional_gids;
+  std::optional<mode_t> umask;
+};
+
+struct Process {
+  bool terminal = false;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string cwd = "/";
+  User user;
+};
+
+struct Mount {
+  std::string destination;
+  std::string type;
+  std::string source;
+  std::vector<std::string> options;
+};
+
+struct Namespace {
+  std::string type;
+  std::string path;  // empty: create a new one
+};
+
+struct Spec {
+  std::string oci_version;
+  Process process;
+  std::string root_path;  // absolute once loaded from a bundle
+  bool root_readonly = false;
+  std::string hostname;
+  std::vector<Mount> mounts;
+  std::vector<Namespace> namespaces;
+
+  const Namespace* find_namespace(std::string_view type) const;
+};
+
+Result<Process> parse_process(const nlohmann::json& process);
+Result<Spec> parse_spec(const nlohmann::json& config);
+// Parses config.json text; `where` names the file in error messages.
+Result<Spec> parse_spec_text(const std::string& text, const std::string& where);
+Result<Spec> load_bundle(const std::string& bundle);
+
+}  // namespace vessel::oci

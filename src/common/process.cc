@@ -1,0 +1,104 @@
+#include "common/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+
+#include "common/sys.h"
+
+namespace vessel {
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
+  if (this != &other) {
+    this->~ChildProcess();
+    m_pid = std::exchange(other.m_pid, -1);
+  }
+  return *this;
+}
+
+ChildProcess::~ChildProcess() {
+  if (m_pid <= 0) return;
+  ::kill(m_pid, SIGKILL);
+  while (::waitpid(m_pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+[[noreturn]] static void child_exec(const SpawnOptions& options, int error_fd) {
+  // Move every source out of the way first, so that a target never clobbers a later source.
+  std::vector<int> moved;
+  int highest = 2;
+  for (const auto& [target, source] : options.fds) {
+    moved.push_back(::fcntl(source, F_DUPFD_CLOEXEC, 256));
+    highest = std::max(highest, target);
+  }
+  for (size_t i = 0; i < options.fds.size(); ++i) ::dup2(moved[i], options.fds[i].first);
+  int keep_error_fd = ::fcntl(error_fd, F_DUPFD_CLOEXEC, highest + 1);
+  ::syscall(SYS_close_range, keep_error_fd + 1, ~0U, 0);
+  for (int fd = highest + 1; fd < keep_error_fd; ++fd) ::close(fd);
+  if (options.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::vector<char*> argv;
+  for (const auto& arg : options.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
+  int error = errno;
+  (void)!::write(keep_error_fd, &error, sizeof error);
+  ::_exit(127);
+}
+
+Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
+  auto error_pipe = TRY(sys::pipe());
+  pid_t pid = ::fork();
+  if (pid < 0) return fail_errno("fork");
+  if (pid == 0) child_exec(options, error_pipe.write.get());
+  ChildProcess child(pid);
+  error_pipe.write.reset();
+  int error = 0;
+  ssize_t n;
+  while ((n = ::read(error_pipe.read.get(), &error, sizeof error)) < 0 && errno == EINTR) {
+  }
+  if (n == sizeof error) {
+    (void)child.wait();
+    return fail(error, "execute " + options.argv[0] + ": " + std::strerror(error));
+  }
+  return child;
+}
+
+Result<int> ChildProcess::wait() {
+  int status = 0;
+  for (;;) {
+    pid_t n = ::waitpid(m_pid, &status, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("waitpid");
+    m_pid = -1;
+    return status;
+  }
+}
+
+Result<std::optional<int>> ChildProcess::try_wait() {
+  int status = 0;
+  pid_t n = ::waitpid(m_pid, &status, WNOHANG);
+  if (n < 0) return fail_errno("waitpid");
+  if (n == 0) return std::optional<int>{};
+  m_pid = -1;
+  return std::optional<int>{status};
+}
+
+void ChildProcess::kill(int signal) const {
+  if (m_pid > 0) ::kill(m_pid, signal);
+}
+
+int exit_code_from_status(int wait_status) {
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return WEXITSTATUS(wait_status);
+}
+
+}  // namespace vessel

@@ -1,0 +1,53 @@
+// ChildProcess starts a program with exactly the descriptors it is given and, unless released,
+// kills and reaps it when destroyed, so a failed setup never leaves a process behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace vessel {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;
+  // (child fd, parent fd) pairs. Child descriptors above the highest listed one are closed;
+  // 0, 1 and 2 are inherited unless listed.
+  std::vector<std::pair<int, int>> fds;
+  bool die_with_parent = false;  // PR_SET_PDEATHSIG SIGKILL
+};
+
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ChildProcess(ChildProcess&& other) noexcept : m_pid(std::exchange(other.m_pid, -1)) {}
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ~ChildProcess();
+
+  // Fails if the program cannot be executed (the exec error is reported, not just an exit code).
+  static Result<ChildProcess> spawn(const SpawnOptions& options);
+
+  pid_t pid() const { return m_pid; }
+  // Leaves the process running and stops owning it.
+  pid_t release() { return std::exchange(m_pid, -1); }
+  // Waits for the process; returns its wait status.
+  Result<int> wait();
+  // Reaps the process if it has exited; returns its wait status then.
+  Result<std::optional<int>> try_wait();
+  void kill(int signal) const;
+
+ private:
+  explicit ChildProcess(pid_t pid) : m_pid(pid) {}
+  pid_t m_pid = -1;
+};
+
+// 128+N for a process killed by signal N, else its exit code, as shells and conmon report it.
+int exit_code_from_status(int wait_status);
+
+}  // namespace vessel

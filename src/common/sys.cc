@@ -1,0 +1,206 @@
+#include "common/sys.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <filesystem>
+
+namespace vessel::sys {
+
+Result<UniqueFd> open(const std::string& path, int flags, mode_t mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return fail_errno("open " + path);
+  return UniqueFd(fd);
+}
+
+Result<std::string> read_file(const std::string& path, size_t max_bytes) {
+  UniqueFd fd = TRY(open(path, O_RDONLY));
+  std::string content;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("read " + path);
+    if (n == 0) break;
+    if (content.size() + n > max_bytes) return fail(EFBIG, path + " is larger than " + std::to_string(max_bytes) + " bytes");
+    content.append(buffer, n);
+  }
+  return content;
+}
+
+Result<void> write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("write");
+    data.remove_prefix(n);
+  }
+  return {};
+}
+
+Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+  std::string temporary = path + ".tmp";
+  {
+    UniqueFd fd = TRY(open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode));
+    TRY(write_all(fd.get(), content).map_error(context("writing " + temporary)));
+    if (::fsync(fd.get()) < 0) return fail_errno("fsync " + temporary);
+  }
+  if (::rename(temporary.c_str(), path.c_str()) < 0) return fail_errno("rename " + temporary);
+  return {};
+}
+
+Result<void> set_nonblocking(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return fail_errno("fcntl O_NONBLOCK");
+  return {};
+}
+
+Result<void> mkdir_p(const std::string& path, mode_t mode) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) return fail(error.value(), "mkdir " + path + ": " + error.message());
+  ::chmod(path.c_str(), mode);
+  return {};
+}
+
+Result<void> remove_tree(const std::string& path) {
+  std::error_code error;
+  std::filesystem::remove_all(path, error);
+  if (error) return fail(error.value(), "remove " + path + ": " + error.message());
+  return {};
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Result<Pipe> pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno("pipe");
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> socketpair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) return fail_errno("socketpair");
+  return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+static Result<sockaddr_un> unix_address(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof address.sun_path) return fail(ENAMETOOLONG, "socket path too long: " + path);
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  return address;
+}
+
+Result<UniqueFd> unix_listen(const std::string& path) {
+  sockaddr_un address = TRY(unix_address(path));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno("socket");
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) return fail_errno("bind " + path);
+  if (::listen(fd.get(), 16) < 0) return fail_errno("listen " + path);
+  return fd;
+}
+
+Result<UniqueFd> unix_connect(const std::string& path) {
+  sockaddr_un address = TRY(unix_address(path));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno("socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) return fail_errno("connect " + path);
+  return fd;
+}
+
+Result<void> send_fd(int socket, int fd, std::string_view name) {
+  iovec iov{const_cast<char*>(name.data()), name.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr message{};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
+  if (::sendmsg(socket, &message, 0) < 0) return fail_errno("sendmsg");
+  return {};
+}
+
+std::optional<unsigned long long> process_start_time(pid_t pid) {
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!stat) return std::nullopt;
+  // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
+  size_t end = stat->rfind(')');
+  if (end == std::string::npos) return std::nullopt;
+  const char* p = stat->c_str() + end + 1;
+  for (int field = 3; field < 22; ++field) {
+    p = std::strchr(p + 1, ' ');
+    if (!p) return std::nullopt;
+  }
+  return std::strtoull(p + 1, nullptr, 10);
+}
+
+bool process_alive(pid_t pid, unsigned long long start_time) {
+  if (pid <= 0) return false;
+  auto now = process_start_time(pid);
+  if (!now || *now != start_time) return false;
+  // A zombie has exited already: it is not running, whatever its start time.
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+  size_t end = stat ? stat->rfind(')') : std::string::npos;
+  return end != std::string::npos && end + 2 < stat->size() && (*stat)[end + 2] != 'Z';
+}
+
+Result<bool> wait_readable(int fd, std::chrono::milliseconds timeout) {
+  pollfd entry{fd, POLLIN, 0};
+  for (;;) {
+    int n = ::poll(&entry, 1, static_cast<int>(timeout.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("poll");
+    return n > 0;
+  }
+}
+
+std::string executable_dir() {
+  char buffer[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) return ".";
+  std::string path(buffer, n);
+  return path.substr(0, path.rfind('/'));
+}
+
+}  // namespace vessel::sys
+
+namespace vessel::sys {
+
+Result<UniqueFd> receive_fd(int socket) {
+  char name[64];
+  iovec iov{name, sizeof name};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr message{};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  ssize_t n;
+  while ((n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (n < 0) return fail_errno("recvmsg");
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  if (!header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int)))
+    return fail(EPROTO, "no descriptor was received");
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
+  return UniqueFd(fd);
+}
+
+}  // namespace vessel::sys

@@ -1,0 +1,56 @@
+// Thin wrappers over the system calls vessel uses: each returns a Result whose error names the
+// call and its path, and every descriptor is opened O_CLOEXEC.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace vessel::sys {
+
+Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0);
+// Reads a whole file; fails if it is larger than max_bytes (files from outside are bounded).
+Result<std::string> read_file(const std::string& path, size_t max_bytes = 1 << 20);
+// Writes path.tmp, fsyncs and renames it over path, so readers see the old or the new content.
+Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode = 0644);
+Result<void> write_all(int fd, std::string_view data);
+Result<void> set_nonblocking(int fd);
+Result<void> mkdir_p(const std::string& path, mode_t mode = 0755);
+Result<void> remove_tree(const std::string& path);
+bool exists(const std::string& path);
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+Result<Pipe> pipe();
+Result<std::pair<UniqueFd, UniqueFd>> socketpair();
+
+Result<UniqueFd> unix_listen(const std::string& path);
+Result<UniqueFd> unix_connect(const std::string& path);
+// Sends one descriptor with SCM_RIGHTS alongside a short name, as runc does for console sockets.
+Result<void> send_fd(int socket, int fd, std::string_view name);
+
+// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), so a
+// stored pid can be told apart from a later process that reused the number.
+std::optional<unsigned long long> process_start_time(pid_t pid);
+bool process_alive(pid_t pid, unsigned long long start_time);
+
+// Waits up to timeout for fd to become readable; false on timeout.
+Result<bool> wait_readable(int fd, std::chrono::milliseconds timeout);
+
+// Directory of the running executable (/proc/self/exe resolved).
+std::string executable_dir();
+
+}  // namespace vessel::sys
+
+namespace vessel::sys {
+// Receives one descriptor sent with send_fd.
+Result<UniqueFd> receive_fd(int socket);
+}  // namespace vessel::sys

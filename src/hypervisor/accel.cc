@@ -1,0 +1,152 @@
+#include "hypervisor/accel.h"
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "common/sys.h"
+#include "common/unique_fd.h"
+
+namespace vessel::hypervisor {
+
+namespace {
+
+constexpr uint16_t kProbePort = 0x10;
+constexpr uint8_t kProbeValue = 0x42;
+
+void ignore_alarm(int) {}
+
+struct Mapping {
+  void* address = MAP_FAILED;
+  size_t size = 0;
+  ~Mapping() {
+    if (address != MAP_FAILED) ::munmap(address, size);
+  }
+};
+
+}  // namespace
+
+std::optional<std::string> kvm_unusable_reason() {
+  // PVM ("kvm_pvm") is a KVM for nested hosts without hardware virtualisation: a few real-mode
+  // instructions run, but an ordinary guest kernel hangs, so the vendor module decides first.
+  if (!sys::exists("/sys/module/kvm_intel") && !sys::exists("/sys/module/kvm_amd")) {
+    if (sys::exists("/sys/module/kvm_pvm"))
+      return "the host's KVM is kvm_pvm, which runs only PVM guest kernels, not vessel's";
+    if (sys::exists("/dev/kvm")) return "neither kvm_intel nor kvm_amd is loaded";
+  }
+  UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (!kvm) {
+    if (errno == ENOENT) return "/dev/kvm does not exist";
+    if (errno == EACCES || errno == EPERM)
+      return "/dev/kvm: permission denied: add yourself to the kvm group: sudo usermod -aG kvm $USER";
+    return std::string("/dev/kvm: ") + std::strerror(errno);
+  }
+  if (::ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION) return "/dev/kvm has an unknown API version";
+  UniqueFd vm(::ioctl(kvm.get(), KVM_CREATE_VM, 0));
+  if (!vm) return std::string("/dev/kvm cannot create a VM: ") + std::strerror(errno);
+
+  Mapping memory;
+  memory.size = 0x1000;
+  memory.address = ::mmap(nullptr, memory.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory.address == MAP_FAILED) return "mmap failed";
+  const uint8_t code[] = {0xb0, kProbeValue, 0xe6, static_cast<uint8_t>(kProbePort), 0xf4};  // mov al; out; hlt
+  std::memcpy(memory.address, code, sizeof code);
+  kvm_userspace_memory_region region{};
+  region.guest_phys_addr = 0x1000;
+  region.memory_size = memory.size;
+  region.userspace_addr = reinterpret_cast<uint64_t>(memory.address);
+  if (::ioctl(vm.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
+    return std::string("/dev/kvm cannot map guest memory: ") + std::strerror(errno);
+
+  UniqueFd vcpu(::ioctl(vm.get(), KVM_CREATE_VCPU, 0));
+  if (!vcpu) return std::string("/dev/kvm cannot create a vCPU: ") + std::strerror(errno);
+  int run_size = ::ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (run_size <= 0) return "/dev/kvm: KVM_GET_VCPU_MMAP_SIZE failed";
+  Mapping run_mapping;
+  run_mapping.size = run_size;
+  run_mapping.address = ::mmap(nullptr, run_mapping.size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.get(), 0);
+  if (run_mapping.address == MAP_FAILED) return "/dev/kvm: cannot map the vCPU state";
+  auto* run = static_cast<kvm_run*>(run_mapping.address);
+
+  kvm_sregs sregs{};
+  if (::ioctl(vcpu.get(), KVM_GET_SREGS, &sregs) < 0) return "/dev/kvm: KVM_GET_SREGS failed";
+  sregs.cs.base = 0;
+  sregs.cs.selector = 0;
+  if (::ioctl(vcpu.get(), KVM_SET_SREGS, &sregs) < 0) return "/dev/kvm: KVM_SET_SREGS failed";
+  kvm_regs regs{};
+  regs.rip = 0x1000;
+  regs.rflags = 0x2;
+  if (::ioctl(vcpu.get(), KVM_SET_REGS, &regs) < 0) return "/dev/kvm: KVM_SET_REGS failed";
+
+  // A KVM that cannot run ordinary guests may hang in KVM_RUN: bound it with a timer signal.
+  struct sigaction action{}, previous{};
+  action.sa_handler = ignore_alarm;
+  ::sigaction(SIGALRM, &action, &previous);
+  itimerval timer{}, no_timer{};
+  timer.it_value.tv_usec = 500000;
+  ::setitimer(ITIMER_REAL, &timer, nullptr);
+  bool saw_out = false;
+  std::optional<std::string> reason;
+  for (int step = 0; step < 4 && !reason; ++step) {
+    if (::ioctl(vcpu.get(), KVM_RUN, 0) < 0) {
+      reason = errno == EINTR ? "a test guest on /dev/kvm did not finish within 0.5 s"
+                              : std::string("a test guest on /dev/kvm failed: ") + std::strerror(errno);
+      break;
+    }
+    if (run->exit_reason == KVM_EXIT_IO && run->io.port == kProbePort &&
+        reinterpret_cast<uint8_t*>(run)[run->io.data_offset] == kProbeValue) {
+      saw_out = true;
+    } else if (run->exit_reason == KVM_EXIT_HLT) {
+      if (!saw_out) reason = "a test guest on /dev/kvm halted without running its code";
+      break;
+    } else {
+      reason = "a test guest on /dev/kvm stopped unexpectedly (exit reason " + std::to_string(run->exit_reason) + ")";
+    }
+  }
+  ::setitimer(ITIMER_REAL, &no_timer, nullptr);
+  ::sigaction(SIGALRM, &previous, nullptr);
+  if (!reason && !saw_out) reason = "a test guest on /dev/kvm did not run";
+  return reason;
+}
+
+Result<AccelChoice> choose_accel(Accel requested, const std::string& cache_dir) {
+  if (requested == Accel::Tcg) return AccelChoice{Accel::Tcg, ""};
+  std::optional<std::string> reason;
+  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("unknown");
+  if (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
+  std::string cache = cache_dir + "/kvm-probe";
+  auto cached = sys::read_file(cache, 4096);
+  if (cached && cached->starts_with(boot_id + "\n")) {
+    std::string verdict = cached->substr(boot_id.size() + 1);
+    if (verdict != "usable") reason = verdict;
+  } else {
+    reason = kvm_unusable_reason();
+    (void)sys::write_file_atomic(cache, boot_id + "\n" + reason.value_or("usable"));
+  }
+  if (!reason) return AccelChoice{Accel::Kvm, ""};
+  if (requested == Accel::Kvm) return fail(ENODEV, "KVM was requested (accel = \"kvm\") but " + *reason);
+  return AccelChoice{Accel::Tcg, "KVM cannot be used (" + *reason + "): running the VM under TCG emulation, which is much slower"};
+}
+
+uint64_t measure_tsc_khz() {
+  timespec start_time{}, end_time{};
+  clock_gettime(CLOCK_MONOTONIC_RAW, &start_time);
+  uint64_t start_tsc = __rdtsc();
+  timespec pause{0, 20 * 1000 * 1000};
+  while (nanosleep(&pause, &pause) < 0 && errno == EINTR) {
+  }
+  clock_gettime(CLOCK_MONOTONIC_RAW, &end_time);
+  uint64_t end_tsc = __rdtsc();
+  double seconds = (end_time.tv_sec - start_time.tv_sec) + (end_time.tv_nsec - start_time.tv_nsec) / 1e9;
+  return static_cast<uint64_t>((end_tsc - start_tsc) / seconds / 1000.0);
+}
+
+}  // namespace vessel::hypervisor

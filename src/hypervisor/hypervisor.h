@@ -1,0 +1,55 @@
+// The Hypervisor interface: boots one VM for one sandbox and owns its lifetime.
+// The shim fills a VmConfig, calls start(), and destroys the object to stop the VM; it knows
+// nothing of QEMU. QemuHypervisor (qemu/qemu.h) is the implementation.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace vessel::hypervisor {
+
+enum class Accel { Auto, Kvm, Tcg };
+
+// A host directory shared with the guest over virtio-9p, mounted there by its tag.
+struct Share {
+  std::string tag;
+  std::string host_path;
+  bool readonly = false;
+};
+
+struct VmConfig {
+  std::string name;
+  std::string hypervisor_path;  // e.g. /usr/bin/qemu-system-x86_64
+  std::string kernel;
+  std::string initrd;
+  std::string machine_type = "microvm";
+  std::string kernel_params;  // appended to vessel's own command line
+  unsigned vcpus = 1;
+  unsigned memory_mib = 256;
+  Accel accel = Accel::Tcg;   // resolved: never Auto here
+  uint64_t tsc_khz = 0;       // the host TSC rate, needed by a guest under TCG
+  std::vector<Share> shares;
+  int agent_fd = -1;          // connected stream socket: the guest's "vessel.0" port
+  std::string console_log;    // where the guest's serial console goes
+};
+
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;  // stops the VM if it still runs
+  virtual Result<void> start(const VmConfig& config) = 0;
+  virtual pid_t pid() const = 0;
+  // Reaps the VM process if it has exited: its wait status then.
+  virtual Result<std::optional<int>> try_wait() = 0;
+  // Asks the VM to stop, then kills it if it has not after the grace period.
+  virtual void stop() = 0;
+};
+
+std::unique_ptr<Hypervisor> make_qemu();
+
+}  // namespace vessel::hypervisor

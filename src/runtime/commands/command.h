@@ -1,0 +1,46 @@
+// What every command file gets: the global flags already parsed, its own arguments, and the
+// state store. A command returns its exit code or an error, which main reports once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "runtime/state_store.h"
+
+namespace vessel::runtime {
+
+struct Context {
+  StateStore store;
+  bool log_to_file = false;  // --log given: conmon owns our stderr, which is the container's
+};
+
+using Arguments = std::vector<std::string>;
+
+// Splits "--flag value", "--flag=value" and positional arguments; unknown flags are errors.
+class ArgumentParser {
+ public:
+  ArgumentParser(std::string command, const Arguments& args) : m_command(std::move(command)), m_args(args) {}
+  // Flags that take a value and flags that do not; names without dashes, aliases by '|': "bundle|b".
+  Result<void> parse(const std::vector<std::string>& valued, const std::vector<std::string>& boolean);
+  std::string value(const std::string& name, const std::string& fallback = "") const;
+  bool has(const std::string& name) const;
+  const Arguments& positional() const { return m_positional; }
+  // The single container id; fails with usage text otherwise.
+  Result<std::string> id(size_t extra_allowed = 0) const;
+
+ private:
+  std::string m_command;
+  Arguments m_args;
+  std::vector<std::pair<std::string, std::string>> m_values;
+  Arguments m_positional;
+};
+
+Result<int> command_create(Context& context, const Arguments& args);
+Result<int> command_start(Context& context, const Arguments& args);
+Result<int> command_state(Context& context, const Arguments& args);
+Result<int> command_kill(Context& context, const Arguments& args);
+Result<int> command_delete(Context& context, const Arguments& args);
+Result<int> command_run(Context& context, const Arguments& args);
+
+}  // namespace vessel::runtime

@@ -1,0 +1,13 @@
+#include "runtime/commands/command.h"
+#include "runtime/container.h"
+
+namespace vessel::runtime {
+
+Result<int> command_start(Context& context, const Arguments& args) {
+  ArgumentParser parser("start", args);
+  TRY(parser.parse({}, {}));
+  TRY(start_container(context.store, TRY(parser.id())));
+  return 0;
+}
+
+}  // namespace vessel::runtime

@@ -1,0 +1,32 @@
+// vessel's configuration: TOML with Kata's key names, looked up in $VESSEL_CONFIG,
+// ~/.config/vessel/configuration.toml, /etc/vessel/configuration.toml, then the installed default
+// beside the binaries; keys that no file sets keep the built-in defaults.
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+
+namespace vessel::runtime {
+
+struct Config {
+  std::string source;  // the file read, or "built-in defaults"
+  // [hypervisor.qemu]
+  std::string hypervisor_path = "/usr/bin/qemu-system-x86_64";
+  std::string kernel;
+  std::string initrd;
+  std::string machine_type = "microvm";
+  std::string kernel_params;
+  std::string accel = "auto";  // vessel's own key: auto, kvm or tcg
+  unsigned default_vcpus = 1;
+  unsigned default_memory = 256;  // MiB
+  bool hypervisor_debug = false;
+  // [agent], [runtime]
+  bool agent_debug = false;
+  bool runtime_debug = false;
+};
+
+Result<Config> load_config();
+Result<Config> parse_config(const std::string& text, const std::string& source);
+
+}  // namespace vessel::runtime

@@ -1,0 +1,192 @@
+#include "runtime/container.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/oci_spec.h"
+#include "common/scope_exit.h"
+#include "common/sys.h"
+#include "runtime/shim_client.h"
+
+namespace vessel::runtime {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kShimReadyFd = 3;
+constexpr int kSlirpExitPipeFd = 5;
+
+Result<void> check_guest_image(const Config& config) {
+  for (const auto& [what, path] : {std::pair{"kernel", config.kernel}, std::pair{"initrd", config.initrd}}) {
+    if (::access(path.c_str(), R_OK) == 0) continue;
+    return fail(ENOENT, std::string("the guest ") + what + " " + path + " is missing or unreadable: build the guest image (make guest) or set [hypervisor.qemu] " +
+                            what + " in " + (config.source == "built-in defaults" ? "/etc/vessel/configuration.toml" : config.source));
+  }
+  if (::access(config.hypervisor_path.c_str(), X_OK) != 0)
+    return fail(ENOENT, "QEMU " + config.hypervisor_path + " is missing: install qemu-system-x86 or set [hypervisor.qemu] path");
+  return {};
+}
+
+Result<json> read_shim_report(int fd) {
+  std::string report;
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    report.append(buffer, n);
+    if (report.size() > 65536) break;
+  }
+  json parsed = json::parse(report, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) return fail(EIO, "the shim stopped before reporting");
+  if (!parsed.value("ok", false)) return fail(EIO, parsed.value("error", "the shim failed"));
+  return parsed;
+}
+
+bool wait_until_gone(const ContainerState& state, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (sys::process_alive(state.pid, state.pid_start_time)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<ChildProcess> create_container(const StateStore& store, const Config& config, const CreateRequest& request,
+                                      const std::function<void(const std::string&)>& warn) {
+  TRY(store.validate_id(request.id));
+  oci::Spec spec = TRY(oci::load_bundle(request.bundle));
+  if (spec.process.terminal && request.console_socket.empty())
+    return fail("process.terminal is true but no --console-socket was given: pass one or set terminal to false");
+  TRY(check_guest_image(config));
+  TRY(store.create_dir(request.id));
+  ScopeExit remove_dir([&] { (void)store.remove(request.id); });
+  const std::string dir = store.dir(request.id);
+
+  json shim_options = {{"id", request.id},
+                       {"state_dir", dir},
+                       {"state_root", store.root()},
+                       {"bundle", request.bundle},
+                       {"console_socket", request.console_socket},
+                       {"hypervisor_path", config.hypervisor_path},
+                       {"kernel", config.kernel},
+                       {"initrd", config.initrd},
+                       {"machine_type", config.machine_type},
+                       {"kernel_params", config.kernel_params},
+                       {"accel", config.accel},
+                       {"vcpus", config.default_vcpus},
+                       {"memory_mib", config.default_memory},
+                       {"debug", config.runtime_debug || config.hypervisor_debug || config.agent_debug}};
+  TRY(sys::write_file_atomic(dir + "/shim.json", shim_options.dump(), 0600));
+
+  ContainerState state;
+  state.id = request.id;
+  state.bundle = request.bundle;
+  state.created = now_rfc3339();
+  TRY(store.save(state));
+
+  auto ready = TRY(sys::pipe());
+  SpawnOptions options;
+  options.argv = {sys::executable_dir() + "/vessel-shim", dir};
+  options.fds = {{0, 0}, {1, 1}, {2, 2}, {kShimReadyFd, ready.write.get()}};
+  // Rootless Podman hands slirp4netns' exit pipe to the runtime as fd 5: it must live as long as the container.
+  if (::fcntl(kSlirpExitPipeFd, F_GETFD) >= 0) options.fds.push_back({kSlirpExitPipeFd, kSlirpExitPipeFd});
+  ChildProcess shim = TRY(ChildProcess::spawn(options).map_error(context("starting vessel-shim")));
+  ready.write.reset();
+  auto report = read_shim_report(ready.read.get());
+  if (!report && getenv("VESSEL_DEBUG_KEEP")) remove_dir.cancel();
+  if (!report) return tl::unexpected(report.error());  // `shim` is killed and reaped on return
+  if (auto warning = report->value("warning", ""); !warning.empty()) warn(warning);
+
+  state.pid = shim.pid();
+  state.pid_start_time = sys::process_start_time(shim.pid()).value_or(0);
+  state.status = Status::Created;
+  TRY(store.save(state));
+  // runc writes the pid without a newline; conmon reads it as a decimal number.
+  if (!request.pid_file.empty()) TRY(sys::write_file_atomic(request.pid_file, std::to_string(shim.pid()), 0644));
+  remove_dir.cancel();
+  return shim;
+}
+
+Result<void> start_container(const StateStore& store, const std::string& id) {
+  ContainerState state = TRY(store.load(id));
+  Status status = state.effective_status();
+  if (status != Status::Created)
+    return fail("cannot start container \"" + id + "\": it is " + std::string(status_name(status)) + ", not created");
+  TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", "start"}}, std::chrono::seconds(60))
+          .map_error(context("starting container \"" + id + "\"")));
+  state.status = Status::Running;
+  return store.save(state);
+}
+
+Result<void> kill_container(const StateStore& store, const std::string& id, int signal) {
+  ContainerState state = TRY(store.load(id));
+  Status status = state.effective_status();
+  if (status != Status::Created && status != Status::Running)
+    return fail(ESRCH, "container \"" + id + "\" is not running");
+  auto sent = shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", signal}}, std::chrono::seconds(10));
+  if (!sent && signal == SIGKILL) {
+    ::kill(state.pid, SIGKILL);  // the shim's QEMU dies with it
+    return {};
+  }
+  if (!sent) return tl::unexpected(sent.error());
+  return {};
+}
+
+Result<void> delete_container(const StateStore& store, const std::string& id, bool force) {
+  if (!store.exists(id)) {
+    if (force) return {};
+    TRY(store.validate_id(id));
+    return fail(ENOENT, "container \"" + id + "\" does not exist");
+  }
+  ContainerState state = TRY(store.load(id));
+  Status status = state.effective_status();
+  if (status == Status::Running && !force)
+    return fail("cannot delete container \"" + id + "\": it is running: stop it first or use --force");
+  if (status != Status::Stopped) {
+    (void)shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", SIGKILL}}, std::chrono::seconds(5));
+    if (!wait_until_gone(state, std::chrono::seconds(3)) && sys::process_alive(state.pid, state.pid_start_time)) {
+      ::kill(state.pid, SIGKILL);
+      wait_until_gone(state, std::chrono::seconds(3));
+    }
+  }
+  return store.remove(id);
+}
+
+Result<std::string> container_state_json(const StateStore& store, const std::string& id) {
+  ContainerState state = TRY(store.load(id));
+  Status status = state.effective_status();
+  json j = {{"ociVersion", "1.0.2"},
+            {"id", id},
+            {"status", status_name(status)},
+            {"pid", status == Status::Stopped ? 0 : state.pid},
+            {"bundle", state.bundle},
+            {"created", state.created},
+            {"owner", ""}};
+  if (!state.annotations.empty()) j["annotations"] = state.annotations;
+  return j.dump(2);
+}
+
+Result<int> parse_signal(const std::string& text) {
+  if (!text.empty() && std::all_of(text.begin(), text.end(), ::isdigit)) {
+    int number = std::stoi(text);
+    if (number >= 1 && number < NSIG) return number;
+  } else {
+    std::string name = text.starts_with("SIG") ? text.substr(3) : text;
+    for (int number = 1; number < NSIG; ++number) {
+      const char* abbreviation = sigabbrev_np(number);
+      if (abbreviation && name == abbreviation) return number;
+    }
+  }
+  return fail("\"" + text + "\" is not a signal: give a number or a name such as TERM or SIGKILL");
+}
+
+}  // namespace vessel::runtime

@@ -1,0 +1,36 @@
+// The OCI operations on one container, used by the thin command files: create boots the sandbox
+// through a new shim and returns once the container is created; the others talk to that shim.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/process.h"
+#include "common/result.h"
+#include "runtime/config.h"
+#include "runtime/state_store.h"
+
+namespace vessel::runtime {
+
+struct CreateRequest {
+  std::string id;
+  std::string bundle;
+  std::string pid_file;        // may be empty
+  std::string console_socket;  // may be empty
+};
+
+// Creates the container; the returned process is its shim (release it to leave it running).
+// A failure at any step leaves no shim, QEMU or state directory behind. Warnings (the TCG
+// fallback) go to `warn`.
+Result<ChildProcess> create_container(const StateStore& store, const Config& config, const CreateRequest& request,
+                                      const std::function<void(const std::string&)>& warn);
+Result<void> start_container(const StateStore& store, const std::string& id);
+Result<void> kill_container(const StateStore& store, const std::string& id, int signal);
+Result<void> delete_container(const StateStore& store, const std::string& id, bool force);
+// The OCI state document (`vessel state`).
+Result<std::string> container_state_json(const StateStore& store, const std::string& id);
+
+// Accepts "9", "KILL" and "SIGKILL".
+Result<int> parse_signal(const std::string& text);
+
+}  // namespace vessel::runtime

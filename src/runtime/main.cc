@@ -1,0 +1,119 @@
+// vessel: an OCI runtime that runs each container in its own VM. Global flags, then a command
+// from the table below; errors are reported once, as one line on stderr and, with --log, as the
+// single JSON object Podman reads from the log file.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "common/channel/messages.h"
+#include "common/sys.h"
+#include "runtime/commands/command.h"
+
+using namespace vessel;
+using namespace vessel::runtime;
+
+namespace {
+
+struct Command {
+  const char* name;
+  Result<int> (*function)(Context&, const Arguments&);
+  const char* usage;
+};
+
+constexpr Command kCommands[] = {
+    {"create", command_create, "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] ID"},
+    {"start", command_start, "start ID"},
+    {"state", command_state, "state ID"},
+    {"kill", command_kill, "kill ID [SIGNAL]"},
+    {"delete", command_delete, "delete [--force] ID"},
+    {"run", command_run, "run [--bundle DIR] [--detach] ID"},
+};
+
+void print_version() {
+  std::printf("vessel version %s\nspec: 1.0.2\n", std::string(channel::build_version()).c_str());
+}
+
+void print_usage() {
+  std::printf("usage: vessel [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n\ncommands:\n");
+  for (const auto& command : kCommands) std::printf("  vessel %s\n", command.usage);
+  std::printf("  vessel --version\n");
+}
+
+// Writes the error where conmon shows it: stderr, and the --log file as one JSON object.
+void report_error(const std::string& message, const std::string& log_path, const std::string& log_format) {
+  std::fprintf(stderr, "vessel: %s\n", message.c_str());
+  if (log_path.empty()) return;
+  auto fd = sys::open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (!fd) return;
+  std::string line;
+  if (log_format == "json")
+    line = nlohmann::json{{"level", "error"}, {"msg", message}, {"time", now_rfc3339()}}.dump() + "\n";
+  else
+    line = now_rfc3339() + " error: " + message + "\n";
+  (void)sys::write_all(fd->get(), line);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Arguments args(argv + 1, argv + argc);
+  std::string root, log_path, log_format = "text";
+  size_t i = 0;
+  // Global flags come before the command (runc's and Podman's order).
+  for (; i < args.size() && args[i].starts_with("-"); ++i) {
+    std::string flag = args[i], value;
+    bool has_value = false;
+    if (size_t eq = flag.find('='); eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      has_value = true;
+    }
+    auto take = [&]() -> std::string {
+      if (has_value) return value;
+      return i + 1 < args.size() ? args[++i] : std::string();
+    };
+    if (flag == "--version" || flag == "-v") {
+      print_version();
+      return 0;
+    } else if (flag == "--help" || flag == "-h") {
+      print_usage();
+      return 0;
+    } else if (flag == "--root") {
+      root = take();
+    } else if (flag == "--log") {
+      log_path = take();
+    } else if (flag == "--log-format") {
+      log_format = take();
+    } else if (flag == "--cgroup-manager" || flag == "--criu" || flag == "--rootless") {
+      take();  // accepted for compatibility: vessel puts no host cgroups around the VM
+    } else if (flag == "--systemd-cgroup" || flag == "--debug") {
+    } else {
+      report_error("unknown global flag " + flag + " (see vessel --help)", log_path, log_format);
+      return 1;
+    }
+  }
+  if (i == args.size()) {
+    print_usage();
+    return 1;
+  }
+  std::string name = args[i];
+  if (name == "version") {
+    print_version();
+    return 0;
+  }
+  Context context{StateStore(root.empty() ? StateStore::default_root() : root), !log_path.empty()};
+  Arguments rest(args.begin() + i + 1, args.end());
+  for (const auto& command : kCommands) {
+    if (name != command.name) continue;
+    auto result = command.function(context, rest);
+    if (!result) {
+      report_error(result.error().message, log_path, log_format);
+      return 1;
+    }
+    return *result;
+  }
+  report_error("unknown command \"" + name + "\" (see vessel --help)", log_path, log_format);
+  return 1;
+}

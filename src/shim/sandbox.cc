@@ -1,0 +1,414 @@
+#include "shim/sandbox.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "common/channel/messages.h"
+#include "common/channel/stream.h"
+#include "common/log.h"
+#include "common/oci_spec.h"
+#include "common/sys.h"
+#include "hypervisor/accel.h"
+#include "hypervisor/hypervisor.h"
+
+namespace vessel::shim {
+
+using channel::Channel;
+using channel::FrameType;
+using nlohmann::json;
+
+Result<ShimOptions> load_options(const std::string& path) {
+  std::string text = TRY(sys::read_file(path));
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return fail(path + " is not valid JSON");
+  ShimOptions o;
+  try {
+    o.id = j.at("id");
+    o.state_dir = j.at("state_dir");
+    o.state_root = j.at("state_root");
+    o.bundle = j.at("bundle");
+    o.console_socket = j.value("console_socket", "");
+    o.hypervisor_path = j.at("hypervisor_path");
+    o.kernel = j.at("kernel");
+    o.initrd = j.at("initrd");
+    o.machine_type = j.at("machine_type");
+    o.kernel_params = j.value("kernel_params", "");
+    o.accel = j.value("accel", "auto");
+    o.vcpus = j.value("vcpus", 1u);
+    o.memory_mib = j.value("memory_mib", 256u);
+    o.debug = j.value("debug", false);
+  } catch (const json::exception& error) {
+    return fail(path + ": " + error.what());
+  }
+  return o;
+}
+
+namespace {
+
+constexpr auto kBootTimeout = std::chrono::seconds(120);
+
+// The TSC rate does not change while the host runs: measure it once per boot.
+uint64_t cached_tsc_khz(const std::string& cache_dir) {
+  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("");
+  std::string path = cache_dir + "/tsc-khz";
+  if (auto cached = sys::read_file(path, 128); cached && cached->starts_with(boot_id + "\n"))
+    return std::strtoull(cached->c_str() + boot_id.size() + 1, nullptr, 10);
+  uint64_t khz = hypervisor::measure_tsc_khz();
+  (void)sys::write_file_atomic(path, boot_id + "\n" + std::to_string(khz));
+  return khz;
+}
+
+// The last line QEMU wrote, to explain why it stopped.
+std::string qemu_complaint(const std::string& log_path) {
+  auto text = sys::read_file(log_path, 1 << 16).value_or("");
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t start = text.rfind('\n');
+  return start == std::string::npos ? text : text.substr(start + 1);
+}
+
+class Sandbox {
+ public:
+  explicit Sandbox(const ShimOptions& options) : m_options(options) {}
+
+  // Everything up to "created": on failure the destructor stops the VM.
+  Result<std::string> prepare() {
+    hypervisor::Accel requested = m_options.accel == "kvm"   ? hypervisor::Accel::Kvm
+                                  : m_options.accel == "tcg" ? hypervisor::Accel::Tcg
+                                                             : hypervisor::Accel::Auto;
+    auto choice = TRY(hypervisor::choose_accel(requested, m_options.state_root));
+    if (!choice.warning.empty()) log::warning(choice.warning);
+
+    std::string config_text = TRY(sys::read_file(m_options.bundle + "/config.json", 4 << 20));
+    json config = json::parse(config_text, nullptr, false);
+    oci::Spec spec = TRY(oci::parse_spec_text(config_text, "config.json"));
+    if (spec.root_path[0] != '/') spec.root_path = m_options.bundle + "/" + spec.root_path;
+    m_terminal = spec.process.terminal;
+
+    auto [ours, theirs] = TRY(sys::socketpair());
+    hypervisor::VmConfig vm;
+    vm.name = "vessel-" + m_options.id;
+    vm.hypervisor_path = m_options.hypervisor_path;
+    vm.kernel = m_options.kernel;
+    vm.initrd = m_options.initrd;
+    vm.machine_type = m_options.machine_type;
+    vm.kernel_params = m_options.kernel_params;
+    vm.vcpus = m_options.vcpus;
+    vm.memory_mib = m_options.memory_mib;
+    vm.accel = choice.accel;
+    if (vm.accel == hypervisor::Accel::Tcg) vm.tsc_khz = cached_tsc_khz(m_options.state_root);
+    vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
+    vm.agent_fd = theirs.get();
+    vm.console_log = m_options.state_dir + "/console.log";
+    m_vm = hypervisor::make_qemu();
+    TRY(m_vm->start(vm));
+    theirs.reset();
+    m_channel = std::make_unique<Channel>(std::move(ours));
+
+    json hello = TRY(wait_for_message("hello", kBootTimeout));
+    std::string agent_version = hello.value("version", "unknown");
+    if (agent_version != channel::build_version())
+      return fail(EPROTO, channel::version_mismatch_message(channel::build_version(), agent_version));
+
+    channel::send_message(*m_channel, {{"type", "create"}, {"spec", config}});
+    TRY(wait_for_message("created", kBootTimeout));
+    TRY(setup_stdio());
+    m_control = TRY(sys::unix_listen(m_options.state_dir + "/shim.sock"));
+    TRY(sys::set_nonblocking(m_control.get()));
+    return choice.warning;
+  }
+
+  int run() {
+    while (!m_exit_code) {
+      if (auto polled = poll_once(); !polled) {
+        log::error(polled.error().message);
+        return finish(128 + SIGKILL);
+      }
+      if (m_exit_message && all_output_written()) return finish(*m_exit_message);
+    }
+    return finish(*m_exit_code);
+  }
+
+  ~Sandbox() { ::unlink((m_options.state_dir + "/shim.sock").c_str()); }
+
+ private:
+  int finish(int code) {
+    if (m_channel) {
+      channel::send_message(*m_channel, {{"type", "shutdown"}});
+      (void)m_channel->flush();
+    }
+    m_vm.reset();  // stops QEMU
+    return code;
+  }
+
+  bool all_output_written() const {
+    for (const auto& receiver : m_receivers)
+      if (!receiver->finished()) return false;
+    return true;
+  }
+
+  // Waits for one control message of `type` during setup; an error message or QEMU's exit fails.
+  Result<json> wait_for_message(const std::string& type, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      while (!m_pending_frames.empty()) {
+        channel::Frame frame = std::move(m_pending_frames.front());
+        m_pending_frames.erase(m_pending_frames.begin());
+        if (frame.type != FrameType::Control) continue;
+        json message = TRY(channel::parse_message(frame));
+        if (message["type"] == type) return message;
+        if (message["type"] == "error") return fail(message.value("message", "the agent reported an error"));
+      }
+      TRY(m_channel->flush());
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return fail(ETIMEDOUT, "the VM did not answer within " + std::to_string(timeout.count()) + " s");
+      auto wait = std::min<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+                                                      std::chrono::milliseconds(100));
+      pollfd entry{m_channel->fd(), static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0};
+      if (::poll(&entry, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR) return fail_errno("poll");
+      if (entry.revents & (POLLIN | POLLHUP | POLLERR)) {
+        bool open = TRY(m_channel->receive(m_pending_frames));
+        if (!open && m_pending_frames.empty()) return vm_stopped_error();
+      }
+      if (auto status = m_vm->try_wait(); status && *status) return vm_stopped_error();
+    }
+  }
+
+  tl::unexpected<Error> vm_stopped_error() {
+    std::string why = qemu_complaint(m_options.state_dir + "/console.log.qemu");
+    return fail(EIO, "the VM stopped while starting" + (why.empty() ? std::string() : " (QEMU: " + why + ")"));
+  }
+
+  Result<void> setup_stdio() {
+    if (!m_terminal) {
+      m_senders.push_back(std::make_unique<channel::StreamSender>(channel::kStdin, UniqueFd(::dup(0))));
+      m_receivers.push_back(std::make_unique<channel::StreamReceiver>(channel::kStdout, UniqueFd(::dup(1))));
+      m_receivers.push_back(std::make_unique<channel::StreamReceiver>(channel::kStderr, UniqueFd(::dup(2))));
+      return {};
+    }
+    // A host pty: its master goes to conmon, its slave is relayed to the guest's pty.
+    int master = -1, slave = -1;
+    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) < 0) return fail_errno("openpty");
+    UniqueFd master_fd(master), slave_fd(slave);
+    termios mode{};
+    ::tcgetattr(slave, &mode);
+    ::cfmakeraw(&mode);  // the guest's pty does the line discipline; this one passes bytes
+    ::tcsetattr(slave, TCSANOW, &mode);
+    if (m_options.console_socket.empty()) return fail("process.terminal is set but no --console-socket was given");
+    UniqueFd socket = TRY(sys::unix_connect(m_options.console_socket).map_error(context("console socket")));
+    TRY(sys::send_fd(socket.get(), master, "/dev/ptmx"));
+    // As the slave's controlling process, the shim gets SIGWINCH when conmon resizes the master.
+    ::setsid();
+    ::ioctl(slave, TIOCSCTTY, 0);
+    m_terminal_fd = slave;
+    m_senders.push_back(std::make_unique<channel::StreamSender>(channel::kStdin, UniqueFd(::dup(slave))));
+    m_receivers.push_back(std::make_unique<channel::StreamReceiver>(channel::kStdout, std::move(slave_fd)));
+    send_window_size();
+    return {};
+  }
+
+  void send_window_size() {
+    winsize size{};
+    if (m_terminal_fd >= 0 && ::ioctl(m_terminal_fd, TIOCGWINSZ, &size) == 0 && size.ws_row > 0)
+      channel::send_message(*m_channel, {{"type", "resize"}, {"rows", size.ws_row}, {"cols", size.ws_col}});
+  }
+
+ public:
+  void set_signal_fd(UniqueFd fd) { m_signal_fd = std::move(fd); }
+
+ private:
+  Result<void> poll_once() {
+    std::vector<pollfd> fds;
+    fds.push_back({m_channel->fd(), static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0});
+    fds.push_back({m_signal_fd.get(), POLLIN, 0});
+    fds.push_back({m_control.get(), POLLIN, 0});
+    for (auto& sender : m_senders)
+      if (sender->wants_read()) fds.push_back({sender->fd(), POLLIN, 0});
+    for (auto& receiver : m_receivers)
+      if (receiver->wants_write()) fds.push_back({receiver->fd(), POLLOUT, 0});
+    for (auto& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
+
+    if (!m_pending_frames.empty()) TRY(handle_frames());
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) return {};
+      return fail_errno("poll");
+    }
+    for (const auto& entry : fds) {
+      if (!entry.revents) continue;
+      if (entry.fd == m_channel->fd()) {
+        if (entry.revents & (POLLIN | POLLHUP | POLLERR)) {
+          bool open = TRY(m_channel->receive(m_pending_frames));
+          TRY(handle_frames());
+          if (!open && !m_exit_message) return fail(EIO, "the agent closed the channel");
+        }
+      } else if (entry.fd == m_signal_fd.get()) {
+        on_signals();
+      } else if (entry.fd == m_control.get()) {
+        accept_clients();
+      } else {
+        for (auto& sender : m_senders)
+          if (sender->fd() == entry.fd) TRY(sender->on_readable(*m_channel));
+        for (auto& receiver : m_receivers)
+          if (receiver->fd() == entry.fd) TRY(receiver->on_writable(*m_channel));
+        for (auto& client : m_clients)
+          if (client.fd.get() == entry.fd) on_client(client);
+      }
+    }
+    std::erase_if(m_clients, [](const Client& client) { return !client.fd; });
+    return m_channel->flush();
+  }
+
+  Result<void> handle_frames() {
+    auto frames = std::move(m_pending_frames);
+    m_pending_frames.clear();
+    for (auto& frame : frames) {
+      switch (frame.type) {
+        case FrameType::Control: TRY(on_message(TRY(channel::parse_message(frame)))); break;
+        case FrameType::Data:
+          for (auto& receiver : m_receivers)
+            if (receiver->stream() == frame.stream) TRY(receiver->on_data(*m_channel, std::move(frame.payload)));
+          break;
+        case FrameType::Close:
+          for (auto& receiver : m_receivers)
+            if (receiver->stream() == frame.stream) receiver->on_close();
+          break;
+        case FrameType::Credit:
+          for (auto& sender : m_senders)
+            if (sender->stream() == frame.stream) TRY(sender->on_credit(frame.payload));
+          break;
+      }
+    }
+    return {};
+  }
+
+  Result<void> on_message(const json& message) {
+    const std::string type = message["type"];
+    if (type == "exit") {
+      if (message.contains("signal")) m_exit_message = 128 + message["signal"].get<int>();
+      else m_exit_message = message.value("exit_code", 255);
+      log::info("the container exited with status " + std::to_string(*m_exit_message));
+      // Nothing more will be read from the guest: stop sending stdin.
+      for (auto& sender : m_senders) sender->close(*m_channel);
+    } else if (type == "started" || type == "error") {
+      reply_pending_start(type == "started" ? json{{"ok", true}}
+                                            : json{{"ok", false}, {"error", message.value("message", "start failed")}});
+    }
+    return {};
+  }
+
+  void on_signals() {
+    signalfd_siginfo info;
+    while (::read(m_signal_fd.get(), &info, sizeof info) == sizeof info) {
+      int signal = static_cast<int>(info.ssi_signo);
+      if (signal == SIGCHLD) {
+        if (auto status = m_vm->try_wait(); status && *status) {
+          log::error("the VM exited unexpectedly: " + qemu_complaint(m_options.state_dir + "/console.log.qemu"));
+          m_exit_code = 128 + SIGKILL;
+        }
+      } else if (signal == SIGWINCH) {
+        send_window_size();
+      } else {
+        channel::send_message(*m_channel, {{"type", "signal"}, {"signal", signal}});
+      }
+    }
+  }
+
+  struct Client {
+    UniqueFd fd;
+    std::string request;
+  };
+
+  void accept_clients() {
+    for (;;) {
+      int fd = ::accept4(m_control.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) return;
+      m_clients.push_back(Client{UniqueFd(fd), ""});
+    }
+  }
+
+  // Requests are one JSON line: {"op":"start"} or {"op":"kill","signal":N}.
+  void on_client(Client& client) {
+    char buffer[4096];
+    ssize_t n = ::read(client.fd.get(), buffer, sizeof buffer);
+    if (n <= 0 || client.request.size() + n > 65536) {
+      client.fd.reset();
+      return;
+    }
+    client.request.append(buffer, n);
+    if (client.request.find('\n') == std::string::npos) return;
+    json request = json::parse(client.request, nullptr, false);
+    std::string op = request.is_object() ? request.value("op", "") : "";
+    if (op == "start") {
+      channel::send_message(*m_channel, {{"type", "start"}});
+      m_start_client = std::move(client.fd);
+    } else if (op == "kill" && request.contains("signal") && request["signal"].is_number_integer()) {
+      channel::send_message(*m_channel, {{"type", "signal"}, {"signal", request["signal"].get<int>()}});
+      respond(client.fd, {{"ok", true}});
+    } else {
+      respond(client.fd, {{"ok", false}, {"error", "unknown request"}});
+    }
+  }
+
+  void respond(UniqueFd& fd, const json& reply) {
+    (void)sys::write_all(fd.get(), reply.dump() + "\n");
+    fd.reset();
+  }
+
+  void reply_pending_start(const json& reply) {
+    if (m_start_client) respond(m_start_client, reply);
+  }
+
+  const ShimOptions& m_options;
+  std::unique_ptr<hypervisor::Hypervisor> m_vm;
+  std::unique_ptr<Channel> m_channel;
+  std::vector<channel::Frame> m_pending_frames;
+  std::vector<std::unique_ptr<channel::StreamSender>> m_senders;
+  std::vector<std::unique_ptr<channel::StreamReceiver>> m_receivers;
+  UniqueFd m_signal_fd;
+  UniqueFd m_control;
+  std::vector<Client> m_clients;
+  UniqueFd m_start_client;
+  bool m_terminal = false;
+  int m_terminal_fd = -1;
+  std::optional<int> m_exit_message;
+  std::optional<int> m_exit_code;
+};
+
+}  // namespace
+
+int run_sandbox(const ShimOptions& options, UniqueFd ready_fd) {
+  // Signals the container should get arrive here; SIGCHLD tells the VM stopped.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH, SIGCONT})
+    sigaddset(&mask, signal);
+  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  UniqueFd signal_fd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+
+  Sandbox sandbox(options);
+  sandbox.set_signal_fd(std::move(signal_fd));
+  auto prepared = sandbox.prepare();
+  json report = prepared ? json{{"ok", true}, {"warning", *prepared}}
+                         : json{{"ok", false}, {"error", prepared.error().message}};
+  (void)sys::write_all(ready_fd.get(), report.dump());
+  ready_fd.reset();
+  if (!prepared) {
+    log::error(prepared.error().message);
+    return 1;
+  }
+  return sandbox.run();
+}
+
+}  // namespace vessel::shim
