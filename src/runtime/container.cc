@@ -102,7 +102,6 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   ChildProcess shim = TRY(ChildProcess::spawn(options).map_error(context("starting vessel-shim")));
   ready.write.reset();
   auto report = read_shim_report(ready.read.get());
-  if (!report && getenv("VESSEL_DEBUG_KEEP")) remove_dir.cancel();
   if (!report) return tl::unexpected(report.error());  // `shim` is killed and reaped on return
   if (auto warning = report->value("warning", ""); !warning.empty()) warn(warning);
 

@@ -41,21 +41,31 @@ void print_usage() {
   std::printf("  vessel --version\n");
 }
 
-// Writes the error where conmon shows it: stderr, and the --log file as one JSON object.
-void report_error(const std::string& message, const std::string& log_path, const std::string& log_format) {
-  std::fprintf(stderr, "vessel: %s\n", message.c_str());
-  if (log_path.empty()) return;
-  auto fd = sys::open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+void append_log(const Context& context, const char* level, const std::string& message) {
+  if (context.log_path.empty()) return;
+  auto fd = sys::open(context.log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (!fd) return;
   std::string line;
-  if (log_format == "json")
-    line = nlohmann::json{{"level", "error"}, {"msg", message}, {"time", now_rfc3339()}}.dump() + "\n";
+  if (context.log_format == "json")
+    line = nlohmann::json{{"level", level}, {"msg", message}, {"time", now_rfc3339()}}.dump() + "\n";
   else
-    line = now_rfc3339() + " error: " + message + "\n";
+    line = now_rfc3339() + " " + level + ": " + message + "\n";
   (void)sys::write_all(fd->get(), line);
 }
 
 }  // namespace
+
+// Podman reads the --log file only when a command failed, as a single JSON object: an error
+// is the only line a failing command writes there.
+void Context::report_error(const std::string& message) const {
+  std::fprintf(stderr, "vessel: %s\n", message.c_str());
+  append_log(*this, "error", message);
+}
+
+void Context::warn(const std::string& message) const {
+  if (warnings_on_stderr || ::isatty(2)) std::fprintf(stderr, "vessel: warning: %s\n", message.c_str());
+  append_log(*this, "warning", message);
+}
 
 int main(int argc, char** argv) {
   Arguments args(argv + 1, argv + argc);
@@ -90,7 +100,7 @@ int main(int argc, char** argv) {
       take();  // accepted for compatibility: vessel puts no host cgroups around the VM
     } else if (flag == "--systemd-cgroup" || flag == "--debug") {
     } else {
-      report_error("unknown global flag " + flag + " (see vessel --help)", log_path, log_format);
+      Context{StateStore(""), log_path, log_format}.report_error("unknown global flag " + flag + " (see vessel --help)");
       return 1;
     }
   }
@@ -103,17 +113,17 @@ int main(int argc, char** argv) {
     print_version();
     return 0;
   }
-  Context context{StateStore(root.empty() ? StateStore::default_root() : root), !log_path.empty()};
+  Context context{StateStore(root.empty() ? StateStore::default_root() : root), log_path, log_format};
   Arguments rest(args.begin() + i + 1, args.end());
   for (const auto& command : kCommands) {
     if (name != command.name) continue;
     auto result = command.function(context, rest);
     if (!result) {
-      report_error(result.error().message, log_path, log_format);
+      context.report_error(result.error().message);
       return 1;
     }
     return *result;
   }
-  report_error("unknown command \"" + name + "\" (see vessel --help)", log_path, log_format);
+  context.report_error("unknown command \"" + name + "\" (see vessel --help)");
   return 1;
 }

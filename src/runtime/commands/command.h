@@ -12,7 +12,14 @@ namespace vessel::runtime {
 
 struct Context {
   StateStore store;
-  bool log_to_file = false;  // --log given: conmon owns our stderr, which is the container's
+  std::string log_path;  // --log: where Podman reads errors from
+  std::string log_format = "text";
+  // Under conmon, stderr of create is the container's stderr: warnings go there only when it is
+  // a terminal, or for `run`, which a person started.
+  bool warnings_on_stderr = false;
+
+  void warn(const std::string& message) const;
+  void report_error(const std::string& message) const;
 };
 
 using Arguments = std::vector<std::string>;

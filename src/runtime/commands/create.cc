@@ -9,9 +9,7 @@ Result<int> command_create(Context& context, const Arguments& args) {
   CreateRequest request{TRY(parser.id()), parser.value("bundle", "."), parser.value("pid-file"),
                         parser.value("console-socket")};
   Config config = TRY(load_config());
-  auto warn = [&](const std::string& line) {
-    if (!context.log_to_file) ::dprintf(2, "vessel: warning: %s\n", line.c_str());
-  };
+  auto warn = [&](const std::string& line) { context.warn(line); };
   ChildProcess shim = TRY(create_container(context.store, config, request, warn));
   shim.release();  // it lives on as the container; conmon reaps it
   return 0;

@@ -6,13 +6,12 @@ namespace vessel::runtime {
 // create + start, then (unless --detach) wait for the container and delete it, exiting with its status.
 Result<int> command_run(Context& context, const Arguments& args) {
   ArgumentParser parser("run", args);
+  context.warnings_on_stderr = true;
   TRY(parser.parse({"bundle|b", "pid-file", "console-socket", "preserve-fds"}, {"detach|d", "no-pivot", "no-new-keyring"}));
   CreateRequest request{TRY(parser.id()), parser.value("bundle", "."), parser.value("pid-file"),
                         parser.value("console-socket")};
   Config config = TRY(load_config());
-  auto warn = [&](const std::string& line) {
-    if (!context.log_to_file) ::dprintf(2, "vessel: warning: %s\n", line.c_str());
-  };
+  auto warn = [&](const std::string& line) { context.warn(line); };
   ChildProcess shim = TRY(create_container(context.store, config, request, warn));
   if (auto started = start_container(context.store, request.id); !started) {
     shim = ChildProcess();

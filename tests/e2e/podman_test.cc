@@ -1,0 +1,150 @@
+// vessel under real Podman, as root: `podman run --runtime=<build>/vessel` with a locally built
+// busybox image (tests/e2e/build-image.sh). Podman runs with tests/e2e/containers.conf, the
+// settings this sandbox needs (see docs/testing.md); vessel itself depends on none of them.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "support/harness.h"
+
+namespace vessel::test {
+
+namespace {
+
+constexpr const char* kImage = "localhost/vessel-test";
+
+class PodmanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "these tests drive Podman as root; the rootless ones are separate";
+    if (::access("/usr/bin/podman", X_OK) != 0) GTEST_SKIP() << "podman is not installed: run scripts/install-deps.sh";
+  }
+
+  CommandOptions env(CommandOptions options = {}) {
+    options.env["CONTAINERS_CONF"] = source_dir() + "/tests/e2e/containers.conf";
+    return options;
+  }
+
+  CommandResult podman(std::vector<std::string> args, CommandOptions options = {}) {
+    args.insert(args.begin(), "podman");
+    return run(args, env(std::move(options)));
+  }
+
+  std::vector<std::string> podman_run(std::vector<std::string> tail) {
+    std::vector<std::string> args = {"run", "--runtime=" + vessel()};
+    args.insert(args.end(), tail.begin(), tail.end());
+    return args;
+  }
+
+  void expect_nothing_left(const std::string& id) {
+    EXPECT_EQ(processes_matching("vessel-" + id), std::vector<std::string>{}) << "QEMU or shim left running";
+    EXPECT_FALSE(std::filesystem::exists("/run/vessel/" + id)) << "state directory left behind";
+  }
+
+  std::string full_id(const std::string& output) { return output.substr(0, output.find('\n')); }
+
+  // Polls `podman logs` until `text` appears (the container prints it once it is ready).
+  bool wait_for_log(const std::string& id, const std::string& text) {
+    for (int i = 0; i < 300; ++i) {
+      if (podman({"logs", id}).out.find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
+TEST_F(PodmanTest, RunPrintsTheGuestKernelAndRelaysStdoutStderrAndExitCode) {
+  auto result = podman(podman_run({"--rm", kImage, "sh", "-c", "uname -r; echo out; echo err >&2; exit 3"}));
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  std::string release = result.out.substr(0, result.out.find('\n'));
+  EXPECT_TRUE(release.ends_with("-vessel")) << result.out;
+  EXPECT_NE(release, host_kernel_release());
+  EXPECT_EQ(result.out, release + "\nout\n");
+  EXPECT_EQ(result.err, "err\n");
+}
+
+TEST_F(PodmanTest, RunsInsideAVirtualMachineWithTheAgentAsPid1) {
+  // The guest's PID 1 is vessel-agent, outside the container's pid namespace; inside, the
+  // container has its own PID 1 and sees the guest's CPU and memory, not the host's.
+  auto result = podman(podman_run({"--rm", kImage, "sh", "-c", "echo $$; grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo"}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(result.out.starts_with("1\n1\n")) << result.out;  // one vCPU by default
+  long kib = std::stol(result.out.substr(result.out.find(':') + 1));
+  EXPECT_LT(kib, 300 * 1024) << "256 MiB guest";
+}
+
+TEST_F(PodmanTest, StopSendsTermThenKillAfterTheTimeout) {
+  auto started = podman(podman_run({"-d", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  auto stopped = podman({"stop", "-t", "2", id});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_GE(stopped.seconds, 2.0) << "sleep as PID 1 ignores SIGTERM: Podman must wait for the timeout";
+  EXPECT_NE(stopped.err.find("resorting to SIGKILL"), std::string::npos) << stopped.err;
+  EXPECT_EQ(podman({"inspect", "-f", "{{.State.ExitCode}}", id}).out, "137\n");
+  EXPECT_EQ(podman({"rm", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
+TEST_F(PodmanTest, TermAndUsr1ReachTheContainersTraps) {
+  auto started = podman(podman_run({"-d", kImage, "sh", "-c",
+                                    "trap 'echo got-usr1' USR1; trap 'echo got-term; exit 7' TERM; echo ready; "
+                                    "while :; do sleep 0.1; done"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  ASSERT_TRUE(wait_for_log(id, "ready"));
+  EXPECT_EQ(podman({"kill", "-s", "USR1", id}).exit_code, 0);
+  EXPECT_TRUE(wait_for_log(id, "got-usr1"));
+  auto stopped = podman({"stop", id});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_LT(stopped.seconds, 5.0) << "the TERM trap exits at once";
+  EXPECT_EQ(podman({"inspect", "-f", "{{.State.ExitCode}}", id}).out, "7\n");
+  EXPECT_NE(podman({"logs", id}).out.find("got-term"), std::string::npos);
+  EXPECT_EQ(podman({"rm", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
+TEST_F(PodmanTest, ForcedRemovalOfARunningContainerLeavesNothing) {
+  auto started = podman(podman_run({"-d", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
+TEST_F(PodmanTest, TenMebibytesThroughStdinComeBackIntact) {
+  std::string input(10 << 20, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (auto& byte : input) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    byte = static_cast<char>(x);
+  }
+  auto result = podman(podman_run({"--rm", "-i", kImage, "cat"}), {.input = input});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out.size(), input.size());
+  EXPECT_TRUE(result.out == input) << "the bytes differ";
+}
+
+TEST_F(PodmanTest, HundredMebibytesOfStdoutArriveByteExact) {
+  // /data/block.bin is 4 MiB of random bytes baked into the image; 25 copies make 100 MiB.
+  std::ifstream file(build_dir() + "/tests/image/data/block.bin", std::ios::binary);
+  std::string block((std::istreambuf_iterator<char>(file)), {});
+  ASSERT_EQ(block.size(), 4u << 20);
+  auto result = podman(podman_run({"--rm", kImage, "sh", "-c", "for i in $(seq 25); do cat /data/block.bin; done"}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  ASSERT_EQ(result.out.size(), 100u << 20);
+  for (size_t i = 0; i < 25; ++i) ASSERT_TRUE(result.out.compare(i * block.size(), block.size(), block) == 0) << "copy " << i;
+}
+
+TEST_F(PodmanTest, ProgramNotFoundExits127LikeRunc) {
+  auto result = podman(podman_run({"--rm", kImage, "no-such-program"}));
+  EXPECT_EQ(result.exit_code, 127);
+  EXPECT_NE(result.err.find("executable file not found in $PATH"), std::string::npos) << result.err;
+}
+
+}  // namespace vessel::test

@@ -1,0 +1,207 @@
+// vessel without Podman, like runc: real QEMU (TCG here), the real guest kernel and agent.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/harness.h"
+
+namespace vessel::test {
+
+namespace {
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Like conmon: the shim that `vessel create` leaves behind becomes our child to reap.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    m_root = m_dir.path() + "/state";
+    m_bundle = m_dir.path() + "/bundle";
+  }
+
+  CommandResult vessel_cmd(std::vector<std::string> args, const CommandOptions& options = {}) {
+    args.insert(args.begin(), {vessel(), "--root", m_root});
+    CommandOptions with_cwd = options;
+    if (with_cwd.cwd.empty()) with_cwd.cwd = m_bundle;
+    // The shim `create` leaves behind keeps create's stdout and stderr: read them through files.
+    if (args[3] == "create") with_cwd.detach_output = true;
+    return run(args, with_cwd);
+  }
+
+  void expect_nothing_left(const std::string& id) {
+    EXPECT_EQ(processes_matching("vessel-" + id + " "), std::vector<std::string>{}) << "a QEMU was left running";
+    EXPECT_EQ(processes_matching(m_root + "/" + id), std::vector<std::string>{}) << "a shim was left running";
+    EXPECT_FALSE(std::filesystem::exists(m_root + "/" + id)) << "the state directory was left behind";
+  }
+
+  std::string root_path() const { return m_root; }
+
+  TempDir m_dir;
+  std::string m_root;
+  std::string m_bundle;
+};
+
+nlohmann::json read_json(const std::string& text) { return nlohmann::json::parse(text); }
+
+}  // namespace
+
+TEST_F(RuntimeTest, RunsABundleInAVmWithoutPodman) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "uname -r; hostname; echo out; echo err >&2; exit 3"});
+  auto result = vessel_cmd({"run", "plain"});
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  std::string guest_release = result.out.substr(0, result.out.find('\n'));
+  EXPECT_TRUE(guest_release.ends_with("-vessel")) << result.out;
+  EXPECT_NE(guest_release, host_kernel_release());
+  EXPECT_EQ(result.out.substr(result.out.find('\n') + 1), "vessel-test\nout\n");
+  EXPECT_EQ(without_warnings(result.err), "err\n");
+  expect_nothing_left("plain");
+}
+
+TEST_F(RuntimeTest, RunRelaysStdin) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "cat; exit 5"});
+  std::string input(3 << 20, '\0');
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<char>((i * 2654435761u) >> 13);
+  auto result = vessel_cmd({"run", "stdin"}, {.input = input});
+  EXPECT_EQ(result.exit_code, 5) << result.err;
+  EXPECT_TRUE(result.out == input) << "stdout differs from stdin (" << result.out.size() << " bytes)";
+  expect_nothing_left("stdin");
+}
+
+TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "trap 'exit 9' USR1; echo started > /tmp/marker; while :; do sleep 0.1; done"});
+  std::string pid_file = m_dir.path() + "/pid";
+  auto created = vessel_cmd({"create", "--bundle", m_bundle, "--pid-file", pid_file, "life"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  std::string pid_text;
+  std::ifstream(pid_file) >> pid_text;
+  pid_t shim = std::stoi(pid_text);
+
+  auto state = read_json(vessel_cmd({"state", "life"}).out);
+  EXPECT_EQ(state["status"], "created");
+  EXPECT_EQ(state["pid"], shim);
+  EXPECT_EQ(state["bundle"], m_bundle);
+  EXPECT_EQ(state["id"], "life");
+  EXPECT_FALSE(std::filesystem::exists(m_bundle + "/rootfs/tmp/marker")) << "create must not run the program";
+
+  auto started = vessel_cmd({"start", "life"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  EXPECT_EQ(read_json(vessel_cmd({"state", "life"}).out)["status"], "running");
+  auto again = vessel_cmd({"start", "life"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.err, "vessel: cannot start container \"life\": it is running, not created\n");
+  auto busy = vessel_cmd({"delete", "life"});
+  EXPECT_EQ(busy.err, "vessel: cannot delete container \"life\": it is running: stop it first or use --force\n");
+
+  for (int i = 0; i < 100 && !std::filesystem::exists(m_bundle + "/rootfs/tmp/marker"); ++i) ::usleep(100000);
+  ASSERT_EQ(vessel_cmd({"kill", "life", "USR1"}).exit_code, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(shim, &status, 0), shim);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 9) << "the shim exits with the workload's status";
+
+  auto stopped = read_json(vessel_cmd({"state", "life"}).out);
+  EXPECT_EQ(stopped["status"], "stopped");
+  auto kill_stopped = vessel_cmd({"kill", "life", "KILL"});
+  EXPECT_EQ(kill_stopped.exit_code, 1);
+  EXPECT_EQ(kill_stopped.err, "vessel: container \"life\" is not running\n");
+  ASSERT_EQ(vessel_cmd({"delete", "life"}).exit_code, 0);
+  auto gone = vessel_cmd({"state", "life"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_EQ(gone.err, "vessel: container \"life\" does not exist\n");
+  expect_nothing_left("life");
+}
+
+TEST_F(RuntimeTest, KillBeforeStartAndForcedDeleteLeaveNothing) {
+  make_busybox_bundle(m_bundle, {"sleep", "1000"});
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "early"}).exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "early"}).exit_code, 0);
+  expect_nothing_left("early");
+  EXPECT_EQ(vessel_cmd({"delete", "--force", "never-existed"}).exit_code, 0) << "Podman deletes after failed creates";
+  auto unknown = vessel_cmd({"delete", "never-existed"});
+  EXPECT_EQ(unknown.err, "vessel: container \"never-existed\" does not exist\n");
+}
+
+// Each bad input: exactly one line naming the cause and the fix, exit 1, nothing left behind.
+TEST_F(RuntimeTest, BadConfigJson) {
+  make_busybox_bundle(m_bundle, {"true"});
+  std::ofstream(m_bundle + "/config.json") << "{\"ociVersion\": ";
+  auto result = vessel_cmd({"create", "--bundle", m_bundle, "bad"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_TRUE(result.err.starts_with("vessel: " + m_bundle + "/config.json is not valid JSON (parse error at line 1, column 16"))
+      << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1);
+  expect_nothing_left("bad");
+}
+
+TEST_F(RuntimeTest, MissingRootfs) {
+  make_busybox_bundle(m_bundle, {"true"});
+  std::filesystem::remove_all(m_bundle + "/rootfs");
+  auto result = vessel_cmd({"create", "--bundle", m_bundle, "noroot"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "vessel: the container's root filesystem " + m_bundle + "/rootfs does not exist: check root.path in " +
+                            m_bundle + "/config.json\n");
+  expect_nothing_left("noroot");
+}
+
+TEST_F(RuntimeTest, ExistingId) {
+  make_busybox_bundle(m_bundle, {"sleep", "1000"});
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "twice"}).exit_code, 0);
+  auto result = vessel_cmd({"create", "--bundle", m_bundle, "twice"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "vessel: container \"twice\" already exists: choose another id or delete it first (vessel delete twice)\n");
+  EXPECT_EQ(read_json(vessel_cmd({"state", "twice"}).out)["status"], "created") << "the first container is untouched";
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "twice"}).exit_code, 0);
+  expect_nothing_left("twice");
+}
+
+TEST_F(RuntimeTest, MissingGuestImage) {
+  make_busybox_bundle(m_bundle, {"true"});
+  std::string config = m_dir.path() + "/configuration.toml";
+  std::ofstream(config) << "[hypervisor.qemu]\nkernel = \"/nonexistent/vmlinux\"\n";
+  auto result = vessel_cmd({"create", "--bundle", m_bundle, "noimage"}, {.env = {{"VESSEL_CONFIG", config}}});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "vessel: the guest kernel /nonexistent/vmlinux is missing or unreadable: build the guest image "
+                        "(make guest) or set [hypervisor.qemu] kernel in " + config + "\n");
+  expect_nothing_left("noimage");
+}
+
+TEST_F(RuntimeTest, AgentFromAnotherBuildIsNamedWithBothVersions) {
+  make_busybox_bundle(m_bundle, {"true"});
+  std::string config = m_dir.path() + "/configuration.toml";
+  std::ofstream(config) << "[hypervisor.qemu]\ninitrd = \"" << build_dir() << "/tests/initrd-mismatch.img\"\n";
+  auto version = run({vessel(), "--version"}).out;
+  std::string runtime_version = version.substr(15, version.find('\n') - 15);
+  auto result = vessel_cmd({"create", "--bundle", m_bundle, "mismatch"}, {.env = {{"VESSEL_CONFIG", config}}});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "vessel: the guest image's agent is version 0.0.0-mismatch but this runtime is version " +
+                            runtime_version + ": rebuild the guest image with the runtime (make guest, or make install)\n");
+  expect_nothing_left("mismatch");
+}
+
+TEST_F(RuntimeTest, ProgramNotFoundIsReportedAtCreateLikeRunc) {
+  make_busybox_bundle(m_bundle, {"no-such-program"});
+  auto result = vessel_cmd({"create", "--bundle", m_bundle, "notfound"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "vessel: exec: \"no-such-program\": executable file not found in $PATH\n");
+  expect_nothing_left("notfound");
+}
+
+TEST_F(RuntimeTest, ErrorsGoToTheLogFileAsOneJsonObject) {
+  std::string log = m_dir.path() + "/oci-log";
+  make_busybox_bundle(m_bundle, {"true"});
+  std::filesystem::remove_all(m_bundle + "/rootfs");
+  auto result = run({vessel(), "--root", root_path(), "--log-format=json", "--log", log, "create", "--bundle", m_bundle, "x"});
+  EXPECT_EQ(result.exit_code, 1);
+  std::ifstream file(log);
+  std::string text((std::istreambuf_iterator<char>(file)), {});
+  auto entry = nlohmann::json::parse(text);  // Podman unmarshals the whole file
+  EXPECT_EQ(entry["level"], "error");
+  EXPECT_EQ(entry["msg"], "the container's root filesystem " + m_bundle + "/rootfs does not exist: check root.path in " +
+                              m_bundle + "/config.json");
+}
+
+}  // namespace vessel::test

@@ -1,0 +1,52 @@
+#include "common/oci_spec.h"
+
+#include <gtest/gtest.h>
+
+namespace vessel::oci {
+
+TEST(OciSpecTest, ParsesWhatTheAgentActsOn) {
+  auto spec = parse_spec_text(R"({"ociVersion":"1.0.2","process":{"terminal":true,"args":["sh","-c","x"],
+    "env":["A=1"],"cwd":"/work","user":{"uid":1000,"gid":100,"additionalGids":[10,11],"umask":18}},
+    "root":{"path":"rootfs","readonly":true},"hostname":"h",
+    "mounts":[{"destination":"/proc","type":"proc","source":"proc","options":["nosuid"]}],
+    "linux":{"namespaces":[{"type":"network","path":"/run/netns/x"},{"type":"pid"}]}})",
+                              "config.json");
+  ASSERT_TRUE(spec) << spec.error().message;
+  EXPECT_TRUE(spec->process.terminal);
+  EXPECT_EQ(spec->process.args, (std::vector<std::string>{"sh", "-c", "x"}));
+  EXPECT_EQ(spec->process.cwd, "/work");
+  EXPECT_EQ(spec->process.user.uid, 1000u);
+  EXPECT_EQ(spec->process.user.additional_gids, (std::vector<gid_t>{10, 11}));
+  EXPECT_EQ(spec->process.user.umask, 18u);
+  EXPECT_TRUE(spec->root_readonly);
+  EXPECT_EQ(spec->mounts.at(0).options.at(0), "nosuid");
+  ASSERT_NE(spec->find_namespace("network"), nullptr);
+  EXPECT_EQ(spec->find_namespace("network")->path, "/run/netns/x");
+  EXPECT_EQ(spec->find_namespace("user"), nullptr);
+}
+
+TEST(OciSpecTest, ErrorsNameTheFileAndTheField) {
+  EXPECT_EQ(parse_spec_text(R"({"ociVersion":"1.0.2","process":{"args":[]},"root":{"path":"r"}})", "B/config.json")
+                .error()
+                .message,
+            "B/config.json: process.args must name the program to run");
+  EXPECT_EQ(parse_spec_text(R"({"ociVersion":"1.0.2","process":{"args":["x"],"cwd":"rel"},"root":{"path":"r"}})",
+                            "B/config.json")
+                .error()
+                .message,
+            "B/config.json: process.cwd must be an absolute path");
+  EXPECT_EQ(parse_spec_text(R"({"ociVersion":"1.0.2","process":{"args":["x"]}})", "B/config.json").error().message,
+            "B/config.json: root.path is missing");
+  auto broken = parse_spec_text("{", "B/config.json");
+  ASSERT_FALSE(broken);
+  EXPECT_TRUE(broken.error().message.starts_with("B/config.json is not valid JSON (parse error at line 1, column 2"))
+      << broken.error().message;
+}
+
+TEST(OciSpecTest, LoadBundleRequiresTheRootFilesystem) {
+  auto missing = load_bundle("/nonexistent-bundle");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message, "bundle /nonexistent-bundle has no config.json");
+}
+
+}  // namespace vessel::oci

@@ -1,0 +1,66 @@
+#include "hypervisor/qemu/qemu.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace vessel::hypervisor {
+
+namespace {
+
+VmConfig sample() {
+  VmConfig config;
+  config.name = "vessel-abc";
+  config.hypervisor_path = "/usr/bin/qemu-system-x86_64";
+  config.kernel = "/g/vmlinux";
+  config.initrd = "/g/initrd.img";
+  config.accel = Accel::Tcg;
+  config.tsc_khz = 2100000;
+  config.shares = {{"rootfs", "/var/lib/a,b", true}};
+  config.console_log = "/run/vessel/abc/console.log";
+  return config;
+}
+
+std::string after(const std::vector<std::string>& argv, const std::string& flag, int nth = 0) {
+  for (size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == flag && nth-- == 0) return argv[i + 1];
+  return "";
+}
+
+}  // namespace
+
+TEST(QemuArgvTest, TcgMicrovmWithTscRateSandboxAndNoDefaults) {
+  auto argv = qemu_argv(sample());
+  EXPECT_EQ(argv[0], "/usr/bin/qemu-system-x86_64");
+  EXPECT_EQ(after(argv, "-accel"), "tcg");
+  EXPECT_EQ(after(argv, "-machine"), "microvm,pit=off,pic=off,isa-serial=on,rtc=on");
+  EXPECT_NE(after(argv, "-append").find("tsc_early_khz=2100000 tsc=reliable"), std::string::npos);
+  EXPECT_TRUE(after(argv, "-sandbox").starts_with("on,"));
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "-nodefaults"), argv.end());
+  EXPECT_EQ(std::find(argv.begin(), argv.end(), "-cpu"), argv.end());
+}
+
+TEST(QemuArgvTest, SharesEscapeCommasAndHonourReadonly) {
+  auto argv = qemu_argv(sample());
+  EXPECT_EQ(after(argv, "-fsdev"), "local,id=fs0,path=/var/lib/a,,b,security_model=passthrough,readonly=on");
+  EXPECT_EQ(after(argv, "-device", 3), "virtio-9p-device,fsdev=fs0,mount_tag=rootfs");
+}
+
+TEST(QemuArgvTest, KvmUsesTheHostCpuAndNoTscHint) {
+  VmConfig config = sample();
+  config.accel = Accel::Kvm;
+  auto argv = qemu_argv(config);
+  EXPECT_EQ(after(argv, "-accel"), "kvm");
+  EXPECT_EQ(after(argv, "-cpu"), "host");
+  EXPECT_EQ(after(argv, "-append").find("tsc_early_khz"), std::string::npos);
+}
+
+TEST(QemuArgvTest, PciMachinesGetPciDevices) {
+  VmConfig config = sample();
+  config.machine_type = "q35";
+  auto argv = qemu_argv(config);
+  EXPECT_EQ(after(argv, "-machine"), "q35");
+  EXPECT_EQ(after(argv, "-device"), "virtio-serial-pci");
+}
+
+}  // namespace vessel::hypervisor
