@@ -38,8 +38,9 @@ Result<UniqueFd> open_terminal(int master_socket) {
   return UniqueFd(slave);
 }
 
-[[noreturn]] void run_child(const oci::Spec& spec, const std::string& rootfs_tag, int stdin_fd, int stdout_fd,
-                            int stderr_fd, int master_socket, int start_fd, int report_fd) {
+[[noreturn]] void run_child(const oci::Spec& spec, const std::string& rootfs_tag, int stdin_fd,
+                            int stdout_fd, int stderr_fd, int master_socket, int start_fd,
+                            int report_fd) {
   auto check = [&](Result<void> result, const char* step) {
     if (!result) child_fail(report_fd, std::string(step) + ": " + result.error().message);
   };
@@ -53,15 +54,18 @@ Result<UniqueFd> open_terminal(int master_socket) {
     if (!slave) child_fail(report_fd, "creating the terminal: " + slave.error().message);
     terminal = std::move(*slave);
     stdin_fd = stdout_fd = stderr_fd = terminal.get();
-    if (::ioctl(terminal.get(), TIOCSCTTY, 0) < 0) child_fail(report_fd, "making the terminal controlling failed");
+    if (::ioctl(terminal.get(), TIOCSCTTY, 0) < 0)
+      child_fail(report_fd, "making the terminal controlling failed");
   }
   if (::chdir(spec.process.cwd.c_str()) < 0)
-    child_fail(report_fd, "cannot change to the working directory " + spec.process.cwd + ": " + std::strerror(errno));
+    child_fail(report_fd, "cannot change to the working directory " + spec.process.cwd + ": " +
+                              std::strerror(errno));
   auto program = find_executable(spec.process.args[0], spec.process.env);
   if (!program) child_fail(report_fd, program.error().message);
 
   const auto& user = spec.process.user;
-  if (::setgroups(user.additional_gids.size(), user.additional_gids.data()) < 0) child_fail(report_fd, "setgroups failed");
+  if (::setgroups(user.additional_gids.size(), user.additional_gids.data()) < 0)
+    child_fail(report_fd, "setgroups failed");
   if (::setresgid(user.gid, user.gid, user.gid) < 0) child_fail(report_fd, "setgid failed");
   if (::setresuid(user.uid, user.uid, user.uid) < 0) child_fail(report_fd, "setuid failed");
   if (user.umask) ::umask(*user.umask);
@@ -105,14 +109,17 @@ Result<void> read_report(int fd, bool expect_ready) {
 
 }  // namespace
 
-Result<std::string> find_executable(const std::string& program, const std::vector<std::string>& env) {
+Result<std::string> find_executable(const std::string& program,
+                                    const std::vector<std::string>& env) {
   auto executable = [](const std::string& path) {
     struct stat st;
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           ::access(path.c_str(), X_OK) == 0;
   };
   if (program.find('/') != std::string::npos) {
     if (executable(program)) return program;
-    return fail(ENOENT, "exec: \"" + program + "\": stat " + program + ": no such file or directory");
+    return fail(ENOENT,
+                "exec: \"" + program + "\": stat " + program + ": no such file or directory");
   }
   std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   for (const auto& entry : env)
@@ -129,7 +136,8 @@ Result<std::string> find_executable(const std::string& program, const std::vecto
   return fail(ENOENT, "exec: \"" + program + "\": executable file not found in $PATH");
 }
 
-Result<Container> Container::create(const oci::Spec& spec, const std::string& rootfs_tag, ContainerStdio& stdio) {
+Result<Container> Container::create(const oci::Spec& spec, const std::string& rootfs_tag,
+                                    ContainerStdio& stdio) {
   auto start_pipe = TRY(sys::pipe());
   auto report_pipe = TRY(sys::pipe());
   auto stdin_pipe = TRY(sys::pipe());
@@ -143,8 +151,9 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) return fail_errno("clone");
   if (pid == 0) {
-    run_child(spec, rootfs_tag, stdin_pipe.read.get(), stdout_pipe.write.get(), stderr_pipe.write.get(),
-              terminal_sockets.second.get(), start_pipe.read.get(), report_pipe.write.get());
+    run_child(spec, rootfs_tag, stdin_pipe.read.get(), stdout_pipe.write.get(),
+              stderr_pipe.write.get(), terminal_sockets.second.get(), start_pipe.read.get(),
+              report_pipe.write.get());
   }
   Container container;
   container.m_pid = pid;

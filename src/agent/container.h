@@ -13,16 +13,17 @@
 namespace vessel::agent {
 
 struct ContainerStdio {
-  UniqueFd stdin_write;   // the container's stdin; with a terminal, the pty master
-  UniqueFd stdout_read;   // with a terminal, a second descriptor of the pty master
-  UniqueFd stderr_read;   // invalid with a terminal
+  UniqueFd stdin_write;  // the container's stdin; with a terminal, the pty master
+  UniqueFd stdout_read;  // with a terminal, a second descriptor of the pty master
+  UniqueFd stderr_read;  // invalid with a terminal
 };
 
 class Container {
  public:
   // Forks the container's init in new pid, mount, uts and ipc namespaces, sets up its root and
   // user, and resolves its program; fails with the reason if any step fails.
-  static Result<Container> create(const oci::Spec& spec, const std::string& rootfs_tag, ContainerStdio& stdio);
+  static Result<Container> create(const oci::Spec& spec, const std::string& rootfs_tag,
+                                  ContainerStdio& stdio);
 
   pid_t pid() const { return m_pid; }
   // Lets the process exec; fails if the exec itself failed.
@@ -36,6 +37,7 @@ class Container {
 };
 
 // Looks up `program` in the PATH from `env` the way execvp would, inside the current root.
-Result<std::string> find_executable(const std::string& program, const std::vector<std::string>& env);
+Result<std::string> find_executable(const std::string& program,
+                                    const std::vector<std::string>& env);
 
 }  // namespace vessel::agent

@@ -49,7 +49,8 @@ Result<UniqueFd> open_channel_port() {
 
 int main() {
   log::init("vessel-agent", 2, log::Level::Info);
-  if (auto mounted = agent::mount_guest_filesystems(); !mounted) log::error(mounted.error().message);
+  if (auto mounted = agent::mount_guest_filesystems(); !mounted)
+    log::error(mounted.error().message);
   // The kernel found no /dev/console in the initramfs to give us: take the serial console now.
   if (auto console = sys::open("/dev/console", O_RDWR | O_NOCTTY); console) {
     for (int fd = 0; fd < 3; ++fd) ::dup2(console->get(), fd);

@@ -32,18 +32,23 @@ struct ParsedOptions {
 
 ParsedOptions parse_mount_options(const std::vector<std::string>& options) {
   static const std::map<std::string, std::pair<bool, unsigned long>> known = {
-      {"ro", {true, MS_RDONLY}},      {"rw", {false, MS_RDONLY}},       {"nosuid", {true, MS_NOSUID}},
-      {"suid", {false, MS_NOSUID}},   {"nodev", {true, MS_NODEV}},      {"dev", {false, MS_NODEV}},
-      {"noexec", {true, MS_NOEXEC}},  {"exec", {false, MS_NOEXEC}},     {"relatime", {true, MS_RELATIME}},
-      {"strictatime", {true, MS_STRICTATIME}}, {"noatime", {true, MS_NOATIME}}, {"sync", {true, MS_SYNCHRONOUS}},
-      {"bind", {true, MS_BIND}},      {"rbind", {true, MS_BIND | MS_REC}},
+      {"ro", {true, MS_RDONLY}},         {"rw", {false, MS_RDONLY}},
+      {"nosuid", {true, MS_NOSUID}},     {"suid", {false, MS_NOSUID}},
+      {"nodev", {true, MS_NODEV}},       {"dev", {false, MS_NODEV}},
+      {"noexec", {true, MS_NOEXEC}},     {"exec", {false, MS_NOEXEC}},
+      {"relatime", {true, MS_RELATIME}}, {"strictatime", {true, MS_STRICTATIME}},
+      {"noatime", {true, MS_NOATIME}},   {"sync", {true, MS_SYNCHRONOUS}},
+      {"bind", {true, MS_BIND}},         {"rbind", {true, MS_BIND | MS_REC}},
   };
-  static const char* propagation[] = {"private", "rprivate", "shared", "rshared", "slave", "rslave"};
+  static const char* propagation[] = {"private", "rprivate", "shared",
+                                      "rshared", "slave",    "rslave"};
   ParsedOptions parsed;
   for (const auto& option : options) {
     if (auto it = known.find(option); it != known.end()) {
-      if (it->second.first) parsed.flags |= it->second.second;
-      else parsed.flags &= ~it->second.second;
+      if (it->second.first)
+        parsed.flags |= it->second.second;
+      else
+        parsed.flags &= ~it->second.second;
       continue;
     }
     bool is_propagation = false;
@@ -61,17 +66,18 @@ Result<void> populate_dev(const std::string& dev) {
     const char* name;
     unsigned major, minor;
   };
-  static const Node nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+  static const Node nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
                                {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
   for (const auto& node : nodes) {
     std::string path = dev + "/" + node.name;
-    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(node.major, node.minor)) < 0 && errno != EEXIST)
+    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(node.major, node.minor)) < 0 &&
+        errno != EEXIST)
       return fail_errno("mknod " + path);
     ::chmod(path.c_str(), 0666);
   }
-  static const std::pair<const char*, const char*> links[] = {{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
-                                                              {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-                                                              {"pts/ptmx", "ptmx"},        {"/proc/kcore", "core"}};
+  static const std::pair<const char*, const char*> links[] = {
+      {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+      {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},         {"/proc/kcore", "core"}};
   for (const auto& [target, name] : links) (void)::symlink(target, (dev + "/" + name).c_str());
   return {};
 }
@@ -89,13 +95,17 @@ Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root) 
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};
   }
-  if (mount.type == "cgroup" || mount.type == "cgroup2") return {};  // no host cgroups inside the VM
+  if (mount.type == "cgroup" || mount.type == "cgroup2")
+    return {};  // no host cgroups inside the VM
   TRY(sys::mkdir_p(target));
   std::string data = options.data;
-  if (mount.type == "devpts") data += std::string(data.empty() ? "" : ",") + "newinstance,ptmxmode=0666";
-  TRY(do_mount(mount.source.empty() ? mount.type : mount.source, target, mount.type, options.flags & ~MS_RDONLY, data));
+  if (mount.type == "devpts")
+    data += std::string(data.empty() ? "" : ",") + "newinstance,ptmxmode=0666";
+  TRY(do_mount(mount.source.empty() ? mount.type : mount.source, target, mount.type,
+               options.flags & ~MS_RDONLY, data));
   if (options.flags & MS_RDONLY)
-    TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | (options.flags & ~MS_RDONLY), ""));
+    TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | (options.flags & ~MS_RDONLY),
+                 ""));
   if (mount.destination == "/dev" && mount.type == "tmpfs") TRY(populate_dev(target));
   return {};
 }
@@ -131,7 +141,8 @@ Result<void> enter_container_root(const oci::Spec& spec, const std::string& root
     TRY(do_mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "mode=755,size=65536k"));
     TRY(populate_dev(root + "/dev"));
     TRY(sys::mkdir_p(root + "/dev/pts"));
-    TRY(do_mount("devpts", root + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666"));
+    TRY(do_mount("devpts", root + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                 "newinstance,ptmxmode=0666"));
   }
   // An initramfs root cannot be pivoted away from: move the new root over "/" and chroot.
   if (::chdir(root.c_str()) < 0) return fail_errno("chdir " + root);

@@ -28,7 +28,8 @@ constexpr const char* kRootfsTag = "rootfs";
 
 class Server {
  public:
-  Server(UniqueFd channel_fd, UniqueFd signal_fd) : m_channel(std::move(channel_fd)), m_signal_fd(std::move(signal_fd)) {}
+  Server(UniqueFd channel_fd, UniqueFd signal_fd)
+      : m_channel(std::move(channel_fd)), m_signal_fd(std::move(signal_fd)) {}
 
   Result<void> run() {
     channel::send_message(m_channel, {{"type", "hello"}, {"version", channel::build_version()}});
@@ -42,7 +43,8 @@ class Server {
  private:
   Result<void> poll_once() {
     std::vector<pollfd> fds;
-    fds.push_back({m_channel.fd(), static_cast<short>(POLLIN | (m_channel.wants_write() ? POLLOUT : 0)), 0});
+    fds.push_back(
+        {m_channel.fd(), static_cast<short>(POLLIN | (m_channel.wants_write() ? POLLOUT : 0)), 0});
     fds.push_back({m_signal_fd.get(), POLLIN, 0});
     for (auto& sender : m_senders)
       if (sender->wants_read()) fds.push_back({sender->fd(), POLLIN, 0});
@@ -80,10 +82,13 @@ class Server {
 
   Result<void> on_frame(channel::Frame& frame) {
     switch (frame.type) {
-      case FrameType::Control: return on_message(TRY(channel::parse_message(frame)));
+      case FrameType::Control:
+        return on_message(TRY(channel::parse_message(frame)));
       case FrameType::Data:
-        if (frame.stream == channel::kStdin && m_stdin) return m_stdin->on_data(m_channel, std::move(frame.payload));
-        return fail(EPROTO, "agent channel: data for unknown stream " + std::to_string(frame.stream));
+        if (frame.stream == channel::kStdin && m_stdin)
+          return m_stdin->on_data(m_channel, std::move(frame.payload));
+        return fail(EPROTO,
+                    "agent channel: data for unknown stream " + std::to_string(frame.stream));
       case FrameType::Close:
         if (frame.stream == channel::kStdin && m_stdin) m_stdin->on_close();
         return {};
@@ -95,20 +100,27 @@ class Server {
     return {};
   }
 
-  void reply_error(const std::string& message) { channel::send_message(m_channel, {{"type", "error"}, {"message", message}}); }
+  void reply_error(const std::string& message) {
+    channel::send_message(m_channel, {{"type", "error"}, {"message", message}});
+  }
 
   Result<void> on_message(const json& message) {
     const std::string type = message["type"];
     if (type == "create") {
       auto created = create(message);
-      if (!created) reply_error(created.error().message);
-      else channel::send_message(m_channel, {{"type", "created"}});
+      if (!created)
+        reply_error(created.error().message);
+      else
+        channel::send_message(m_channel, {{"type", "created"}});
     } else if (type == "start") {
       auto started = m_container ? m_container->start() : fail("no container was created");
-      if (!started) reply_error(started.error().message);
-      else channel::send_message(m_channel, {{"type", "started"}});
+      if (!started)
+        reply_error(started.error().message);
+      else
+        channel::send_message(m_channel, {{"type", "started"}});
     } else if (type == "signal") {
-      if (m_container && !m_exit_status && message.contains("signal") && message["signal"].is_number_integer())
+      if (m_container && !m_exit_status && message.contains("signal") &&
+          message["signal"].is_number_integer())
         (void)m_container->signal(message["signal"].get<int>());
     } else if (type == "resize") {
       if (m_terminal_fd >= 0 && message.contains("rows") && message.contains("cols")) {
@@ -132,10 +144,13 @@ class Server {
     ContainerStdio stdio;
     m_container = std::make_unique<Container>(TRY(Container::create(spec, kRootfsTag, stdio)));
     if (spec.process.terminal) m_terminal_fd = stdio.stdin_write.get();
-    m_stdin = std::make_unique<channel::StreamReceiver>(channel::kStdin, std::move(stdio.stdin_write));
-    m_senders.push_back(std::make_unique<channel::StreamSender>(channel::kStdout, std::move(stdio.stdout_read)));
+    m_stdin =
+        std::make_unique<channel::StreamReceiver>(channel::kStdin, std::move(stdio.stdin_write));
+    m_senders.push_back(
+        std::make_unique<channel::StreamSender>(channel::kStdout, std::move(stdio.stdout_read)));
     if (stdio.stderr_read)
-      m_senders.push_back(std::make_unique<channel::StreamSender>(channel::kStderr, std::move(stdio.stderr_read)));
+      m_senders.push_back(
+          std::make_unique<channel::StreamSender>(channel::kStderr, std::move(stdio.stderr_read)));
     return {};
   }
 
@@ -158,8 +173,10 @@ class Server {
     for (auto& sender : m_senders)
       if (sender->open()) return;
     json message = {{"type", "exit"}};
-    if (WIFSIGNALED(*m_exit_status)) message["signal"] = WTERMSIG(*m_exit_status);
-    else message["exit_code"] = WEXITSTATUS(*m_exit_status);
+    if (WIFSIGNALED(*m_exit_status))
+      message["signal"] = WTERMSIG(*m_exit_status);
+    else
+      message["exit_code"] = WEXITSTATUS(*m_exit_status);
     channel::send_message(m_channel, message);
     m_exit_reported = true;
   }

@@ -25,8 +25,10 @@ void write(Level level, std::string_view message) {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   char stamp[32];
-  snprintf(stamp, sizeof stamp, "%lld.%03ld", static_cast<long long>(now.tv_sec), now.tv_nsec / 1000000);
-  std::string line = std::string(stamp) + " " + names[static_cast<int>(level)] + " " + g_component + ": ";
+  snprintf(stamp, sizeof stamp, "%lld.%03ld", static_cast<long long>(now.tv_sec),
+           now.tv_nsec / 1000000);
+  std::string line =
+      std::string(stamp) + " " + names[static_cast<int>(level)] + " " + g_component + ": ";
   line.append(message);
   line.push_back('\n');
   (void)!::write(g_fd, line.data(), line.size());

@@ -14,7 +14,8 @@ const Namespace* Spec::find_namespace(std::string_view type) const {
   return nullptr;
 }
 
-static Result<std::vector<std::string>> string_list(const json& parent, const char* key, const std::string& where) {
+static Result<std::vector<std::string>> string_list(const json& parent, const char* key,
+                                                    const std::string& where) {
   std::vector<std::string> out;
   if (!parent.contains(key) || parent[key].is_null()) return out;
   const json& list = parent[key];
@@ -29,7 +30,8 @@ static Result<std::vector<std::string>> string_list(const json& parent, const ch
 template <typename T>
 static Result<T> unsigned_field(const json& parent, const char* key, const std::string& where) {
   const json& value = parent[key];
-  if (!value.is_number_unsigned()) return fail(where + "." + key + " must be a non-negative integer");
+  if (!value.is_number_unsigned())
+    return fail(where + "." + key + " must be a non-negative integer");
   return value.get<T>();
 }
 
@@ -47,17 +49,23 @@ Result<Process> parse_process(const json& object) {
     if (!object["cwd"].is_string()) return fail("process.cwd must be a string");
     process.cwd = object["cwd"].get<std::string>();
   }
-  if (process.cwd.empty() || process.cwd[0] != '/') return fail("process.cwd must be an absolute path");
+  if (process.cwd.empty() || process.cwd[0] != '/')
+    return fail("process.cwd must be an absolute path");
   if (object.contains("user")) {
     const json& user = object["user"];
     if (!user.is_object()) return fail("process.user must be an object");
-    if (user.contains("uid")) process.user.uid = TRY(unsigned_field<uid_t>(user, "uid", "process.user"));
-    if (user.contains("gid")) process.user.gid = TRY(unsigned_field<gid_t>(user, "gid", "process.user"));
-    if (user.contains("umask")) process.user.umask = TRY(unsigned_field<mode_t>(user, "umask", "process.user"));
+    if (user.contains("uid"))
+      process.user.uid = TRY(unsigned_field<uid_t>(user, "uid", "process.user"));
+    if (user.contains("gid"))
+      process.user.gid = TRY(unsigned_field<gid_t>(user, "gid", "process.user"));
+    if (user.contains("umask"))
+      process.user.umask = TRY(unsigned_field<mode_t>(user, "umask", "process.user"));
     if (user.contains("additionalGids") && !user["additionalGids"].is_null()) {
-      if (!user["additionalGids"].is_array()) return fail("process.user.additionalGids must be an array");
+      if (!user["additionalGids"].is_array())
+        return fail("process.user.additionalGids must be an array");
       for (const auto& gid : user["additionalGids"]) {
-        if (!gid.is_number_unsigned()) return fail("process.user.additionalGids must hold non-negative integers");
+        if (!gid.is_number_unsigned())
+          return fail("process.user.additionalGids must hold non-negative integers");
         process.user.additional_gids.push_back(gid.get<gid_t>());
       }
     }
@@ -68,7 +76,8 @@ Result<Process> parse_process(const json& object) {
 Result<Spec> parse_spec(const json& config) {
   if (!config.is_object()) return fail("the top level must be a JSON object");
   Spec spec;
-  if (!config.contains("ociVersion") || !config["ociVersion"].is_string()) return fail("ociVersion is missing");
+  if (!config.contains("ociVersion") || !config["ociVersion"].is_string())
+    return fail("ociVersion is missing");
   spec.oci_version = config["ociVersion"].get<std::string>();
   if (!config.contains("process")) return fail("process is missing");
   spec.process = TRY(parse_process(config["process"]));
@@ -76,8 +85,10 @@ Result<Spec> parse_spec(const json& config) {
       !config["root"]["path"].is_string())
     return fail("root.path is missing");
   spec.root_path = config["root"]["path"].get<std::string>();
-  if (config["root"].contains("readonly")) spec.root_readonly = config["root"]["readonly"].get<bool>();
-  if (config.contains("hostname") && config["hostname"].is_string()) spec.hostname = config["hostname"];
+  if (config["root"].contains("readonly"))
+    spec.root_readonly = config["root"]["readonly"].get<bool>();
+  if (config.contains("hostname") && config["hostname"].is_string())
+    spec.hostname = config["hostname"];
   if (config.contains("mounts") && !config["mounts"].is_null()) {
     if (!config["mounts"].is_array()) return fail("mounts must be an array");
     for (const auto& entry : config["mounts"]) {
@@ -113,10 +124,12 @@ Result<Spec> parse_spec_text(const std::string& text, const std::string& where) 
   try {
     config = json::parse(text);
   } catch (const json::parse_error& error) {
-    // nlohmann's message reads "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+    // nlohmann's message reads "[json.exception.parse_error.101] parse error at line 1, column 2:
+    // ..."
     std::string detail = error.what();
     size_t at = detail.find("parse error");
-    return fail(where + " is not valid JSON (" + (at == std::string::npos ? detail : detail.substr(at)) + ")");
+    return fail(where + " is not valid JSON (" +
+                (at == std::string::npos ? detail : detail.substr(at)) + ")");
   }
   return parse_spec(config).map_error([&](Error error) {
     error.message = where + ": " + error.message;

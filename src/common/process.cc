@@ -38,6 +38,11 @@ ChildProcess::~ChildProcess() {
     highest = std::max(highest, target);
   }
   for (size_t i = 0; i < options.fds.size(); ++i) ::dup2(moved[i], options.fds[i].first);
+  for (int fd = 3; fd <= highest; ++fd) {
+    bool wanted = false;
+    for (const auto& entry : options.fds) wanted |= entry.first == fd;
+    if (!wanted) ::close(fd);
+  }
   int keep_error_fd = ::fcntl(error_fd, F_DUPFD_CLOEXEC, highest + 1);
   ::syscall(SYS_close_range, keep_error_fd + 1, ~0U, 0);
   for (int fd = highest + 1; fd < keep_error_fd; ++fd) ::close(fd);

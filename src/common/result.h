@@ -52,11 +52,12 @@ inline void take_value(tl::expected<void, Error>&&) {}
 #define VESSEL_CONCAT_INNER(a, b) a##b
 #define VESSEL_CONCAT(a, b) VESSEL_CONCAT_INNER(a, b)
 
-// Evaluates a Result expression; returns its error from the enclosing function, or yields its value.
-#define TRY(expr)                                                       \
-  ({                                                                    \
-    auto VESSEL_CONCAT(_result_, __LINE__) = (expr);                    \
-    if (!VESSEL_CONCAT(_result_, __LINE__))                             \
+// Evaluates a Result expression; returns its error from the enclosing function, or yields its
+// value.
+#define TRY(expr)                                                                  \
+  ({                                                                               \
+    auto VESSEL_CONCAT(_result_, __LINE__) = (expr);                               \
+    if (!VESSEL_CONCAT(_result_, __LINE__))                                        \
       return tl::unexpected(std::move(VESSEL_CONCAT(_result_, __LINE__)).error()); \
-    ::vessel::detail::take_value(std::move(VESSEL_CONCAT(_result_, __LINE__))); \
+    ::vessel::detail::take_value(std::move(VESSEL_CONCAT(_result_, __LINE__)));    \
   })

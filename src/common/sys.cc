@@ -28,7 +28,8 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail_errno("read " + path);
     if (n == 0) break;
-    if (content.size() + n > max_bytes) return fail(EFBIG, path + " is larger than " + std::to_string(max_bytes) + " bytes");
+    if (content.size() + n > max_bytes)
+      return fail(EFBIG, path + " is larger than " + std::to_string(max_bytes) + " bytes");
     content.append(buffer, n);
   }
   return content;
@@ -57,7 +58,8 @@ Result<void> write_file_atomic(const std::string& path, std::string_view content
 
 Result<void> set_nonblocking(int fd) {
   int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return fail_errno("fcntl O_NONBLOCK");
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    return fail_errno("fcntl O_NONBLOCK");
   return {};
 }
 
@@ -89,14 +91,16 @@ Result<Pipe> pipe() {
 
 Result<std::pair<UniqueFd, UniqueFd>> socketpair() {
   int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) return fail_errno("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+    return fail_errno("socketpair");
   return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 static Result<sockaddr_un> unix_address(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof address.sun_path) return fail(ENAMETOOLONG, "socket path too long: " + path);
+  if (path.size() >= sizeof address.sun_path)
+    return fail(ENAMETOOLONG, "socket path too long: " + path);
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   return address;
 }
@@ -106,7 +110,8 @@ Result<UniqueFd> unix_listen(const std::string& path) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return fail_errno("socket");
   ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) return fail_errno("bind " + path);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+    return fail_errno("bind " + path);
   if (::listen(fd.get(), 16) < 0) return fail_errno("listen " + path);
   return fd;
 }
@@ -115,7 +120,8 @@ Result<UniqueFd> unix_connect(const std::string& path) {
   sockaddr_un address = TRY(unix_address(path));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return fail_errno("socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) return fail_errno("connect " + path);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+    return fail_errno("connect " + path);
   return fd;
 }
 

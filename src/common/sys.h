@@ -18,7 +18,8 @@ Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0);
 // Reads a whole file; fails if it is larger than max_bytes (files from outside are bounded).
 Result<std::string> read_file(const std::string& path, size_t max_bytes = 1 << 20);
 // Writes path.tmp, fsyncs and renames it over path, so readers see the old or the new content.
-Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode = 0644);
+Result<void> write_file_atomic(const std::string& path, std::string_view content,
+                               mode_t mode = 0644);
 Result<void> write_all(int fd, std::string_view data);
 Result<void> set_nonblocking(int fd);
 Result<void> mkdir_p(const std::string& path, mode_t mode = 0755);

@@ -46,18 +46,22 @@ std::optional<std::string> kvm_unusable_reason() {
   if (!kvm) {
     if (errno == ENOENT) return "/dev/kvm does not exist";
     if (errno == EACCES || errno == EPERM)
-      return "/dev/kvm: permission denied: add yourself to the kvm group: sudo usermod -aG kvm $USER";
+      return "/dev/kvm: permission denied: add yourself to the kvm group: sudo usermod -aG kvm "
+             "$USER";
     return std::string("/dev/kvm: ") + std::strerror(errno);
   }
-  if (::ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION) return "/dev/kvm has an unknown API version";
+  if (::ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+    return "/dev/kvm has an unknown API version";
   UniqueFd vm(::ioctl(kvm.get(), KVM_CREATE_VM, 0));
   if (!vm) return std::string("/dev/kvm cannot create a VM: ") + std::strerror(errno);
 
   Mapping memory;
   memory.size = 0x1000;
-  memory.address = ::mmap(nullptr, memory.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  memory.address =
+      ::mmap(nullptr, memory.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory.address == MAP_FAILED) return "mmap failed";
-  const uint8_t code[] = {0xb0, kProbeValue, 0xe6, static_cast<uint8_t>(kProbePort), 0xf4};  // mov al; out; hlt
+  const uint8_t code[] = {0xb0, kProbeValue, 0xe6, static_cast<uint8_t>(kProbePort),
+                          0xf4};  // mov al; out; hlt
   std::memcpy(memory.address, code, sizeof code);
   kvm_userspace_memory_region region{};
   region.guest_phys_addr = 0x1000;
@@ -72,7 +76,8 @@ std::optional<std::string> kvm_unusable_reason() {
   if (run_size <= 0) return "/dev/kvm: KVM_GET_VCPU_MMAP_SIZE failed";
   Mapping run_mapping;
   run_mapping.size = run_size;
-  run_mapping.address = ::mmap(nullptr, run_mapping.size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.get(), 0);
+  run_mapping.address =
+      ::mmap(nullptr, run_mapping.size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.get(), 0);
   if (run_mapping.address == MAP_FAILED) return "/dev/kvm: cannot map the vCPU state";
   auto* run = static_cast<kvm_run*>(run_mapping.address);
 
@@ -87,7 +92,8 @@ std::optional<std::string> kvm_unusable_reason() {
   if (::ioctl(vcpu.get(), KVM_SET_REGS, &regs) < 0) return "/dev/kvm: KVM_SET_REGS failed";
 
   // A KVM that cannot run ordinary guests may hang in KVM_RUN: bound it with a timer signal.
-  struct sigaction action{}, previous{};
+  struct sigaction action {
+  }, previous{};
   action.sa_handler = ignore_alarm;
   ::sigaction(SIGALRM, &action, &previous);
   itimerval timer{}, no_timer{};
@@ -97,8 +103,9 @@ std::optional<std::string> kvm_unusable_reason() {
   std::optional<std::string> reason;
   for (int step = 0; step < 4 && !reason; ++step) {
     if (::ioctl(vcpu.get(), KVM_RUN, 0) < 0) {
-      reason = errno == EINTR ? "a test guest on /dev/kvm did not finish within 0.5 s"
-                              : std::string("a test guest on /dev/kvm failed: ") + std::strerror(errno);
+      reason = errno == EINTR
+                   ? "a test guest on /dev/kvm did not finish within 0.5 s"
+                   : std::string("a test guest on /dev/kvm failed: ") + std::strerror(errno);
       break;
     }
     if (run->exit_reason == KVM_EXIT_IO && run->io.port == kProbePort &&
@@ -108,7 +115,8 @@ std::optional<std::string> kvm_unusable_reason() {
       if (!saw_out) reason = "a test guest on /dev/kvm halted without running its code";
       break;
     } else {
-      reason = "a test guest on /dev/kvm stopped unexpectedly (exit reason " + std::to_string(run->exit_reason) + ")";
+      reason = "a test guest on /dev/kvm stopped unexpectedly (exit reason " +
+               std::to_string(run->exit_reason) + ")";
     }
   }
   ::setitimer(ITIMER_REAL, &no_timer, nullptr);
@@ -132,8 +140,10 @@ Result<AccelChoice> choose_accel(Accel requested, const std::string& cache_dir) 
     (void)sys::write_file_atomic(cache, boot_id + "\n" + reason.value_or("usable"));
   }
   if (!reason) return AccelChoice{Accel::Kvm, ""};
-  if (requested == Accel::Kvm) return fail(ENODEV, "KVM was requested (accel = \"kvm\") but " + *reason);
-  return AccelChoice{Accel::Tcg, "KVM cannot be used (" + *reason + "): running the VM under TCG emulation, which is much slower"};
+  if (requested == Accel::Kvm)
+    return fail(ENODEV, "KVM was requested (accel = \"kvm\") but " + *reason);
+  return AccelChoice{Accel::Tcg, "KVM cannot be used (" + *reason +
+                                     "): running the VM under TCG emulation, which is much slower"};
 }
 
 uint64_t measure_tsc_khz() {
@@ -145,7 +155,8 @@ uint64_t measure_tsc_khz() {
   }
   clock_gettime(CLOCK_MONOTONIC_RAW, &end_time);
   uint64_t end_tsc = __rdtsc();
-  double seconds = (end_time.tv_sec - start_time.tv_sec) + (end_time.tv_nsec - start_time.tv_nsec) / 1e9;
+  double seconds =
+      (end_time.tv_sec - start_time.tv_sec) + (end_time.tv_nsec - start_time.tv_nsec) / 1e9;
   return static_cast<uint64_t>((end_tsc - start_tsc) / seconds / 1000.0);
 }
 

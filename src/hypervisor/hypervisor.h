@@ -32,11 +32,11 @@ struct VmConfig {
   std::string kernel_params;  // appended to vessel's own command line
   unsigned vcpus = 1;
   unsigned memory_mib = 256;
-  Accel accel = Accel::Tcg;   // resolved: never Auto here
-  uint64_t tsc_khz = 0;       // the host TSC rate, needed by a guest under TCG
+  Accel accel = Accel::Tcg;  // resolved: never Auto here
+  uint64_t tsc_khz = 0;      // the host TSC rate, needed by a guest under TCG
   std::vector<Share> shares;
-  int agent_fd = -1;          // connected stream socket: the guest's "vessel.0" port
-  std::string console_log;    // where the guest's serial console goes
+  int agent_fd = -1;        // connected stream socket: the guest's "vessel.0" port
+  std::string console_log;  // where the guest's serial console goes
 };
 
 class Hypervisor {

@@ -1,7 +1,8 @@
 #include "runtime/config.h"
 
-#include <cstdlib>
 #include <toml++/toml.h>
+
+#include <cstdlib>
 
 #include "common/sys.h"
 
@@ -21,7 +22,8 @@ std::vector<std::string> search_path() {
   std::vector<std::string> paths;
   if (const char* explicit_path = std::getenv("VESSEL_CONFIG"); explicit_path && *explicit_path)
     return {explicit_path};
-  if (const char* home = std::getenv("HOME"); home && *home) paths.push_back(std::string(home) + "/.config/vessel/configuration.toml");
+  if (const char* home = std::getenv("HOME"); home && *home)
+    paths.push_back(std::string(home) + "/.config/vessel/configuration.toml");
   paths.push_back("/etc/vessel/configuration.toml");
   paths.push_back(sys::executable_dir() + "/../share/vessel/configuration.toml");
   return paths;
@@ -40,8 +42,8 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
     table = toml::parse(text, source);
   } catch (const toml::parse_error& error) {
     const auto& where = error.source().begin;
-    return fail(source + " line " + std::to_string(where.line) + ": " + std::string(error.description()) +
-                ": fix the configuration file");
+    return fail(source + " line " + std::to_string(where.line) + ": " +
+                std::string(error.description()) + ": fix the configuration file");
   }
   auto qemu = table["hypervisor"]["qemu"];
   config.hypervisor_path = qemu["path"].value_or(config.hypervisor_path);
@@ -56,9 +58,11 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
   config.agent_debug = table["agent"]["enable_debug"].value_or(false);
   config.runtime_debug = table["runtime"]["enable_debug"].value_or(false);
   if (config.accel != "auto" && config.accel != "kvm" && config.accel != "tcg")
-    return fail(source + ": [hypervisor.qemu] accel must be \"auto\", \"kvm\" or \"tcg\", not \"" + config.accel + "\"");
+    return fail(source + ": [hypervisor.qemu] accel must be \"auto\", \"kvm\" or \"tcg\", not \"" +
+                config.accel + "\"");
   if (config.default_vcpus < 1 || config.default_memory < 64)
-    return fail(source + ": [hypervisor.qemu] needs default_vcpus >= 1 and default_memory >= 64 (MiB)");
+    return fail(source +
+                ": [hypervisor.qemu] needs default_vcpus >= 1 and default_memory >= 64 (MiB)");
   return config;
 }
 

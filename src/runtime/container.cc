@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -23,13 +25,19 @@ constexpr int kShimReadyFd = 3;
 constexpr int kSlirpExitPipeFd = 5;
 
 Result<void> check_guest_image(const Config& config) {
-  for (const auto& [what, path] : {std::pair{"kernel", config.kernel}, std::pair{"initrd", config.initrd}}) {
+  for (const auto& [what, path] :
+       {std::pair{"kernel", config.kernel}, std::pair{"initrd", config.initrd}}) {
     if (::access(path.c_str(), R_OK) == 0) continue;
-    return fail(ENOENT, std::string("the guest ") + what + " " + path + " is missing or unreadable: build the guest image (make guest) or set [hypervisor.qemu] " +
-                            what + " in " + (config.source == "built-in defaults" ? "/etc/vessel/configuration.toml" : config.source));
+    return fail(ENOENT, std::string("the guest ") + what + " " + path +
+                            " is missing or unreadable: build the guest image (make guest) or set "
+                            "[hypervisor.qemu] " +
+                            what + " in " +
+                            (config.source == "built-in defaults" ? "/etc/vessel/configuration.toml"
+                                                                  : config.source));
   }
   if (::access(config.hypervisor_path.c_str(), X_OK) != 0)
-    return fail(ENOENT, "QEMU " + config.hypervisor_path + " is missing: install qemu-system-x86 or set [hypervisor.qemu] path");
+    return fail(ENOENT, "QEMU " + config.hypervisor_path +
+                            " is missing: install qemu-system-x86 or set [hypervisor.qemu] path");
   return {};
 }
 
@@ -44,7 +52,8 @@ Result<json> read_shim_report(int fd) {
     if (report.size() > 65536) break;
   }
   json parsed = json::parse(report, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object()) return fail(EIO, "the shim stopped before reporting");
+  if (parsed.is_discarded() || !parsed.is_object())
+    return fail(EIO, "the shim stopped before reporting");
   if (!parsed.value("ok", false)) return fail(EIO, parsed.value("error", "the shim failed"));
   return parsed;
 }
@@ -60,36 +69,47 @@ bool wait_until_gone(const ContainerState& state, std::chrono::milliseconds time
 
 }  // namespace
 
-Result<ChildProcess> create_container(const StateStore& store, const Config& config, const CreateRequest& request,
+bool inherited_fd5() {
+  struct stat st;
+  return ::fstat(kSlirpExitPipeFd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+Result<ChildProcess> create_container(const StateStore& store, const Config& config,
+                                      const CreateRequest& request,
                                       const std::function<void(const std::string&)>& warn) {
   TRY(store.validate_id(request.id));
-  oci::Spec spec = TRY(oci::load_bundle(request.bundle));
+  // Like runc, keep the bundle as an absolute path: the shim and `state` must not depend on cwd.
+  const std::string bundle = std::filesystem::absolute(request.bundle).lexically_normal().string();
+  oci::Spec spec = TRY(oci::load_bundle(bundle));
   if (spec.process.terminal && request.console_socket.empty())
-    return fail("process.terminal is true but no --console-socket was given: pass one or set terminal to false");
+    return fail(
+        "process.terminal is true but no --console-socket was given: pass one or set terminal to "
+        "false");
   TRY(check_guest_image(config));
   TRY(store.create_dir(request.id));
   ScopeExit remove_dir([&] { (void)store.remove(request.id); });
   const std::string dir = store.dir(request.id);
 
-  json shim_options = {{"id", request.id},
-                       {"state_dir", dir},
-                       {"state_root", store.root()},
-                       {"bundle", request.bundle},
-                       {"console_socket", request.console_socket},
-                       {"hypervisor_path", config.hypervisor_path},
-                       {"kernel", config.kernel},
-                       {"initrd", config.initrd},
-                       {"machine_type", config.machine_type},
-                       {"kernel_params", config.kernel_params},
-                       {"accel", config.accel},
-                       {"vcpus", config.default_vcpus},
-                       {"memory_mib", config.default_memory},
-                       {"debug", config.runtime_debug || config.hypervisor_debug || config.agent_debug}};
+  json shim_options = {
+      {"id", request.id},
+      {"state_dir", dir},
+      {"state_root", store.root()},
+      {"bundle", request.bundle},
+      {"console_socket", request.console_socket},
+      {"hypervisor_path", config.hypervisor_path},
+      {"kernel", config.kernel},
+      {"initrd", config.initrd},
+      {"machine_type", config.machine_type},
+      {"kernel_params", config.kernel_params},
+      {"accel", config.accel},
+      {"vcpus", config.default_vcpus},
+      {"memory_mib", config.default_memory},
+      {"debug", config.runtime_debug || config.hypervisor_debug || config.agent_debug}};
   TRY(sys::write_file_atomic(dir + "/shim.json", shim_options.dump(), 0600));
 
   ContainerState state;
   state.id = request.id;
-  state.bundle = request.bundle;
+  state.bundle = bundle;
   state.created = now_rfc3339();
   TRY(store.save(state));
 
@@ -97,8 +117,7 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   SpawnOptions options;
   options.argv = {sys::executable_dir() + "/vessel-shim", dir};
   options.fds = {{0, 0}, {1, 1}, {2, 2}, {kShimReadyFd, ready.write.get()}};
-  // Rootless Podman hands slirp4netns' exit pipe to the runtime as fd 5: it must live as long as the container.
-  if (::fcntl(kSlirpExitPipeFd, F_GETFD) >= 0) options.fds.push_back({kSlirpExitPipeFd, kSlirpExitPipeFd});
+  if (request.keep_fd5) options.fds.push_back({kSlirpExitPipeFd, kSlirpExitPipeFd});
   ChildProcess shim = TRY(ChildProcess::spawn(options).map_error(context("starting vessel-shim")));
   ready.write.reset();
   auto report = read_shim_report(ready.read.get());
@@ -110,7 +129,8 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   state.status = Status::Created;
   TRY(store.save(state));
   // runc writes the pid without a newline; conmon reads it as a decimal number.
-  if (!request.pid_file.empty()) TRY(sys::write_file_atomic(request.pid_file, std::to_string(shim.pid()), 0644));
+  if (!request.pid_file.empty())
+    TRY(sys::write_file_atomic(request.pid_file, std::to_string(shim.pid()), 0644));
   remove_dir.cancel();
   return shim;
 }
@@ -119,7 +139,8 @@ Result<void> start_container(const StateStore& store, const std::string& id) {
   ContainerState state = TRY(store.load(id));
   Status status = state.effective_status();
   if (status != Status::Created)
-    return fail("cannot start container \"" + id + "\": it is " + std::string(status_name(status)) + ", not created");
+    return fail("cannot start container \"" + id + "\": it is " + std::string(status_name(status)) +
+                ", not created");
   TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", "start"}}, std::chrono::seconds(60))
           .map_error(context("starting container \"" + id + "\"")));
   state.status = Status::Running;
@@ -131,7 +152,8 @@ Result<void> kill_container(const StateStore& store, const std::string& id, int 
   Status status = state.effective_status();
   if (status != Status::Created && status != Status::Running)
     return fail(ESRCH, "container \"" + id + "\" is not running");
-  auto sent = shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", signal}}, std::chrono::seconds(10));
+  auto sent = shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", signal}},
+                           std::chrono::seconds(10));
   if (!sent && signal == SIGKILL) {
     ::kill(state.pid, SIGKILL);  // the shim's QEMU dies with it
     return {};
@@ -149,10 +171,13 @@ Result<void> delete_container(const StateStore& store, const std::string& id, bo
   ContainerState state = TRY(store.load(id));
   Status status = state.effective_status();
   if (status == Status::Running && !force)
-    return fail("cannot delete container \"" + id + "\": it is running: stop it first or use --force");
+    return fail("cannot delete container \"" + id +
+                "\": it is running: stop it first or use --force");
   if (status != Status::Stopped) {
-    (void)shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", SIGKILL}}, std::chrono::seconds(5));
-    if (!wait_until_gone(state, std::chrono::seconds(3)) && sys::process_alive(state.pid, state.pid_start_time)) {
+    (void)shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", SIGKILL}},
+                       std::chrono::seconds(5));
+    if (!wait_until_gone(state, std::chrono::seconds(3)) &&
+        sys::process_alive(state.pid, state.pid_start_time)) {
       ::kill(state.pid, SIGKILL);
       wait_until_gone(state, std::chrono::seconds(3));
     }

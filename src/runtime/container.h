@@ -17,12 +17,19 @@ struct CreateRequest {
   std::string bundle;
   std::string pid_file;        // may be empty
   std::string console_socket;  // may be empty
+  // Rootless Podman hands slirp4netns' exit pipe to create as fd 5; it must live as long as
+  // the container. Decided by the caller before it opens any descriptor of its own.
+  bool keep_fd5 = false;
 };
+
+// Whether this process inherited an open fd 5 (call before opening anything).
+bool inherited_fd5();
 
 // Creates the container; the returned process is its shim (release it to leave it running).
 // A failure at any step leaves no shim, QEMU or state directory behind. Warnings (the TCG
 // fallback) go to `warn`.
-Result<ChildProcess> create_container(const StateStore& store, const Config& config, const CreateRequest& request,
+Result<ChildProcess> create_container(const StateStore& store, const Config& config,
+                                      const CreateRequest& request,
                                       const std::function<void(const std::string&)>& warn);
 Result<void> start_container(const StateStore& store, const std::string& id);
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal);

@@ -10,6 +10,7 @@
 #include "common/channel/messages.h"
 #include "common/sys.h"
 #include "runtime/commands/command.h"
+#include "runtime/container.h"
 
 using namespace vessel;
 using namespace vessel::runtime;
@@ -23,7 +24,8 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"create", command_create, "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] ID"},
+    {"create", command_create,
+     "create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] ID"},
     {"start", command_start, "start ID"},
     {"state", command_state, "state ID"},
     {"kill", command_kill, "kill ID [SIGNAL]"},
@@ -36,7 +38,9 @@ void print_version() {
 }
 
 void print_usage() {
-  std::printf("usage: vessel [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n\ncommands:\n");
+  std::printf(
+      "usage: vessel [--root DIR] [--log FILE] [--log-format text|json] COMMAND "
+      "...\n\ncommands:\n");
   for (const auto& command : kCommands) std::printf("  vessel %s\n", command.usage);
   std::printf("  vessel --version\n");
 }
@@ -47,7 +51,8 @@ void append_log(const Context& context, const char* level, const std::string& me
   if (!fd) return;
   std::string line;
   if (context.log_format == "json")
-    line = nlohmann::json{{"level", level}, {"msg", message}, {"time", now_rfc3339()}}.dump() + "\n";
+    line =
+        nlohmann::json{{"level", level}, {"msg", message}, {"time", now_rfc3339()}}.dump() + "\n";
   else
     line = now_rfc3339() + " " + level + ": " + message + "\n";
   (void)sys::write_all(fd->get(), line);
@@ -63,11 +68,14 @@ void Context::report_error(const std::string& message) const {
 }
 
 void Context::warn(const std::string& message) const {
-  if (warnings_on_stderr || ::isatty(2)) std::fprintf(stderr, "vessel: warning: %s\n", message.c_str());
+  if (warnings_on_stderr || ::isatty(2))
+    std::fprintf(stderr, "vessel: warning: %s\n", message.c_str());
   append_log(*this, "warning", message);
 }
 
 int main(int argc, char** argv) {
+  // Before anything here opens a descriptor that could land on fd 5.
+  const bool keep_fd5 = inherited_fd5();
   Arguments args(argv + 1, argv + argc);
   std::string root, log_path, log_format = "text";
   size_t i = 0;
@@ -100,7 +108,8 @@ int main(int argc, char** argv) {
       take();  // accepted for compatibility: vessel puts no host cgroups around the VM
     } else if (flag == "--systemd-cgroup" || flag == "--debug") {
     } else {
-      Context{StateStore(""), log_path, log_format}.report_error("unknown global flag " + flag + " (see vessel --help)");
+      Context{StateStore(""), log_path, log_format}.report_error("unknown global flag " + flag +
+                                                                 " (see vessel --help)");
       return 1;
     }
   }
@@ -113,7 +122,8 @@ int main(int argc, char** argv) {
     print_version();
     return 0;
   }
-  Context context{StateStore(root.empty() ? StateStore::default_root() : root), log_path, log_format};
+  Context context{StateStore(root.empty() ? StateStore::default_root() : root), log_path,
+                  log_format};
   Arguments rest(args.begin() + i + 1, args.end());
   for (const auto& command : kCommands) {
     if (name != command.name) continue;

@@ -15,10 +15,14 @@ using nlohmann::json;
 
 std::string_view status_name(Status status) {
   switch (status) {
-    case Status::Creating: return "creating";
-    case Status::Created: return "created";
-    case Status::Running: return "running";
-    case Status::Stopped: return "stopped";
+    case Status::Creating:
+      return "creating";
+    case Status::Created:
+      return "created";
+    case Status::Running:
+      return "running";
+    case Status::Stopped:
+      return "stopped";
   }
   return "stopped";
 }
@@ -41,20 +45,25 @@ static bool in_user_namespace() {
   auto map = sys::read_file("/proc/self/uid_map", 4096);
   if (!map) return false;
   unsigned long inside = 0, outside = 0, count = 0;
-  return !(std::sscanf(map->c_str(), "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 && outside == 0 &&
-           count == 4294967295UL);
+  return !(std::sscanf(map->c_str(), "%lu %lu %lu", &inside, &outside, &count) == 3 &&
+           inside == 0 && outside == 0 && count == 4294967295UL);
 }
 
 std::string StateStore::default_root() {
   if (::geteuid() == 0 && !in_user_namespace()) return "/run/vessel";
-  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) return std::string(xdg) + "/vessel";
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg)
+    return std::string(xdg) + "/vessel";
   return "/tmp/vessel-" + std::to_string(::getuid());
 }
 
 Result<void> StateStore::validate_id(const std::string& id) const {
   bool valid = !id.empty() && id.size() <= 1024 && id != "." && id != "..";
-  for (char c : id) valid &= std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '+' || c == '.';
-  if (!valid) return fail("container id \"" + id + "\" is not valid: use letters, digits, '_', '-', '+' and '.'");
+  for (char c : id)
+    valid &=
+        std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '+' || c == '.';
+  if (!valid)
+    return fail("container id \"" + id +
+                "\" is not valid: use letters, digits, '_', '-', '+' and '.'");
   return {};
 }
 
@@ -63,20 +72,27 @@ Result<void> StateStore::create_dir(const std::string& id) const {
   TRY(sys::mkdir_p(m_root, 0711));
   if (::mkdir(dir(id).c_str(), 0700) < 0) {
     if (errno == EEXIST)
-      return fail(EEXIST, "container \"" + id + "\" already exists: choose another id or delete it first (vessel delete " + id + ")");
+      return fail(EEXIST,
+                  "container \"" + id +
+                      "\" already exists: choose another id or delete it first (vessel delete " +
+                      id + ")");
     return fail_errno("mkdir " + dir(id));
   }
   return {};
 }
 
-bool StateStore::exists(const std::string& id) const { return validate_id(id) && sys::exists(dir(id) + "/state.json"); }
+bool StateStore::exists(const std::string& id) const {
+  return validate_id(id) && sys::exists(dir(id) + "/state.json");
+}
 
 Result<ContainerState> StateStore::load(const std::string& id) const {
   TRY(validate_id(id));
-  if (!sys::exists(dir(id) + "/state.json")) return fail(ENOENT, "container \"" + id + "\" does not exist");
+  if (!sys::exists(dir(id) + "/state.json"))
+    return fail(ENOENT, "container \"" + id + "\" does not exist");
   std::string text = TRY(sys::read_file(dir(id) + "/state.json"));
   json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(dir(id) + "/state.json is corrupt: delete the container");
+  if (j.is_discarded() || !j.is_object())
+    return fail(dir(id) + "/state.json is corrupt: delete the container");
   ContainerState state;
   state.id = id;
   state.bundle = j.value("bundle", "");

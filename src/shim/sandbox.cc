@@ -119,7 +119,8 @@ class Sandbox {
     json hello = TRY(wait_for_message("hello", kBootTimeout));
     std::string agent_version = hello.value("version", "unknown");
     if (agent_version != channel::build_version())
-      return fail(EPROTO, channel::version_mismatch_message(channel::build_version(), agent_version));
+      return fail(EPROTO,
+                  channel::version_mismatch_message(channel::build_version(), agent_version));
 
     channel::send_message(*m_channel, {{"type", "create"}, {"spec", config}});
     TRY(wait_for_message("created", kBootTimeout));
@@ -168,15 +169,21 @@ class Sandbox {
         if (frame.type != FrameType::Control) continue;
         json message = TRY(channel::parse_message(frame));
         if (message["type"] == type) return message;
-        if (message["type"] == "error") return fail(message.value("message", "the agent reported an error"));
+        if (message["type"] == "error")
+          return fail(message.value("message", "the agent reported an error"));
       }
       TRY(m_channel->flush());
       auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) return fail(ETIMEDOUT, "the VM did not answer within " + std::to_string(timeout.count()) + " s");
-      auto wait = std::min<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
-                                                      std::chrono::milliseconds(100));
-      pollfd entry{m_channel->fd(), static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0};
-      if (::poll(&entry, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR) return fail_errno("poll");
+      if (now >= deadline)
+        return fail(ETIMEDOUT,
+                    "the VM did not answer within " + std::to_string(timeout.count()) + " s");
+      auto wait = std::min<std::chrono::milliseconds>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+          std::chrono::milliseconds(100));
+      pollfd entry{m_channel->fd(),
+                   static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0};
+      if (::poll(&entry, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR)
+        return fail_errno("poll");
       if (entry.revents & (POLLIN | POLLHUP | POLLERR)) {
         bool open = TRY(m_channel->receive(m_pending_frames));
         if (!open && m_pending_frames.empty()) return vm_stopped_error();
@@ -187,14 +194,18 @@ class Sandbox {
 
   tl::unexpected<Error> vm_stopped_error() {
     std::string why = qemu_complaint(m_options.state_dir + "/console.log.qemu");
-    return fail(EIO, "the VM stopped while starting" + (why.empty() ? std::string() : " (QEMU: " + why + ")"));
+    return fail(EIO, "the VM stopped while starting" +
+                         (why.empty() ? std::string() : " (QEMU: " + why + ")"));
   }
 
   Result<void> setup_stdio() {
     if (!m_terminal) {
-      m_senders.push_back(std::make_unique<channel::StreamSender>(channel::kStdin, UniqueFd(::dup(0))));
-      m_receivers.push_back(std::make_unique<channel::StreamReceiver>(channel::kStdout, UniqueFd(::dup(1))));
-      m_receivers.push_back(std::make_unique<channel::StreamReceiver>(channel::kStderr, UniqueFd(::dup(2))));
+      m_senders.push_back(
+          std::make_unique<channel::StreamSender>(channel::kStdin, UniqueFd(::dup(0))));
+      m_receivers.push_back(
+          std::make_unique<channel::StreamReceiver>(channel::kStdout, UniqueFd(::dup(1))));
+      m_receivers.push_back(
+          std::make_unique<channel::StreamReceiver>(channel::kStderr, UniqueFd(::dup(2))));
       return {};
     }
     // A host pty: its master goes to conmon, its slave is relayed to the guest's pty.
@@ -205,15 +216,19 @@ class Sandbox {
     ::tcgetattr(slave, &mode);
     ::cfmakeraw(&mode);  // the guest's pty does the line discipline; this one passes bytes
     ::tcsetattr(slave, TCSANOW, &mode);
-    if (m_options.console_socket.empty()) return fail("process.terminal is set but no --console-socket was given");
-    UniqueFd socket = TRY(sys::unix_connect(m_options.console_socket).map_error(context("console socket")));
+    if (m_options.console_socket.empty())
+      return fail("process.terminal is set but no --console-socket was given");
+    UniqueFd socket =
+        TRY(sys::unix_connect(m_options.console_socket).map_error(context("console socket")));
     TRY(sys::send_fd(socket.get(), master, "/dev/ptmx"));
     // As the slave's controlling process, the shim gets SIGWINCH when conmon resizes the master.
     ::setsid();
     ::ioctl(slave, TIOCSCTTY, 0);
     m_terminal_fd = slave;
-    m_senders.push_back(std::make_unique<channel::StreamSender>(channel::kStdin, UniqueFd(::dup(slave))));
-    m_receivers.push_back(std::make_unique<channel::StreamReceiver>(channel::kStdout, std::move(slave_fd)));
+    m_senders.push_back(
+        std::make_unique<channel::StreamSender>(channel::kStdin, UniqueFd(::dup(slave))));
+    m_receivers.push_back(
+        std::make_unique<channel::StreamReceiver>(channel::kStdout, std::move(slave_fd)));
     send_window_size();
     return {};
   }
@@ -221,7 +236,8 @@ class Sandbox {
   void send_window_size() {
     winsize size{};
     if (m_terminal_fd >= 0 && ::ioctl(m_terminal_fd, TIOCGWINSZ, &size) == 0 && size.ws_row > 0)
-      channel::send_message(*m_channel, {{"type", "resize"}, {"rows", size.ws_row}, {"cols", size.ws_col}});
+      channel::send_message(*m_channel,
+                            {{"type", "resize"}, {"rows", size.ws_row}, {"cols", size.ws_col}});
   }
 
  public:
@@ -230,7 +246,8 @@ class Sandbox {
  private:
   Result<void> poll_once() {
     std::vector<pollfd> fds;
-    fds.push_back({m_channel->fd(), static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0});
+    fds.push_back({m_channel->fd(),
+                   static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0});
     fds.push_back({m_signal_fd.get(), POLLIN, 0});
     fds.push_back({m_control.get(), POLLIN, 0});
     for (auto& sender : m_senders)
@@ -274,10 +291,13 @@ class Sandbox {
     m_pending_frames.clear();
     for (auto& frame : frames) {
       switch (frame.type) {
-        case FrameType::Control: TRY(on_message(TRY(channel::parse_message(frame)))); break;
+        case FrameType::Control:
+          TRY(on_message(TRY(channel::parse_message(frame))));
+          break;
         case FrameType::Data:
           for (auto& receiver : m_receivers)
-            if (receiver->stream() == frame.stream) TRY(receiver->on_data(*m_channel, std::move(frame.payload)));
+            if (receiver->stream() == frame.stream)
+              TRY(receiver->on_data(*m_channel, std::move(frame.payload)));
           break;
         case FrameType::Close:
           for (auto& receiver : m_receivers)
@@ -295,14 +315,18 @@ class Sandbox {
   Result<void> on_message(const json& message) {
     const std::string type = message["type"];
     if (type == "exit") {
-      if (message.contains("signal")) m_exit_message = 128 + message["signal"].get<int>();
-      else m_exit_message = message.value("exit_code", 255);
+      if (message.contains("signal"))
+        m_exit_message = 128 + message["signal"].get<int>();
+      else
+        m_exit_message = message.value("exit_code", 255);
       log::info("the container exited with status " + std::to_string(*m_exit_message));
       // Nothing more will be read from the guest: stop sending stdin.
       for (auto& sender : m_senders) sender->close(*m_channel);
     } else if (type == "started" || type == "error") {
-      reply_pending_start(type == "started" ? json{{"ok", true}}
-                                            : json{{"ok", false}, {"error", message.value("message", "start failed")}});
+      reply_pending_start(
+          type == "started"
+              ? json{{"ok", true}}
+              : json{{"ok", false}, {"error", message.value("message", "start failed")}});
     }
     return {};
   }
@@ -313,7 +337,8 @@ class Sandbox {
       int signal = static_cast<int>(info.ssi_signo);
       if (signal == SIGCHLD) {
         if (auto status = m_vm->try_wait(); status && *status) {
-          log::error("the VM exited unexpectedly: " + qemu_complaint(m_options.state_dir + "/console.log.qemu"));
+          log::error("the VM exited unexpectedly: " +
+                     qemu_complaint(m_options.state_dir + "/console.log.qemu"));
           m_exit_code = 128 + SIGKILL;
         }
       } else if (signal == SIGWINCH) {
@@ -352,8 +377,10 @@ class Sandbox {
     if (op == "start") {
       channel::send_message(*m_channel, {{"type", "start"}});
       m_start_client = std::move(client.fd);
-    } else if (op == "kill" && request.contains("signal") && request["signal"].is_number_integer()) {
-      channel::send_message(*m_channel, {{"type", "signal"}, {"signal", request["signal"].get<int>()}});
+    } else if (op == "kill" && request.contains("signal") &&
+               request["signal"].is_number_integer()) {
+      channel::send_message(*m_channel,
+                            {{"type", "signal"}, {"signal", request["signal"].get<int>()}});
       respond(client.fd, {{"ok", true}});
     } else {
       respond(client.fd, {{"ok", false}, {"error", "unknown request"}});
@@ -391,7 +418,8 @@ int run_sandbox(const ShimOptions& options, UniqueFd ready_fd) {
   // Signals the container should get arrive here; SIGCHLD tells the VM stopped.
   sigset_t mask;
   sigemptyset(&mask);
-  for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH, SIGCONT})
+  for (int signal :
+       {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH, SIGCONT})
     sigaddset(&mask, signal);
   ::sigprocmask(SIG_BLOCK, &mask, nullptr);
   ::signal(SIGPIPE, SIG_IGN);

@@ -1,5 +1,5 @@
 // vessel under real Podman, as root: `podman run --runtime=<build>/vessel` with a locally built
-// busybox image (tests/e2e/build-image.sh). Podman runs with tests/e2e/containers.conf, the
+// busybox image (tests/e2e/build-image.sh). Podman runs with scripts/podman-sandbox.conf, the
 // settings this sandbox needs (see docs/testing.md); vessel itself depends on none of them.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,12 +19,14 @@ constexpr const char* kImage = "localhost/vessel-test";
 class PodmanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "these tests drive Podman as root; the rootless ones are separate";
-    if (::access("/usr/bin/podman", X_OK) != 0) GTEST_SKIP() << "podman is not installed: run scripts/install-deps.sh";
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "these tests drive Podman as root; the rootless ones are separate";
+    if (::access("/usr/bin/podman", X_OK) != 0)
+      GTEST_SKIP() << "podman is not installed: run scripts/install-deps.sh";
   }
 
   CommandOptions env(CommandOptions options = {}) {
-    options.env["CONTAINERS_CONF"] = source_dir() + "/tests/e2e/containers.conf";
+    options.env["CONTAINERS_CONF"] = source_dir() + "/scripts/podman-sandbox.conf";
     return options;
   }
 
@@ -40,7 +42,8 @@ class PodmanTest : public ::testing::Test {
   }
 
   void expect_nothing_left(const std::string& id) {
-    EXPECT_EQ(processes_matching("vessel-" + id), std::vector<std::string>{}) << "QEMU or shim left running";
+    EXPECT_EQ(processes_matching("vessel-" + id), std::vector<std::string>{})
+        << "QEMU or shim left running";
     EXPECT_FALSE(std::filesystem::exists("/run/vessel/" + id)) << "state directory left behind";
   }
 
@@ -59,7 +62,8 @@ class PodmanTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(PodmanTest, RunPrintsTheGuestKernelAndRelaysStdoutStderrAndExitCode) {
-  auto result = podman(podman_run({"--rm", kImage, "sh", "-c", "uname -r; echo out; echo err >&2; exit 3"}));
+  auto result =
+      podman(podman_run({"--rm", kImage, "sh", "-c", "uname -r; echo out; echo err >&2; exit 3"}));
   EXPECT_EQ(result.exit_code, 3) << result.err;
   std::string release = result.out.substr(0, result.out.find('\n'));
   EXPECT_TRUE(release.ends_with("-vessel")) << result.out;
@@ -71,7 +75,9 @@ TEST_F(PodmanTest, RunPrintsTheGuestKernelAndRelaysStdoutStderrAndExitCode) {
 TEST_F(PodmanTest, RunsInsideAVirtualMachineWithTheAgentAsPid1) {
   // The guest's PID 1 is vessel-agent, outside the container's pid namespace; inside, the
   // container has its own PID 1 and sees the guest's CPU and memory, not the host's.
-  auto result = podman(podman_run({"--rm", kImage, "sh", "-c", "echo $$; grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo"}));
+  auto result = podman(
+      podman_run({"--rm", kImage, "sh", "-c",
+                  "echo $$; grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo"}));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_TRUE(result.out.starts_with("1\n1\n")) << result.out;  // one vCPU by default
   long kib = std::stol(result.out.substr(result.out.find(':') + 1));
@@ -84,7 +90,8 @@ TEST_F(PodmanTest, StopSendsTermThenKillAfterTheTimeout) {
   std::string id = full_id(started.out);
   auto stopped = podman({"stop", "-t", "2", id});
   EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
-  EXPECT_GE(stopped.seconds, 2.0) << "sleep as PID 1 ignores SIGTERM: Podman must wait for the timeout";
+  EXPECT_GE(stopped.seconds, 2.0)
+      << "sleep as PID 1 ignores SIGTERM: Podman must wait for the timeout";
   EXPECT_NE(stopped.err.find("resorting to SIGKILL"), std::string::npos) << stopped.err;
   EXPECT_EQ(podman({"inspect", "-f", "{{.State.ExitCode}}", id}).out, "137\n");
   EXPECT_EQ(podman({"rm", id}).exit_code, 0);
@@ -92,9 +99,10 @@ TEST_F(PodmanTest, StopSendsTermThenKillAfterTheTimeout) {
 }
 
 TEST_F(PodmanTest, TermAndUsr1ReachTheContainersTraps) {
-  auto started = podman(podman_run({"-d", kImage, "sh", "-c",
-                                    "trap 'echo got-usr1' USR1; trap 'echo got-term; exit 7' TERM; echo ready; "
-                                    "while :; do sleep 0.1; done"}));
+  auto started = podman(
+      podman_run({"-d", kImage, "sh", "-c",
+                  "trap 'echo got-usr1' USR1; trap 'echo got-term; exit 7' TERM; echo ready; "
+                  "while :; do sleep 0.1; done"}));
   ASSERT_EQ(started.exit_code, 0) << started.err;
   std::string id = full_id(started.out);
   ASSERT_TRUE(wait_for_log(id, "ready"));
@@ -135,10 +143,20 @@ TEST_F(PodmanTest, HundredMebibytesOfStdoutArriveByteExact) {
   std::ifstream file(build_dir() + "/tests/image/data/block.bin", std::ios::binary);
   std::string block((std::istreambuf_iterator<char>(file)), {});
   ASSERT_EQ(block.size(), 4u << 20);
-  auto result = podman(podman_run({"--rm", kImage, "sh", "-c", "for i in $(seq 25); do cat /data/block.bin; done"}));
+  auto result = podman(
+      podman_run({"--rm", kImage, "sh", "-c", "for i in $(seq 25); do cat /data/block.bin; done"}));
   EXPECT_EQ(result.exit_code, 0) << result.err;
   ASSERT_EQ(result.out.size(), 100u << 20);
-  for (size_t i = 0; i < 25; ++i) ASSERT_TRUE(result.out.compare(i * block.size(), block.size(), block) == 0) << "copy " << i;
+  for (size_t i = 0; i < 25; ++i)
+    ASSERT_TRUE(result.out.compare(i * block.size(), block.size(), block) == 0) << "copy " << i;
+}
+
+TEST_F(PodmanTest, TerminalIsAPtyInTheGuest) {
+  // conmon receives the master of a host pty through the console socket; the shim relays its
+  // slave to a pty the agent made inside the guest, whose line discipline turns \n into \r\n.
+  auto result = podman(podman_run({"--rm", "-t", kImage, "sh", "-c", "tty; echo hi; exit 4"}));
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_EQ(result.out, "/dev/pts/0\r\nhi\r\n");
 }
 
 TEST_F(PodmanTest, ProgramNotFoundExits127LikeRunc) {

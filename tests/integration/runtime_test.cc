@@ -33,9 +33,12 @@ class RuntimeTest : public ::testing::Test {
   }
 
   void expect_nothing_left(const std::string& id) {
-    EXPECT_EQ(processes_matching("vessel-" + id + " "), std::vector<std::string>{}) << "a QEMU was left running";
-    EXPECT_EQ(processes_matching(m_root + "/" + id), std::vector<std::string>{}) << "a shim was left running";
-    EXPECT_FALSE(std::filesystem::exists(m_root + "/" + id)) << "the state directory was left behind";
+    EXPECT_EQ(processes_matching("vessel-" + id + " "), std::vector<std::string>{})
+        << "a QEMU was left running";
+    EXPECT_EQ(processes_matching(m_root + "/" + id), std::vector<std::string>{})
+        << "a shim was left running";
+    EXPECT_FALSE(std::filesystem::exists(m_root + "/" + id))
+        << "the state directory was left behind";
   }
 
   std::string root_path() const { return m_root; }
@@ -67,12 +70,15 @@ TEST_F(RuntimeTest, RunRelaysStdin) {
   for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<char>((i * 2654435761u) >> 13);
   auto result = vessel_cmd({"run", "stdin"}, {.input = input});
   EXPECT_EQ(result.exit_code, 5) << result.err;
-  EXPECT_TRUE(result.out == input) << "stdout differs from stdin (" << result.out.size() << " bytes)";
+  EXPECT_TRUE(result.out == input)
+      << "stdout differs from stdin (" << result.out.size() << " bytes)";
   expect_nothing_left("stdin");
 }
 
 TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
-  make_busybox_bundle(m_bundle, {"sh", "-c", "trap 'exit 9' USR1; echo started > /tmp/marker; while :; do sleep 0.1; done"});
+  make_busybox_bundle(
+      m_bundle,
+      {"sh", "-c", "trap 'exit 9' USR1; echo started > /tmp/marker; while :; do sleep 0.1; done"});
   std::string pid_file = m_dir.path() + "/pid";
   auto created = vessel_cmd({"create", "--bundle", m_bundle, "--pid-file", pid_file, "life"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
@@ -85,7 +91,8 @@ TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
   EXPECT_EQ(state["pid"], shim);
   EXPECT_EQ(state["bundle"], m_bundle);
   EXPECT_EQ(state["id"], "life");
-  EXPECT_FALSE(std::filesystem::exists(m_bundle + "/rootfs/tmp/marker")) << "create must not run the program";
+  EXPECT_FALSE(std::filesystem::exists(m_bundle + "/rootfs/tmp/marker"))
+      << "create must not run the program";
 
   auto started = vessel_cmd({"start", "life"});
   ASSERT_EQ(started.exit_code, 0) << started.err;
@@ -94,9 +101,12 @@ TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_EQ(again.err, "vessel: cannot start container \"life\": it is running, not created\n");
   auto busy = vessel_cmd({"delete", "life"});
-  EXPECT_EQ(busy.err, "vessel: cannot delete container \"life\": it is running: stop it first or use --force\n");
+  EXPECT_EQ(
+      busy.err,
+      "vessel: cannot delete container \"life\": it is running: stop it first or use --force\n");
 
-  for (int i = 0; i < 100 && !std::filesystem::exists(m_bundle + "/rootfs/tmp/marker"); ++i) ::usleep(100000);
+  for (int i = 0; i < 100 && !std::filesystem::exists(m_bundle + "/rootfs/tmp/marker"); ++i)
+    ::usleep(100000);
   ASSERT_EQ(vessel_cmd({"kill", "life", "USR1"}).exit_code, 0);
   int status = 0;
   ASSERT_EQ(::waitpid(shim, &status, 0), shim);
@@ -120,7 +130,8 @@ TEST_F(RuntimeTest, KillBeforeStartAndForcedDeleteLeaveNothing) {
   ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "early"}).exit_code, 0);
   ASSERT_EQ(vessel_cmd({"delete", "--force", "early"}).exit_code, 0);
   expect_nothing_left("early");
-  EXPECT_EQ(vessel_cmd({"delete", "--force", "never-existed"}).exit_code, 0) << "Podman deletes after failed creates";
+  EXPECT_EQ(vessel_cmd({"delete", "--force", "never-existed"}).exit_code, 0)
+      << "Podman deletes after failed creates";
   auto unknown = vessel_cmd({"delete", "never-existed"});
   EXPECT_EQ(unknown.err, "vessel: container \"never-existed\" does not exist\n");
 }
@@ -131,7 +142,8 @@ TEST_F(RuntimeTest, BadConfigJson) {
   std::ofstream(m_bundle + "/config.json") << "{\"ociVersion\": ";
   auto result = vessel_cmd({"create", "--bundle", m_bundle, "bad"});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_TRUE(result.err.starts_with("vessel: " + m_bundle + "/config.json is not valid JSON (parse error at line 1, column 16"))
+  EXPECT_TRUE(result.err.starts_with(
+      "vessel: " + m_bundle + "/config.json is not valid JSON (parse error at line 1, column 16"))
       << result.err;
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1);
   expect_nothing_left("bad");
@@ -142,8 +154,9 @@ TEST_F(RuntimeTest, MissingRootfs) {
   std::filesystem::remove_all(m_bundle + "/rootfs");
   auto result = vessel_cmd({"create", "--bundle", m_bundle, "noroot"});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_EQ(result.err, "vessel: the container's root filesystem " + m_bundle + "/rootfs does not exist: check root.path in " +
-                            m_bundle + "/config.json\n");
+  EXPECT_EQ(result.err, "vessel: the container's root filesystem " + m_bundle +
+                            "/rootfs does not exist: check root.path in " + m_bundle +
+                            "/config.json\n");
   expect_nothing_left("noroot");
 }
 
@@ -152,8 +165,11 @@ TEST_F(RuntimeTest, ExistingId) {
   ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "twice"}).exit_code, 0);
   auto result = vessel_cmd({"create", "--bundle", m_bundle, "twice"});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_EQ(result.err, "vessel: container \"twice\" already exists: choose another id or delete it first (vessel delete twice)\n");
-  EXPECT_EQ(read_json(vessel_cmd({"state", "twice"}).out)["status"], "created") << "the first container is untouched";
+  EXPECT_EQ(result.err,
+            "vessel: container \"twice\" already exists: choose another id or delete it first "
+            "(vessel delete twice)\n");
+  EXPECT_EQ(read_json(vessel_cmd({"state", "twice"}).out)["status"], "created")
+      << "the first container is untouched";
   ASSERT_EQ(vessel_cmd({"delete", "--force", "twice"}).exit_code, 0);
   expect_nothing_left("twice");
 }
@@ -162,23 +178,32 @@ TEST_F(RuntimeTest, MissingGuestImage) {
   make_busybox_bundle(m_bundle, {"true"});
   std::string config = m_dir.path() + "/configuration.toml";
   std::ofstream(config) << "[hypervisor.qemu]\nkernel = \"/nonexistent/vmlinux\"\n";
-  auto result = vessel_cmd({"create", "--bundle", m_bundle, "noimage"}, {.env = {{"VESSEL_CONFIG", config}}});
+  auto result =
+      vessel_cmd({"create", "--bundle", m_bundle, "noimage"}, {.env = {{"VESSEL_CONFIG", config}}});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_EQ(result.err, "vessel: the guest kernel /nonexistent/vmlinux is missing or unreadable: build the guest image "
-                        "(make guest) or set [hypervisor.qemu] kernel in " + config + "\n");
+  EXPECT_EQ(result.err,
+            "vessel: the guest kernel /nonexistent/vmlinux is missing or unreadable: build the "
+            "guest image "
+            "(make guest) or set [hypervisor.qemu] kernel in " +
+                config + "\n");
   expect_nothing_left("noimage");
 }
 
 TEST_F(RuntimeTest, AgentFromAnotherBuildIsNamedWithBothVersions) {
   make_busybox_bundle(m_bundle, {"true"});
   std::string config = m_dir.path() + "/configuration.toml";
-  std::ofstream(config) << "[hypervisor.qemu]\ninitrd = \"" << build_dir() << "/tests/initrd-mismatch.img\"\n";
+  std::ofstream(config) << "[hypervisor.qemu]\ninitrd = \"" << build_dir()
+                        << "/tests/initrd-mismatch.img\"\n";
   auto version = run({vessel(), "--version"}).out;
   std::string runtime_version = version.substr(15, version.find('\n') - 15);
-  auto result = vessel_cmd({"create", "--bundle", m_bundle, "mismatch"}, {.env = {{"VESSEL_CONFIG", config}}});
+  auto result = vessel_cmd({"create", "--bundle", m_bundle, "mismatch"},
+                           {.env = {{"VESSEL_CONFIG", config}}});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_EQ(result.err, "vessel: the guest image's agent is version 0.0.0-mismatch but this runtime is version " +
-                            runtime_version + ": rebuild the guest image with the runtime (make guest, or make install)\n");
+  EXPECT_EQ(
+      result.err,
+      "vessel: the guest image's agent is version 0.0.0-mismatch but this runtime is version " +
+          runtime_version +
+          ": rebuild the guest image with the runtime (make guest, or make install)\n");
   expect_nothing_left("mismatch");
 }
 
@@ -194,14 +219,16 @@ TEST_F(RuntimeTest, ErrorsGoToTheLogFileAsOneJsonObject) {
   std::string log = m_dir.path() + "/oci-log";
   make_busybox_bundle(m_bundle, {"true"});
   std::filesystem::remove_all(m_bundle + "/rootfs");
-  auto result = run({vessel(), "--root", root_path(), "--log-format=json", "--log", log, "create", "--bundle", m_bundle, "x"});
+  auto result = run({vessel(), "--root", root_path(), "--log-format=json", "--log", log, "create",
+                     "--bundle", m_bundle, "x"});
   EXPECT_EQ(result.exit_code, 1);
   std::ifstream file(log);
   std::string text((std::istreambuf_iterator<char>(file)), {});
   auto entry = nlohmann::json::parse(text);  // Podman unmarshals the whole file
   EXPECT_EQ(entry["level"], "error");
-  EXPECT_EQ(entry["msg"], "the container's root filesystem " + m_bundle + "/rootfs does not exist: check root.path in " +
-                              m_bundle + "/config.json");
+  EXPECT_EQ(entry["msg"], "the container's root filesystem " + m_bundle +
+                              "/rootfs does not exist: check root.path in " + m_bundle +
+                              "/config.json");
 }
 
 }  // namespace vessel::test

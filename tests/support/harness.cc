@@ -3,9 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <signal.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,7 +29,8 @@ static std::string read_all(int fd) {
   return text;
 }
 
-static CommandResult run_detached(const std::vector<std::string>& argv, const CommandOptions& options) {
+static CommandResult run_detached(const std::vector<std::string>& argv,
+                                  const CommandOptions& options) {
   int out = ::memfd_create("out", MFD_CLOEXEC), err = ::memfd_create("err", MFD_CLOEXEC);
   auto start = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
@@ -59,7 +60,8 @@ static CommandResult run_detached(const std::vector<std::string>& argv, const Co
 CommandResult run(const std::vector<std::string>& argv, const CommandOptions& options) {
   if (options.detach_output) return run_detached(argv, options);
   int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC)) throw std::runtime_error("pipe");
+  if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC))
+    throw std::runtime_error("pipe");
   auto start = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -131,7 +133,9 @@ CommandResult run(const std::vector<std::string>& argv, const CommandOptions& op
   return result;
 }
 
-CommandResult sh(const std::string& script, const CommandOptions& options) { return run({"/bin/sh", "-c", script}, options); }
+CommandResult sh(const std::string& script, const CommandOptions& options) {
+  return run({"/bin/sh", "-c", script}, options);
+}
 
 std::string build_dir() { return VESSEL_BUILD_DIR; }
 std::string source_dir() { return VESSEL_SOURCE_DIR; }
@@ -158,32 +162,47 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(m_path, ignored);
 }
 
-void make_busybox_bundle(const std::string& dir, const std::vector<std::string>& args, bool terminal) {
+void make_busybox_bundle(const std::string& dir, const std::vector<std::string>& args,
+                         bool terminal) {
   namespace fs = std::filesystem;
   fs::create_directories(dir + "/rootfs/bin");
-  for (const char* sub : {"proc", "sys", "dev", "tmp", "etc", "root"}) fs::create_directories(dir + "/rootfs/" + sub);
+  for (const char* sub : {"proc", "sys", "dev", "tmp", "etc", "root"})
+    fs::create_directories(dir + "/rootfs/" + sub);
   fs::copy_file("/bin/busybox", dir + "/rootfs/bin/busybox", fs::copy_options::overwrite_existing);
   auto list = run({"/bin/busybox", "--list"});
   std::istringstream names(list.out);
   std::string name;
   while (std::getline(names, name))
-    if (!name.empty() && name != "busybox") fs::create_symlink("busybox", dir + "/rootfs/bin/" + name);
+    if (!name.empty() && name != "busybox")
+      fs::create_symlink("busybox", dir + "/rootfs/bin/" + name);
   nlohmann::json config = {
       {"ociVersion", "1.0.2"},
       {"process",
        {{"terminal", terminal},
         {"user", {{"uid", 0}, {"gid", 0}}},
         {"args", args},
-        {"env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
+        {"env",
+         {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
         {"cwd", "/"}}},
       {"root", {{"path", "rootfs"}, {"readonly", false}}},
       {"hostname", "vessel-test"},
       {"mounts",
        {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
-        {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
-        {{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"}, {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}},
-        {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"nosuid", "noexec", "nodev", "ro"}}}}},
-      {"linux", {{"namespaces", {{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}}}}}};
+        {{"destination", "/dev"},
+         {"type", "tmpfs"},
+         {"source", "tmpfs"},
+         {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
+        {{"destination", "/dev/pts"},
+         {"type", "devpts"},
+         {"source", "devpts"},
+         {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}},
+        {{"destination", "/sys"},
+         {"type", "sysfs"},
+         {"source", "sysfs"},
+         {"options", {"nosuid", "noexec", "nodev", "ro"}}}}},
+      {"linux",
+       {{"namespaces",
+         {{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}}}}}};
   std::ofstream(dir + "/config.json") << config.dump(2);
 }
 
@@ -201,7 +220,8 @@ std::vector<std::string> processes_matching(const std::string& needle) {
     std::ifstream stat(std::string("/proc/") + entry->d_name + "/stat");
     std::string stat_text((std::istreambuf_iterator<char>(stat)), {});
     bool zombie = stat_text.find(") Z ") != std::string::npos;
-    if (!zombie && text.find(needle) != std::string::npos) found.push_back(std::string(entry->d_name) + ": " + text);
+    if (!zombie && text.find(needle) != std::string::npos)
+      found.push_back(std::string(entry->d_name) + ": " + text);
   }
   ::closedir(proc);
   return found;

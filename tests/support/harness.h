@@ -16,8 +16,8 @@ struct CommandResult {
 };
 
 struct CommandOptions {
-  std::string input;                        // written to stdin, then closed
-  std::map<std::string, std::string> env;   // added to the environment
+  std::string input;                       // written to stdin, then closed
+  std::map<std::string, std::string> env;  // added to the environment
   std::string cwd;
   int timeout_seconds = 300;
   // Capture stdout and stderr through files and return when the command exits, even if a
@@ -47,7 +47,8 @@ class TempDir {
 };
 
 // Writes DIR/config.json (from `runc spec`, adjusted) and a busybox root filesystem DIR/rootfs.
-void make_busybox_bundle(const std::string& dir, const std::vector<std::string>& args, bool terminal = false);
+void make_busybox_bundle(const std::string& dir, const std::vector<std::string>& args,
+                         bool terminal = false);
 
 // Processes whose command line contains `needle` (QEMU is named vessel-<id>), other than ours.
 std::vector<std::string> processes_matching(const std::string& needle);

@@ -31,10 +31,14 @@ std::string encode_frame(FrameType type, uint32_t stream, std::string_view paylo
 
 static size_t max_payload(FrameType type) {
   switch (type) {
-    case FrameType::Control: return kMaxControlPayload;
-    case FrameType::Data: return kMaxDataPayload;
-    case FrameType::Credit: return 4;
-    case FrameType::Close: return 0;
+    case FrameType::Control:
+      return kMaxControlPayload;
+    case FrameType::Data:
+      return kMaxDataPayload;
+    case FrameType::Credit:
+      return 4;
+    case FrameType::Close:
+      return 0;
   }
   return 0;
 }
@@ -46,13 +50,16 @@ Result<void> FrameDecoder::feed(std::string_view bytes, std::vector<Frame>& fram
     const char* header = m_buffer.data() + offset;
     uint32_t length = get_u32(header);
     uint8_t type = static_cast<uint8_t>(header[4]);
-    if (type < static_cast<uint8_t>(FrameType::Control) || type > static_cast<uint8_t>(FrameType::Close))
+    if (type < static_cast<uint8_t>(FrameType::Control) ||
+        type > static_cast<uint8_t>(FrameType::Close))
       return fail(EPROTO, "agent channel: unknown frame type " + std::to_string(type));
     auto frame_type = static_cast<FrameType>(type);
     if (length > max_payload(frame_type))
-      return fail(EPROTO, "agent channel: frame of " + std::to_string(length) + " bytes exceeds the limit");
+      return fail(EPROTO,
+                  "agent channel: frame of " + std::to_string(length) + " bytes exceeds the limit");
     if (m_buffer.size() - offset - kHeaderSize < length) break;
-    frames.push_back(Frame{frame_type, get_u32(header + 8), m_buffer.substr(offset + kHeaderSize, length)});
+    frames.push_back(
+        Frame{frame_type, get_u32(header + 8), m_buffer.substr(offset + kHeaderSize, length)});
     offset += kHeaderSize + length;
   }
   m_buffer.erase(0, offset);

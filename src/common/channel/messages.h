@@ -28,6 +28,7 @@ void send_message(Channel& channel, const nlohmann::json& message);
 Result<nlohmann::json> parse_message(const Frame& frame);
 
 // The error a runtime reports when the agent in the guest image is from another build.
-std::string version_mismatch_message(std::string_view runtime_version, std::string_view agent_version);
+std::string version_mismatch_message(std::string_view runtime_version,
+                                     std::string_view agent_version);
 
 }  // namespace vessel::channel

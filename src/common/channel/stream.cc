@@ -14,7 +14,8 @@ static std::string encode_credit(uint32_t bytes) {
   return out;
 }
 
-StreamSender::StreamSender(uint32_t stream, UniqueFd source) : m_stream(stream), m_source(std::move(source)) {
+StreamSender::StreamSender(uint32_t stream, UniqueFd source)
+    : m_stream(stream), m_source(std::move(source)) {
   if (m_source) (void)sys::set_nonblocking(m_source.get());
 }
 
@@ -34,8 +35,10 @@ Result<void> StreamSender::on_readable(Channel& channel) {
 
 Result<void> StreamSender::on_credit(std::string_view payload) {
   uint32_t bytes = 0;
-  for (int i = 0; i < 4; ++i) bytes |= static_cast<uint32_t>(static_cast<uint8_t>(payload[i])) << (8 * i);
-  if (m_credit + bytes > kStreamWindow) return fail(EPROTO, "agent channel: credit beyond the stream window");
+  for (int i = 0; i < 4; ++i)
+    bytes |= static_cast<uint32_t>(static_cast<uint8_t>(payload[i])) << (8 * i);
+  if (m_credit + bytes > kStreamWindow)
+    return fail(EPROTO, "agent channel: credit beyond the stream window");
   m_credit += bytes;
   return {};
 }
@@ -46,12 +49,14 @@ void StreamSender::close(Channel& channel) {
   channel.send(FrameType::Close, m_stream, {});
 }
 
-StreamReceiver::StreamReceiver(uint32_t stream, UniqueFd sink) : m_stream(stream), m_sink(std::move(sink)) {
+StreamReceiver::StreamReceiver(uint32_t stream, UniqueFd sink)
+    : m_stream(stream), m_sink(std::move(sink)) {
   if (m_sink) (void)sys::set_nonblocking(m_sink.get());
 }
 
 Result<void> StreamReceiver::on_data(Channel& channel, std::string payload) {
-  if (m_peer_closed) return fail(EPROTO, "agent channel: data after close on stream " + std::to_string(m_stream));
+  if (m_peer_closed)
+    return fail(EPROTO, "agent channel: data after close on stream " + std::to_string(m_stream));
   if (m_outstanding + payload.size() > kStreamWindow)
     return fail(EPROTO, "agent channel: peer exceeded the flow-control window");
   if (!m_sink) {  // nobody reads this stream any more: discard, but keep the sender moving
@@ -71,7 +76,8 @@ void StreamReceiver::on_close() {
 Result<void> StreamReceiver::on_writable(Channel& channel) {
   size_t written = 0;
   while (m_pending_offset < m_pending.size()) {
-    ssize_t n = ::write(m_sink.get(), m_pending.data() + m_pending_offset, m_pending.size() - m_pending_offset);
+    ssize_t n = ::write(m_sink.get(), m_pending.data() + m_pending_offset,
+                        m_pending.size() - m_pending_offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) break;
     if (n < 0) {  // the reader went away (EPIPE): drop what is left, as a closed pipe would

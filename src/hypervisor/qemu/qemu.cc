@@ -42,7 +42,8 @@ class QemuHypervisor final : public Hypervisor {
     UniqueFd log_fd = TRY(sys::open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600));
     SpawnOptions options;
     options.argv = qemu_argv(config);
-    options.fds = {{0, null_fd.get()}, {1, log_fd.get()}, {2, log_fd.get()}, {kQemuAgentFd, config.agent_fd}};
+    options.fds = {
+        {0, null_fd.get()}, {1, log_fd.get()}, {2, log_fd.get()}, {kQemuAgentFd, config.agent_fd}};
     options.die_with_parent = true;
     m_process = TRY(ChildProcess::spawn(options).map_error(context("starting QEMU")));
     return {};
@@ -83,29 +84,50 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
 
   std::vector<std::string> argv = {
       config.hypervisor_path,
-      "-name", escape_option(config.name),
-      "-machine", machine,
-      "-accel", config.accel == Accel::Kvm ? "kvm" : "tcg",
-      "-m", std::to_string(config.memory_mib),
-      "-smp", std::to_string(config.vcpus),
-      "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-      "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-      "-kernel", config.kernel,
-      "-initrd", config.initrd,
-      "-append", append,
-      "-serial", "file:" + config.console_log,
-      "-device", virtio_device(config, "virtio-serial"),
-      "-chardev", "socket,id=agent,fd=" + std::to_string(kQemuAgentFd),
-      "-device", "virtserialport,chardev=agent,name=vessel.0",
-      "-device", virtio_device(config, "virtio-rng"),
+      "-name",
+      escape_option(config.name),
+      "-machine",
+      machine,
+      "-accel",
+      config.accel == Accel::Kvm ? "kvm" : "tcg",
+      "-m",
+      std::to_string(config.memory_mib),
+      "-smp",
+      std::to_string(config.vcpus),
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-sandbox",
+      "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+      "-kernel",
+      config.kernel,
+      "-initrd",
+      config.initrd,
+      "-append",
+      append,
+      "-serial",
+      "file:" + config.console_log,
+      "-device",
+      virtio_device(config, "virtio-serial"),
+      "-chardev",
+      "socket,id=agent,fd=" + std::to_string(kQemuAgentFd),
+      "-device",
+      "virtserialport,chardev=agent,name=vessel.0",
+      "-device",
+      virtio_device(config, "virtio-rng"),
   };
   if (config.accel == Accel::Kvm) argv.insert(argv.end(), {"-cpu", "host"});
   int index = 0;
   for (const auto& share : config.shares) {
     std::string id = "fs" + std::to_string(index++);
-    argv.insert(argv.end(), {"-fsdev", "local,id=" + id + ",path=" + escape_option(share.host_path) +
-                                           ",security_model=passthrough" + (share.readonly ? ",readonly=on" : ""),
-                             "-device", virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
+    argv.insert(argv.end(),
+                {"-fsdev",
+                 "local,id=" + id + ",path=" + escape_option(share.host_path) +
+                     ",security_model=passthrough" + (share.readonly ? ",readonly=on" : ""),
+                 "-device",
+                 virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
   }
   return argv;
 }

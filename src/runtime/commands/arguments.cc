@@ -15,7 +15,8 @@ static std::string canonical(const std::vector<std::string>& names, const std::s
   return "";
 }
 
-Result<void> ArgumentParser::parse(const std::vector<std::string>& valued, const std::vector<std::string>& boolean) {
+Result<void> ArgumentParser::parse(const std::vector<std::string>& valued,
+                                   const std::vector<std::string>& boolean) {
   for (size_t i = 0; i < m_args.size(); ++i) {
     const std::string& arg = m_args[i];
     if (arg.size() < 2 || arg[0] != '-') {
@@ -32,7 +33,8 @@ Result<void> ArgumentParser::parse(const std::vector<std::string>& valued, const
     }
     if (std::string flag = canonical(valued, name); !flag.empty()) {
       if (!has_inline) {
-        if (i + 1 >= m_args.size()) return fail("vessel " + m_command + ": --" + name + " needs a value");
+        if (i + 1 >= m_args.size())
+          return fail("vessel " + m_command + ": --" + name + " needs a value");
         inline_value = m_args[++i];
       }
       m_values.emplace_back(flag, inline_value);

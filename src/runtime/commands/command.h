@@ -17,6 +17,7 @@ struct Context {
   // Under conmon, stderr of create is the container's stderr: warnings go there only when it is
   // a terminal, or for `run`, which a person started.
   bool warnings_on_stderr = false;
+  bool keep_fd5 = false;  // see CreateRequest::keep_fd5
 
   void warn(const std::string& message) const;
   void report_error(const std::string& message) const;
@@ -27,9 +28,12 @@ using Arguments = std::vector<std::string>;
 // Splits "--flag value", "--flag=value" and positional arguments; unknown flags are errors.
 class ArgumentParser {
  public:
-  ArgumentParser(std::string command, const Arguments& args) : m_command(std::move(command)), m_args(args) {}
-  // Flags that take a value and flags that do not; names without dashes, aliases by '|': "bundle|b".
-  Result<void> parse(const std::vector<std::string>& valued, const std::vector<std::string>& boolean);
+  ArgumentParser(std::string command, const Arguments& args)
+      : m_command(std::move(command)), m_args(args) {}
+  // Flags that take a value and flags that do not; names without dashes, aliases by '|':
+  // "bundle|b".
+  Result<void> parse(const std::vector<std::string>& valued,
+                     const std::vector<std::string>& boolean);
   std::string value(const std::string& name, const std::string& fallback = "") const;
   bool has(const std::string& name) const;
   const Arguments& positional() const { return m_positional; }

@@ -3,13 +3,15 @@
 
 namespace vessel::runtime {
 
-// create + start, then (unless --detach) wait for the container and delete it, exiting with its status.
+// create + start, then (unless --detach) wait for the container and delete it, exiting with its
+// status.
 Result<int> command_run(Context& context, const Arguments& args) {
   ArgumentParser parser("run", args);
   context.warnings_on_stderr = true;
-  TRY(parser.parse({"bundle|b", "pid-file", "console-socket", "preserve-fds"}, {"detach|d", "no-pivot", "no-new-keyring"}));
+  TRY(parser.parse({"bundle|b", "pid-file", "console-socket", "preserve-fds"},
+                   {"detach|d", "no-pivot", "no-new-keyring"}));
   CreateRequest request{TRY(parser.id()), parser.value("bundle", "."), parser.value("pid-file"),
-                        parser.value("console-socket")};
+                        parser.value("console-socket"), context.keep_fd5};
   Config config = TRY(load_config());
   auto warn = [&](const std::string& line) { context.warn(line); };
   ChildProcess shim = TRY(create_container(context.store, config, request, warn));

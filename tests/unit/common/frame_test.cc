@@ -8,7 +8,8 @@ namespace vessel::channel {
 
 TEST(FrameTest, RoundTripsFramesSplitAtEveryByte) {
   std::string wire = encode_frame(FrameType::Control, 0, R"({"type":"hello"})") +
-                     encode_frame(FrameType::Data, 2, std::string(1000, 'x')) + encode_frame(FrameType::Close, 2, "");
+                     encode_frame(FrameType::Data, 2, std::string(1000, 'x')) +
+                     encode_frame(FrameType::Close, 2, "");
   FrameDecoder decoder;
   std::vector<Frame> frames;
   for (char byte : wire) ASSERT_TRUE(decoder.feed(std::string_view(&byte, 1), frames));
@@ -53,7 +54,8 @@ TEST(ChannelTest, QueuesWhenThePeerDoesNotReadAndDeliversEverythingLater) {
   Channel sender(std::move(a));
   Channel receiver(std::move(b));
   const std::string chunk(kMaxDataPayload, 'z');
-  for (int i = 0; i < 64; ++i) sender.send(FrameType::Data, 2, chunk);  // 4 MiB: more than a socket buffer
+  for (int i = 0; i < 64; ++i)
+    sender.send(FrameType::Data, 2, chunk);  // 4 MiB: more than a socket buffer
   ASSERT_TRUE(sender.flush());
   EXPECT_TRUE(sender.wants_write());
   size_t received = 0;

@@ -5,12 +5,13 @@
 namespace vessel::oci {
 
 TEST(OciSpecTest, ParsesWhatTheAgentActsOn) {
-  auto spec = parse_spec_text(R"({"ociVersion":"1.0.2","process":{"terminal":true,"args":["sh","-c","x"],
+  auto spec =
+      parse_spec_text(R"({"ociVersion":"1.0.2","process":{"terminal":true,"args":["sh","-c","x"],
     "env":["A=1"],"cwd":"/work","user":{"uid":1000,"gid":100,"additionalGids":[10,11],"umask":18}},
     "root":{"path":"rootfs","readonly":true},"hostname":"h",
     "mounts":[{"destination":"/proc","type":"proc","source":"proc","options":["nosuid"]}],
     "linux":{"namespaces":[{"type":"network","path":"/run/netns/x"},{"type":"pid"}]}})",
-                              "config.json");
+                      "config.json");
   ASSERT_TRUE(spec) << spec.error().message;
   EXPECT_TRUE(spec->process.terminal);
   EXPECT_EQ(spec->process.args, (std::vector<std::string>{"sh", "-c", "x"}));
@@ -26,20 +27,26 @@ TEST(OciSpecTest, ParsesWhatTheAgentActsOn) {
 }
 
 TEST(OciSpecTest, ErrorsNameTheFileAndTheField) {
-  EXPECT_EQ(parse_spec_text(R"({"ociVersion":"1.0.2","process":{"args":[]},"root":{"path":"r"}})", "B/config.json")
-                .error()
-                .message,
-            "B/config.json: process.args must name the program to run");
-  EXPECT_EQ(parse_spec_text(R"({"ociVersion":"1.0.2","process":{"args":["x"],"cwd":"rel"},"root":{"path":"r"}})",
+  EXPECT_EQ(parse_spec_text(R"({"ociVersion":"1.0.2","process":{"args":[]},"root":{"path":"r"}})",
                             "B/config.json")
                 .error()
                 .message,
-            "B/config.json: process.cwd must be an absolute path");
-  EXPECT_EQ(parse_spec_text(R"({"ociVersion":"1.0.2","process":{"args":["x"]}})", "B/config.json").error().message,
+            "B/config.json: process.args must name the program to run");
+  EXPECT_EQ(
+      parse_spec_text(
+          R"({"ociVersion":"1.0.2","process":{"args":["x"],"cwd":"rel"},"root":{"path":"r"}})",
+          "B/config.json")
+          .error()
+          .message,
+      "B/config.json: process.cwd must be an absolute path");
+  EXPECT_EQ(parse_spec_text(R"({"ociVersion":"1.0.2","process":{"args":["x"]}})", "B/config.json")
+                .error()
+                .message,
             "B/config.json: root.path is missing");
   auto broken = parse_spec_text("{", "B/config.json");
   ASSERT_FALSE(broken);
-  EXPECT_TRUE(broken.error().message.starts_with("B/config.json is not valid JSON (parse error at line 1, column 2"))
+  EXPECT_TRUE(broken.error().message.starts_with(
+      "B/config.json is not valid JSON (parse error at line 1, column 2"))
       << broken.error().message;
 }
 

@@ -1,10 +1,9 @@
 #include "common/channel/stream.h"
 
-#include "common/channel/messages.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "common/channel/messages.h"
 #include "common/sys.h"
 
 namespace vessel::channel {

@@ -42,7 +42,8 @@ TEST(QemuArgvTest, TcgMicrovmWithTscRateSandboxAndNoDefaults) {
 
 TEST(QemuArgvTest, SharesEscapeCommasAndHonourReadonly) {
   auto argv = qemu_argv(sample());
-  EXPECT_EQ(after(argv, "-fsdev"), "local,id=fs0,path=/var/lib/a,,b,security_model=passthrough,readonly=on");
+  EXPECT_EQ(after(argv, "-fsdev"),
+            "local,id=fs0,path=/var/lib/a,,b,security_model=passthrough,readonly=on");
   EXPECT_EQ(after(argv, "-device", 3), "virtio-9p-device,fsdev=fs0,mount_tag=rootfs");
 }
 

@@ -17,7 +17,8 @@ TEST(ArgumentsTest, AcceptsSpacedEqualsAndShortForms) {
 
 TEST(ArgumentsTest, UnknownFlagsAndMissingIdsAreErrors) {
   ArgumentParser unknown("delete", {"--frobnicate", "x"});
-  EXPECT_EQ(unknown.parse({}, {"force|f"}).error().message, "vessel delete: unknown flag --frobnicate (see vessel --help)");
+  EXPECT_EQ(unknown.parse({}, {"force|f"}).error().message,
+            "vessel delete: unknown flag --frobnicate (see vessel --help)");
   ArgumentParser none("start", {});
   ASSERT_TRUE(none.parse({}, {}));
   EXPECT_EQ(none.id().error().message, "vessel start: expects a container id (see vessel --help)");
@@ -28,7 +29,8 @@ TEST(ArgumentsTest, SignalsByNumberAndName) {
   EXPECT_EQ(parse_signal("TERM").value(), SIGTERM);
   EXPECT_EQ(parse_signal("SIGUSR1").value(), SIGUSR1);
   EXPECT_FALSE(parse_signal("0"));
-  EXPECT_EQ(parse_signal("NOPE").error().message, "\"NOPE\" is not a signal: give a number or a name such as TERM or SIGKILL");
+  EXPECT_EQ(parse_signal("NOPE").error().message,
+            "\"NOPE\" is not a signal: give a number or a name such as TERM or SIGKILL");
 }
 
 TEST(StateStoreTest, IdsAreValidatedAndTakenOnce) {
@@ -38,8 +40,9 @@ TEST(StateStoreTest, IdsAreValidatedAndTakenOnce) {
   EXPECT_EQ(store.validate_id("../etc").error().message,
             "container id \"../etc\" is not valid: use letters, digits, '_', '-', '+' and '.'");
   ASSERT_TRUE(store.create_dir("one"));
-  EXPECT_EQ(store.create_dir("one").error().message,
-            "container \"one\" already exists: choose another id or delete it first (vessel delete one)");
+  EXPECT_EQ(
+      store.create_dir("one").error().message,
+      "container \"one\" already exists: choose another id or delete it first (vessel delete one)");
   ContainerState state;
   state.id = "one";
   state.bundle = "/b";

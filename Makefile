@@ -1,0 +1,34 @@
+# Wrappers over CMake. `make demo` and `make test` do all set-up on a fresh Debian 12.
+BUILD ?= build
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build guest test demo bench install clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+guest: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) --target guest
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+demo: build
+	scripts/demo.sh $(BUILD)
+
+bench: build
+	python3 bench/start_latency.py --build $(BUILD)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD)
