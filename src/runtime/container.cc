@@ -94,7 +94,7 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
       {"id", request.id},
       {"state_dir", dir},
       {"state_root", store.root()},
-      {"bundle", request.bundle},
+      {"bundle", bundle},
       {"console_socket", request.console_socket},
       {"hypervisor_path", config.hypervisor_path},
       {"kernel", config.kernel},

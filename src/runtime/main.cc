@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
   }
   Context context{StateStore(root.empty() ? StateStore::default_root() : root), log_path,
                   log_format};
+  context.keep_fd5 = keep_fd5;
   Arguments rest(args.begin() + i + 1, args.end());
   for (const auto& command : kCommands) {
     if (name != command.name) continue;

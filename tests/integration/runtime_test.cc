@@ -75,6 +75,17 @@ TEST_F(RuntimeTest, RunRelaysStdin) {
   expect_nothing_left("stdin");
 }
 
+TEST_F(RuntimeTest, InheritedDescriptorsDoNotKeepTheShimsReportOpen) {
+  // Callers (ctest, conmon) may leave fds 3 and 4 open; the report pipe then lands on fd 5,
+  // which must not be mistaken for slirp4netns' exit pipe and handed to the shim.
+  make_busybox_bundle(m_bundle, {"sh", "-c", "echo ran"});
+  auto result = sh("exec 3</dev/null; exec 4</dev/null; exec " + vessel() + " --root " + m_root + " run inherit",
+                   {.cwd = m_bundle, .timeout_seconds = 60});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "ran\n");
+  expect_nothing_left("inherit");
+}
+
 TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
   make_busybox_bundle(
       m_bundle,
