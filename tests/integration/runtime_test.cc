@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -73,6 +74,35 @@ TEST_F(RuntimeTest, RunRelaysStdin) {
   EXPECT_TRUE(result.out == input)
       << "stdout differs from stdin (" << result.out.size() << " bytes)";
   expect_nothing_left("stdin");
+}
+
+TEST_F(RuntimeTest, ProcessGetsItsUserGroupsCwdAndEnv) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "id -u; id -g; id -G; pwd; echo $GREETING; touch /tmp/mine; stat -c %u:%g /tmp/mine"});
+  auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+  config["process"]["user"] = {{"uid", 1000}, {"gid", 1001}, {"additionalGids", {20, 30}}};
+  config["process"]["cwd"] = "/tmp";
+  config["process"]["env"].push_back("GREETING=hello from the guest");
+  std::filesystem::permissions(m_bundle + "/rootfs/tmp", std::filesystem::perms::all);
+  std::ofstream(m_bundle + "/config.json") << config.dump();
+  auto result = vessel_cmd({"run", "user"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "1000\n1001\n1001 20 30\n/tmp\nhello from the guest\n1000:1001\n");
+  struct stat st{};
+  ASSERT_EQ(::stat((m_bundle + "/rootfs/tmp/mine").c_str(), &st), 0) << "written through 9p to the host";
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(st.st_gid, 1001u);
+}
+
+TEST_F(RuntimeTest, VcpusAndMemoryComeFromTheConfiguration) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo"});
+  std::string config = m_dir.path() + "/configuration.toml";
+  std::ofstream(config) << "[hypervisor.qemu]\ndefault_vcpus = 2\ndefault_memory = 512\n";
+  auto result = vessel_cmd({"run", "sized"}, {.env = {{"VESSEL_CONFIG", config}}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(result.out.starts_with("2\n")) << result.out;
+  long kib = std::stol(result.out.substr(result.out.find(':') + 1));
+  EXPECT_GT(kib, 400 * 1024);
+  EXPECT_LT(kib, 512 * 1024);
 }
 
 TEST_F(RuntimeTest, InheritedDescriptorsDoNotKeepTheShimsReportOpen) {
