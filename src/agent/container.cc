@@ -38,14 +38,14 @@ Result<UniqueFd> open_terminal(int master_socket) {
   return UniqueFd(slave);
 }
 
-[[noreturn]] void run_child(const oci::Spec& spec, const std::string& rootfs_tag, int stdin_fd,
+[[noreturn]] void run_child(const oci::Spec& spec, const std::string& rootfs_tag, const nlohmann::json& binds, int stdin_fd,
                             int stdout_fd, int stderr_fd, int master_socket, int start_fd,
                             int report_fd) {
   auto check = [&](Result<void> result, const char* step) {
     if (!result) child_fail(report_fd, std::string(step) + ": " + result.error().message);
   };
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
-  check(enter_container_root(spec, rootfs_tag), "preparing the container's root");
+  check(enter_container_root(spec, rootfs_tag, binds), "preparing the container's root");
   if (!spec.hostname.empty() && ::sethostname(spec.hostname.c_str(), spec.hostname.size()) < 0)
     child_fail(report_fd, "sethostname failed");
   UniqueFd terminal;
@@ -137,7 +137,7 @@ Result<std::string> find_executable(const std::string& program,
 }
 
 Result<Container> Container::create(const oci::Spec& spec, const std::string& rootfs_tag,
-                                    ContainerStdio& stdio) {
+                                    const nlohmann::json& binds, ContainerStdio& stdio) {
   auto start_pipe = TRY(sys::pipe());
   auto report_pipe = TRY(sys::pipe());
   auto stdin_pipe = TRY(sys::pipe());
@@ -151,7 +151,7 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) return fail_errno("clone");
   if (pid == 0) {
-    run_child(spec, rootfs_tag, stdin_pipe.read.get(), stdout_pipe.write.get(),
+    run_child(spec, rootfs_tag, binds, stdin_pipe.read.get(), stdout_pipe.write.get(),
               stderr_pipe.write.get(), terminal_sockets.second.get(), start_pipe.read.get(),
               report_pipe.write.get());
   }

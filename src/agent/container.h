@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/oci_spec.h"
@@ -23,7 +24,7 @@ class Container {
   // Forks the container's init in new pid, mount, uts and ipc namespaces, sets up its root and
   // user, and resolves its program; fails with the reason if any step fails.
   static Result<Container> create(const oci::Spec& spec, const std::string& rootfs_tag,
-                                  ContainerStdio& stdio);
+                                  const nlohmann::json& binds, ContainerStdio& stdio);
 
   pid_t pid() const { return m_pid; }
   // Lets the process exec; fails if the exec itself failed.

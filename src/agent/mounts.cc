@@ -8,6 +8,7 @@
 
 #include <map>
 
+#include "common/base64.h"
 #include "common/log.h"
 #include "common/sys.h"
 
@@ -87,11 +88,34 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root) {
+// A host file arrives as its content: it is written to the guest's own /run and bound from there.
+Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target, int index) {
+  bool readonly = bind.value("readonly", false);
+  if (bind.contains("content")) {
+    std::string content = TRY(base64_decode(bind.value("content", "")));
+    std::string copy = "/run/binds/" + std::to_string(index);
+    TRY(sys::mkdir_p("/run/binds"));
+    TRY(sys::write_file_atomic(copy, content, 0644));
+    if (!sys::exists(target)) {
+      TRY(sys::mkdir_p(target.substr(0, target.rfind('/'))));
+      UniqueFd created = TRY(sys::open(target, O_WRONLY | O_CREAT, 0644));
+    }
+    TRY(do_mount(copy, target, "", MS_BIND, ""));
+  } else {
+    TRY(sys::mkdir_p(target));
+    TRY(do_mount(bind.value("share", ""), target, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288,cache=mmap"));
+  }
+  if (readonly) TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
+  return {};
+}
+
+Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root, const nlohmann::json& binds,
+                              int index) {
   std::string target = root + mount.destination;
   ParsedOptions options = parse_mount_options(mount.options);
-  if (options.flags & MS_BIND) {
-    // Host paths are not visible in the guest; only volumes shared over 9p could be bound.
+  if ((options.flags & MS_BIND) || mount.type == "bind") {
+    for (const auto& bind : binds)
+      if (bind.value("destination", "") == mount.destination) return bind_from_host(bind, target, index);
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};
   }
@@ -127,14 +151,15 @@ Result<void> mount_guest_filesystems() {
   return {};
 }
 
-Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag) {
+Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag, const nlohmann::json& binds) {
   TRY(do_mount("", "/", "", MS_REC | MS_PRIVATE, ""));
   const std::string root = kContainerRoot;
   TRY(do_mount(rootfs_tag, root, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288,cache=mmap")
           .map_error(context("mounting the container's root filesystem")));
   bool have_dev = false;
+  int index = 0;
   for (const auto& mount : spec.mounts) {
-    TRY(mount_spec_entry(mount, root).map_error(context("mounting " + mount.destination)));
+    TRY(mount_spec_entry(mount, root, binds, index++).map_error(context("mounting " + mount.destination)));
     have_dev |= mount.destination == "/dev";
   }
   if (!have_dev && is_directory(root + "/dev")) {

@@ -2,6 +2,7 @@
 // root: its 9p share, the spec's mounts under it, a minimal /dev, and the move to become "/".
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/oci_spec.h"
@@ -12,6 +13,8 @@ namespace vessel::agent {
 Result<void> mount_guest_filesystems();
 
 // Runs in the container's new mount namespace; afterwards "/" is the container's root.
-Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag);
+// `binds` says how each bind mount of the spec reaches the guest: {destination, content
+// (base64) | share (a 9p tag), readonly}.
+Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag, const nlohmann::json& binds);
 
 }  // namespace vessel::agent

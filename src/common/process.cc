@@ -107,3 +107,36 @@ int exit_code_from_status(int wait_status) {
 }
 
 }  // namespace vessel
+
+namespace vessel {
+
+Result<std::string> capture_output(const std::vector<std::string>& argv) {
+  auto out = TRY(sys::pipe());
+  auto err = TRY(sys::pipe());
+  UniqueFd null_fd = TRY(sys::open("/dev/null", O_RDONLY));
+  SpawnOptions options;
+  options.argv = argv;
+  options.fds = {{0, null_fd.get()}, {1, out.write.get()}, {2, err.write.get()}};
+  ChildProcess child = TRY(ChildProcess::spawn(options));
+  out.write.reset();
+  err.write.reset();
+  auto read_all = [](int fd) {
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR);)
+      if (n > 0 && text.size() < (4 << 20)) text.append(buffer, n);
+    return text;
+  };
+  std::string output = read_all(out.read.get());
+  std::string errors = read_all(err.read.get());
+  int status = TRY(child.wait());
+  if (status != 0) {
+    while (!errors.empty() && errors.back() == '\n') errors.pop_back();
+    std::string command;
+    for (const auto& arg : argv) command += (command.empty() ? "" : " ") + arg;
+    return fail(EIO, command + ": " + (errors.empty() ? "exit status " + std::to_string(exit_code_from_status(status)) : errors));
+  }
+  return output;
+}
+
+}  // namespace vessel

@@ -51,3 +51,11 @@ class ChildProcess {
 int exit_code_from_status(int wait_status);
 
 }  // namespace vessel
+
+namespace vessel {
+
+// Runs a helper program (absolute path: kill and delete get no PATH) and returns its stdout;
+// fails with the program's stderr when it exits non-zero.
+Result<std::string> capture_output(const std::vector<std::string>& argv);
+
+}  // namespace vessel

@@ -23,6 +23,12 @@ struct Share {
   bool readonly = false;
 };
 
+// A network card backed by a tap the caller opened (in the container's network namespace).
+struct Nic {
+  int tap_fd = -1;
+  std::string mac;
+};
+
 struct VmConfig {
   std::string name;
   std::string hypervisor_path;  // e.g. /usr/bin/qemu-system-x86_64
@@ -35,6 +41,7 @@ struct VmConfig {
   Accel accel = Accel::Tcg;  // resolved: never Auto here
   uint64_t tsc_khz = 0;      // the host TSC rate, needed by a guest under TCG
   std::vector<Share> shares;
+  std::vector<Nic> nics;
   int agent_fd = -1;        // connected stream socket: the guest's "vessel.0" port
   std::string console_log;  // where the guest's serial console goes
 };

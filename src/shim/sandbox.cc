@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "common/base64.h"
 #include "common/channel/messages.h"
 #include "common/channel/stream.h"
 #include "common/log.h"
@@ -22,6 +24,7 @@
 #include "common/sys.h"
 #include "hypervisor/accel.h"
 #include "hypervisor/hypervisor.h"
+#include "shim/network.h"
 
 namespace vessel::shim {
 
@@ -78,6 +81,37 @@ std::string qemu_complaint(const std::string& log_path) {
   return start == std::string::npos ? text : text.substr(start + 1);
 }
 
+// Bind mounts come from the host, which the guest cannot see: a small regular file (resolv.conf,
+// hosts, hostname, .containerenv) travels inside the create message; a directory (a volume) is
+// shared over 9p. Anything else is left out, and logged.
+constexpr size_t kMaxBoundFile = 1 << 20;
+
+Result<std::vector<hypervisor::Share>> plan_binds(const oci::Spec& spec, json& binds) {
+  std::vector<hypervisor::Share> shares;
+  for (const auto& mount : spec.mounts) {
+    bool bind = mount.type == "bind";
+    bool readonly = false;
+    for (const auto& option : mount.options) {
+      bind |= option == "bind" || option == "rbind";
+      readonly |= option == "ro";
+    }
+    if (!bind) continue;
+    struct stat st;
+    if (::stat(mount.source.c_str(), &st) < 0) return fail_errno("bind mount source " + mount.source);
+    if (S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) <= kMaxBoundFile) {
+      std::string content = TRY(sys::read_file(mount.source, kMaxBoundFile));
+      binds.push_back({{"destination", mount.destination}, {"content", base64_encode(content)}, {"readonly", readonly}});
+    } else if (S_ISDIR(st.st_mode)) {
+      std::string tag = "volume" + std::to_string(shares.size());
+      shares.push_back({tag, mount.source, readonly});
+      binds.push_back({{"destination", mount.destination}, {"share", tag}, {"readonly", readonly}});
+    } else {
+      log::warning("leaving out bind mount " + mount.source + " on " + mount.destination + ": not a file or directory");
+    }
+  }
+  return shares;
+}
+
 class Sandbox {
  public:
   explicit Sandbox(const ShimOptions& options) : m_options(options) {}
@@ -96,6 +130,10 @@ class Sandbox {
     if (spec.root_path[0] != '/') spec.root_path = m_options.bundle + "/" + spec.root_path;
     m_terminal = spec.process.terminal;
 
+    Network network = TRY(setup_network(spec));
+    json binds = json::array();
+    std::vector<hypervisor::Share> volumes = TRY(plan_binds(spec, binds));
+
     auto [ours, theirs] = TRY(sys::socketpair());
     hypervisor::VmConfig vm;
     vm.name = "vessel-" + m_options.id;
@@ -109,6 +147,8 @@ class Sandbox {
     vm.accel = choice.accel;
     if (vm.accel == hypervisor::Accel::Tcg) vm.tsc_khz = cached_tsc_khz(m_options.state_root);
     vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
+    vm.shares.insert(vm.shares.end(), volumes.begin(), volumes.end());
+    for (const auto& tap : network.taps) vm.nics.push_back({tap.fd.get(), tap.mac});
     vm.agent_fd = theirs.get();
     vm.console_log = m_options.state_dir + "/console.log";
     m_vm = hypervisor::make_qemu();
@@ -122,7 +162,8 @@ class Sandbox {
       return fail(EPROTO,
                   channel::version_mismatch_message(channel::build_version(), agent_version));
 
-    channel::send_message(*m_channel, {{"type", "create"}, {"spec", config}});
+    channel::send_message(*m_channel,
+                          {{"type", "create"}, {"spec", config}, {"network", network.description}, {"binds", binds}});
     TRY(wait_for_message("created", kBootTimeout));
     TRY(setup_stdio());
     m_control = TRY(sys::unix_listen(m_options.state_dir + "/shim.sock"));

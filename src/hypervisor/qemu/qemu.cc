@@ -44,6 +44,8 @@ class QemuHypervisor final : public Hypervisor {
     options.argv = qemu_argv(config);
     options.fds = {
         {0, null_fd.get()}, {1, log_fd.get()}, {2, log_fd.get()}, {kQemuAgentFd, config.agent_fd}};
+    for (size_t i = 0; i < config.nics.size(); ++i)
+      options.fds.push_back({kQemuFirstTapFd + static_cast<int>(i), config.nics[i].tap_fd});
     options.die_with_parent = true;
     m_process = TRY(ChildProcess::spawn(options).map_error(context("starting QEMU")));
     return {};
@@ -128,6 +130,12 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
                      ",security_model=passthrough" + (share.readonly ? ",readonly=on" : ""),
                  "-device",
                  virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
+  }
+  for (size_t i = 0; i < config.nics.size(); ++i) {
+    std::string id = "net" + std::to_string(i);
+    argv.insert(argv.end(), {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(kQemuFirstTapFd + i) + ",vhost=off",
+                             "-device", virtio_device(config, "virtio-net") + ",netdev=" + id +
+                                            (config.nics[i].mac.empty() ? "" : ",mac=" + config.nics[i].mac)});
   }
   return argv;
 }

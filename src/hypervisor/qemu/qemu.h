@@ -9,8 +9,9 @@
 
 namespace vessel::hypervisor {
 
-// The descriptor number the agent socket has inside QEMU.
+// The descriptor numbers the agent socket and the taps have inside QEMU.
 constexpr int kQemuAgentFd = 3;
+constexpr int kQemuFirstTapFd = 4;
 
 // QEMU's argv for `config` (pure: tested on its own).
 std::vector<std::string> qemu_argv(const VmConfig& config);
