@@ -38,9 +38,9 @@ Result<UniqueFd> open_terminal(int master_socket) {
   return UniqueFd(slave);
 }
 
-[[noreturn]] void run_child(const oci::Spec& spec, const std::string& rootfs_tag, const nlohmann::json& binds, int stdin_fd,
-                            int stdout_fd, int stderr_fd, int master_socket, int start_fd,
-                            int report_fd) {
+[[noreturn]] void run_child(const oci::Spec& spec, const std::string& rootfs_tag,
+                            const nlohmann::json& binds, int stdin_fd, int stdout_fd, int stderr_fd,
+                            int master_socket, int start_fd, int report_fd) {
   auto check = [&](Result<void> result, const char* step) {
     if (!result) child_fail(report_fd, std::string(step) + ": " + result.error().message);
   };

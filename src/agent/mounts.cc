@@ -103,19 +103,21 @@ Result<void> bind_from_host(const nlohmann::json& bind, const std::string& targe
     TRY(do_mount(copy, target, "", MS_BIND, ""));
   } else {
     TRY(sys::mkdir_p(target));
-    TRY(do_mount(bind.value("share", ""), target, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288,cache=mmap"));
+    TRY(do_mount(bind.value("share", ""), target, "9p", 0,
+                 "trans=virtio,version=9p2000.L,msize=524288,cache=mmap"));
   }
   if (readonly) TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
   return {};
 }
 
-Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root, const nlohmann::json& binds,
-                              int index) {
+Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
+                              const nlohmann::json& binds, int index) {
   std::string target = root + mount.destination;
   ParsedOptions options = parse_mount_options(mount.options);
   if ((options.flags & MS_BIND) || mount.type == "bind") {
     for (const auto& bind : binds)
-      if (bind.value("destination", "") == mount.destination) return bind_from_host(bind, target, index);
+      if (bind.value("destination", "") == mount.destination)
+        return bind_from_host(bind, target, index);
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};
   }
@@ -151,7 +153,8 @@ Result<void> mount_guest_filesystems() {
   return {};
 }
 
-Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag, const nlohmann::json& binds) {
+Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag,
+                                  const nlohmann::json& binds) {
   TRY(do_mount("", "/", "", MS_REC | MS_PRIVATE, ""));
   const std::string root = kContainerRoot;
   TRY(do_mount(rootfs_tag, root, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288,cache=mmap")
@@ -159,7 +162,8 @@ Result<void> enter_container_root(const oci::Spec& spec, const std::string& root
   bool have_dev = false;
   int index = 0;
   for (const auto& mount : spec.mounts) {
-    TRY(mount_spec_entry(mount, root, binds, index++).map_error(context("mounting " + mount.destination)));
+    TRY(mount_spec_entry(mount, root, binds, index++)
+            .map_error(context("mounting " + mount.destination)));
     have_dev |= mount.destination == "/dev";
   }
   if (!have_dev && is_directory(root + "/dev")) {

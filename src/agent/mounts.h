@@ -15,6 +15,7 @@ Result<void> mount_guest_filesystems();
 // Runs in the container's new mount namespace; afterwards "/" is the container's root.
 // `binds` says how each bind mount of the spec reaches the guest: {destination, content
 // (base64) | share (a 9p tag), readonly}.
-Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag, const nlohmann::json& binds);
+Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag,
+                                  const nlohmann::json& binds);
 
 }  // namespace vessel::agent

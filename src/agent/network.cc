@@ -47,7 +47,8 @@ class NetlinkRequest {
     if (::send(socket.get(), m_buffer.data(), header()->nlmsg_len, 0) < 0) return fail_errno(what);
     char reply[4096];
     ssize_t n = ::recv(socket.get(), reply, sizeof reply, 0);
-    if (n < static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr)))) return fail(EIO, what + ": no answer from the kernel");
+    if (n < static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr))))
+      return fail(EIO, what + ": no answer from the kernel");
     auto* answer = reinterpret_cast<nlmsghdr*>(reply);
     if (answer->nlmsg_type == NLMSG_ERROR) {
       int error = -reinterpret_cast<nlmsgerr*>(NLMSG_DATA(answer))->error;
@@ -71,7 +72,8 @@ Result<Address> parse_address(const std::string& family, const std::string& text
   Address address;
   address.family = family == "inet6" ? AF_INET6 : AF_INET;
   address.size = address.family == AF_INET6 ? 16 : 4;
-  if (::inet_pton(address.family, text.c_str(), address.bytes) != 1) return fail("bad address " + text);
+  if (::inet_pton(address.family, text.c_str(), address.bytes) != 1)
+    return fail("bad address " + text);
   return address;
 }
 
@@ -80,7 +82,8 @@ std::string interface_with_mac(const std::string& mac) {
   if (DIR* dir = ::opendir("/sys/class/net")) {
     while (dirent* entry = ::readdir(dir)) {
       if (entry->d_name[0] == '.') continue;
-      auto address = sys::read_file(std::string("/sys/class/net/") + entry->d_name + "/address", 64);
+      auto address =
+          sys::read_file(std::string("/sys/class/net/") + entry->d_name + "/address", 64);
       if (address && address->starts_with(mac)) found = entry->d_name;
     }
     ::closedir(dir);
@@ -156,11 +159,14 @@ Result<void> add_route(const json& route) {
   if (destination != "default") {
     size_t slash = destination.find('/');
     destination_address = TRY(parse_address(family, destination.substr(0, slash)));
-    message.rtm_dst_len = slash == std::string::npos ? static_cast<unsigned char>(destination_address.size * 8)
-                                                     : static_cast<unsigned char>(std::stoi(destination.substr(slash + 1)));
+    message.rtm_dst_len =
+        slash == std::string::npos
+            ? static_cast<unsigned char>(destination_address.size * 8)
+            : static_cast<unsigned char>(std::stoi(destination.substr(slash + 1)));
   }
   NetlinkRequest request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &message, sizeof message);
-  if (destination != "default") request.attribute(RTA_DST, destination_address.bytes, destination_address.size);
+  if (destination != "default")
+    request.attribute(RTA_DST, destination_address.bytes, destination_address.size);
   if (!gateway.empty()) {
     Address address = TRY(parse_address(family, gateway));
     request.attribute(RTA_GATEWAY, address.bytes, address.size);
@@ -178,7 +184,8 @@ Result<void> add_route(const json& route) {
 Result<void> configure_network(const json& description) {
   TRY(set_up("lo"));
   if (!description.is_object()) return {};
-  for (const auto& interface : description.value("interfaces", json::array())) TRY(configure_interface(interface));
+  for (const auto& interface : description.value("interfaces", json::array()))
+    TRY(configure_interface(interface));
   for (const auto& route : description.value("routes", json::array())) TRY(add_route(route));
   return {};
 }

@@ -143,9 +143,10 @@ class Server {
     if (!message.contains("spec")) return fail("create without a spec");
     oci::Spec spec = TRY(oci::parse_spec(message["spec"]));
     ContainerStdio stdio;
-    TRY(configure_network(message.value("network", nlohmann::json::object())).map_error(context("network")));
-    m_container = std::make_unique<Container>(
-        TRY(Container::create(spec, kRootfsTag, message.value("binds", nlohmann::json::array()), stdio)));
+    TRY(configure_network(message.value("network", nlohmann::json::object()))
+            .map_error(context("network")));
+    m_container = std::make_unique<Container>(TRY(Container::create(
+        spec, kRootfsTag, message.value("binds", nlohmann::json::array()), stdio)));
     if (spec.process.terminal) m_terminal_fd = stdio.stdin_write.get();
     m_stdin =
         std::make_unique<channel::StreamReceiver>(channel::kStdin, std::move(stdio.stdin_write));

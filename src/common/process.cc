@@ -134,7 +134,10 @@ Result<std::string> capture_output(const std::vector<std::string>& argv) {
     while (!errors.empty() && errors.back() == '\n') errors.pop_back();
     std::string command;
     for (const auto& arg : argv) command += (command.empty() ? "" : " ") + arg;
-    return fail(EIO, command + ": " + (errors.empty() ? "exit status " + std::to_string(exit_code_from_status(status)) : errors));
+    return fail(EIO,
+                command + ": " +
+                    (errors.empty() ? "exit status " + std::to_string(exit_code_from_status(status))
+                                    : errors));
   }
   return output;
 }

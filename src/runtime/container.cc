@@ -86,8 +86,10 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
         "process.terminal is true but no --console-socket was given: pass one or set terminal to "
         "false");
   if (!spec.find_namespace("network"))
-    return fail("a container in a VM cannot share the host's network: drop --network=host (the default network, "
-                "slirp4netns, pasta, a bridge or --network=none all work)");
+    return fail(
+        "a container in a VM cannot share the host's network: drop --network=host (the default "
+        "network, "
+        "slirp4netns, pasta, a bridge or --network=none all work)");
   TRY(check_guest_image(config));
   TRY(store.create_dir(request.id));
   ScopeExit remove_dir([&] { (void)store.remove(request.id); });

@@ -31,6 +31,7 @@ constexpr Command kCommands[] = {
     {"kill", command_kill, "kill ID [SIGNAL]"},
     {"delete", command_delete, "delete [--force] ID"},
     {"run", command_run, "run [--bundle DIR] [--detach] ID"},
+    {"setup", command_setup, "setup --user   (register vessel in your Podman configuration)"},
 };
 
 void print_version() {

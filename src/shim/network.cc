@@ -27,12 +27,14 @@ Result<json> ip_json(const std::vector<std::string>& args) {
   argv.insert(argv.end(), args.begin(), args.end());
   std::string output = TRY(capture_output(argv));
   json parsed = json::parse(output.empty() ? "[]" : output, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_array()) return fail(EIO, "ip " + args[0] + ": unexpected output");
+  if (parsed.is_discarded() || !parsed.is_array())
+    return fail(EIO, "ip " + args[0] + ": unexpected output");
   return parsed;
 }
 
 Result<UniqueFd> create_tap(const std::string& name) {
-  UniqueFd tun = TRY(sys::open("/dev/net/tun", O_RDWR).map_error(context("creating a tap for the VM")));
+  UniqueFd tun =
+      TRY(sys::open("/dev/net/tun", O_RDWR).map_error(context("creating a tap for the VM")));
   ifreq request{};
   request.ifr_flags = IFF_TAP | IFF_NO_PI;
   std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
@@ -44,8 +46,9 @@ Result<UniqueFd> create_tap(const std::string& name) {
 // Every frame arriving on `from` leaves through `to`, before the namespace's IP stack sees it.
 Result<void> mirror(const std::string& from, const std::string& to) {
   TRY(capture_output({kTc, "qdisc", "add", "dev", from, "ingress"}));
-  TRY(capture_output({kTc, "filter", "add", "dev", from, "parent", "ffff:", "protocol", "all", "u32", "match",
-                      "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", to}));
+  TRY(capture_output(
+      {kTc,     "filter", "add", "dev", from,     "parent", "ffff:",  "protocol", "all", "u32",
+       "match", "u8",     "0",   "0",   "action", "mirred", "egress", "redirect", "dev", to}));
   return {};
 }
 
@@ -57,7 +60,8 @@ Result<void> join_namespace(const oci::Spec& spec) {
     return {};
   }
   UniqueFd ns = TRY(sys::open(network->path, O_RDONLY));
-  if (::setns(ns.get(), CLONE_NEWNET) < 0) return fail_errno("joining the network namespace " + network->path);
+  if (::setns(ns.get(), CLONE_NEWNET) < 0)
+    return fail_errno("joining the network namespace " + network->path);
   return {};
 }
 
@@ -82,11 +86,15 @@ Result<Network> setup_network(const oci::Spec& spec) {
     for (const auto& address : link.value("addr_info", json::array())) {
       std::string family = address.value("family", "");
       // Link-local and autoconfigured (dynamic) IPv6 addresses the guest makes itself.
-      if (family != "inet" && (family != "inet6" || address.value("scope", "") != "global" || address.value("dynamic", false)))
+      if (family != "inet" && (family != "inet6" || address.value("scope", "") != "global" ||
+                               address.value("dynamic", false)))
         continue;
-      addresses.push_back({{"family", family}, {"address", address.value("local", "")}, {"prefix", address.value("prefixlen", 0)}});
+      addresses.push_back({{"family", family},
+                           {"address", address.value("local", "")},
+                           {"prefix", address.value("prefixlen", 0)}});
     }
-    interfaces.push_back({{"name", name}, {"mac", tap.mac}, {"mtu", mtu}, {"addresses", addresses}});
+    interfaces.push_back(
+        {{"name", name}, {"mac", tap.mac}, {"mtu", mtu}, {"addresses", addresses}});
     network.taps.push_back(std::move(tap));
   }
   json routes = json::array();
@@ -95,7 +103,8 @@ Result<Network> setup_network(const oci::Spec& spec) {
       // Routes the kernel derives from an address are made again by the guest's kernel.
       // Routes the guest learns from router advertisements (slirp4netns sends them) likewise.
       std::string protocol = route.value("protocol", "");
-      if (protocol == "kernel" || protocol == "ra" || route.value("type", "unicast") != "unicast") continue;
+      if (protocol == "kernel" || protocol == "ra" || route.value("type", "unicast") != "unicast")
+        continue;
       routes.push_back({{"family", family[1] == '4' ? "inet" : "inet6"},
                         {"destination", route.value("dst", "default")},
                         {"gateway", route.value("gateway", "")},

@@ -97,16 +97,20 @@ Result<std::vector<hypervisor::Share>> plan_binds(const oci::Spec& spec, json& b
     }
     if (!bind) continue;
     struct stat st;
-    if (::stat(mount.source.c_str(), &st) < 0) return fail_errno("bind mount source " + mount.source);
+    if (::stat(mount.source.c_str(), &st) < 0)
+      return fail_errno("bind mount source " + mount.source);
     if (S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) <= kMaxBoundFile) {
       std::string content = TRY(sys::read_file(mount.source, kMaxBoundFile));
-      binds.push_back({{"destination", mount.destination}, {"content", base64_encode(content)}, {"readonly", readonly}});
+      binds.push_back({{"destination", mount.destination},
+                       {"content", base64_encode(content)},
+                       {"readonly", readonly}});
     } else if (S_ISDIR(st.st_mode)) {
       std::string tag = "volume" + std::to_string(shares.size());
       shares.push_back({tag, mount.source, readonly});
       binds.push_back({{"destination", mount.destination}, {"share", tag}, {"readonly", readonly}});
     } else {
-      log::warning("leaving out bind mount " + mount.source + " on " + mount.destination + ": not a file or directory");
+      log::warning("leaving out bind mount " + mount.source + " on " + mount.destination +
+                   ": not a file or directory");
     }
   }
   return shares;
@@ -162,8 +166,9 @@ class Sandbox {
       return fail(EPROTO,
                   channel::version_mismatch_message(channel::build_version(), agent_version));
 
-    channel::send_message(*m_channel,
-                          {{"type", "create"}, {"spec", config}, {"network", network.description}, {"binds", binds}});
+    channel::send_message(
+        *m_channel,
+        {{"type", "create"}, {"spec", config}, {"network", network.description}, {"binds", binds}});
     TRY(wait_for_message("created", kBootTimeout));
     TRY(setup_stdio());
     m_control = TRY(sys::unix_listen(m_options.state_dir + "/shim.sock"));

@@ -133,9 +133,12 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
   }
   for (size_t i = 0; i < config.nics.size(); ++i) {
     std::string id = "net" + std::to_string(i);
-    argv.insert(argv.end(), {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(kQemuFirstTapFd + i) + ",vhost=off",
-                             "-device", virtio_device(config, "virtio-net") + ",netdev=" + id +
-                                            (config.nics[i].mac.empty() ? "" : ",mac=" + config.nics[i].mac)});
+    argv.insert(
+        argv.end(),
+        {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(kQemuFirstTapFd + i) + ",vhost=off",
+         "-device",
+         virtio_device(config, "virtio-net") + ",netdev=" + id +
+             (config.nics[i].mac.empty() ? "" : ",mac=" + config.nics[i].mac)});
   }
   return argv;
 }

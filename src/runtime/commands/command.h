@@ -53,5 +53,6 @@ Result<int> command_state(Context& context, const Arguments& args);
 Result<int> command_kill(Context& context, const Arguments& args);
 Result<int> command_delete(Context& context, const Arguments& args);
 Result<int> command_run(Context& context, const Arguments& args);
+Result<int> command_setup(Context& context, const Arguments& args);
 
 }  // namespace vessel::runtime

@@ -1,0 +1,193 @@
+// vessel under rootless Podman, as the reference describes: an unprivileged user with subuid and
+// subgid ranges and the kvm group (tests/e2e/rootless-setup.sh makes one), vessel installed with
+// `make install`, registered with `vessel setup --user`, Podman's defaults (slirp4netns).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "support/harness.h"
+
+namespace vessel::test {
+
+namespace {
+
+constexpr const char* kUser = "vessel-tester";
+constexpr const char* kImage = "localhost/vessel-rootless";
+
+std::string prefix() { return VESSEL_ROOTLESS_PREFIX; }
+
+// A login shell as the user: no XDG_RUNTIME_DIR, so Podman uses /tmp/podman-run-UID.
+CommandResult as_user(const std::string& user, const std::string& script,
+                      const CommandOptions& options = {}) {
+  return run({"runuser", "-l", user, "-c", "cd /tmp && " + script}, options);
+}
+
+std::string uid_of(const std::string& user) {
+  auto result = run({"id", "-u", user});
+  return result.out.substr(0, result.out.find('\n'));
+}
+
+// Podman warns that / is not a shared mount in this sandbox; nothing else may reach stderr.
+std::string without_podman_noise(const std::string& text) {
+  std::string out, line;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    line = text.substr(start, end == std::string::npos ? std::string::npos : end - start + 1);
+    if (line.find("is not a shared mount") == std::string::npos) out += line;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+class RootlessTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0 || ::access("/usr/bin/podman", X_OK) != 0) return;
+    auto setup = as_user(kUser, prefix() + "/bin/vessel setup --user");
+    ASSERT_EQ(setup.exit_code, 0) << setup.err;
+    auto image = as_user(
+        kUser,
+        "set -e; d=$(mktemp -d); mkdir -p $d/bin $d/proc $d/sys $d/dev $d/tmp $d/etc $d/www; "
+        "cp /bin/busybox $d/bin/; for a in $(/bin/busybox --list); do [ $a = busybox ] || "
+        "ln -s busybox $d/bin/$a; done; echo served-from-the-vm > $d/www/index.html; "
+        "tar -C $d -cf $d.tar .; podman import --change 'CMD [\"/bin/sh\"]' $d.tar " +
+            std::string(kImage) + " >/dev/null; rm -rf $d $d.tar");
+    ASSERT_EQ(image.exit_code, 0) << image.err;
+  }
+
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "creating the unprivileged test user needs root";
+    if (::access("/usr/bin/podman", X_OK) != 0)
+      GTEST_SKIP() << "podman is not installed: run scripts/install-deps.sh";
+  }
+
+  CommandResult podman(const std::string& args, const CommandOptions& options = {}) {
+    auto result = as_user(kUser, "podman " + args, options);
+    result.err = without_podman_noise(result.err);
+    return result;
+  }
+
+  void expect_nothing_left() {
+    auto processes = run({"pgrep", "-a", "-u", kUser, "-f", "qemu-system|vessel-shim"});
+    EXPECT_EQ(processes.out, "") << "QEMU or a shim was left running";
+    auto state =
+        sh("ls -A /tmp/podman-run-" + uid_of(kUser) + "/vessel | grep -v -e kvm-probe -e tsc-khz");
+    EXPECT_EQ(state.out, "") << "a state directory was left behind";
+  }
+};
+
+}  // namespace
+
+TEST_F(RootlessTest, RunsInItsOwnVmWithStdioAndExitCode) {
+  auto result = podman(std::string("run --rm --runtime=vessel ") + kImage +
+                       " sh -c 'uname -r; id -u; echo err >&2; exit 3'");
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_TRUE(result.out.find("-vessel\n0\n") != std::string::npos) << result.out;
+  EXPECT_EQ(result.out.substr(0, result.out.find('\n')).find(host_kernel_release()),
+            std::string::npos);
+  EXPECT_EQ(result.err, "err\n");
+  auto input = podman(std::string("run --rm -i --runtime=vessel ") + kImage + " sh -c 'wc -c'",
+                      {.input = std::string(1 << 20, 'x')});
+  EXPECT_EQ(input.out, "1048576\n");
+  expect_nothing_left();
+}
+
+TEST_F(RootlessTest, StopKillAndRemove) {
+  auto started =
+      podman(std::string("run -d --runtime=vessel ") + kImage +
+             " sh -c \"trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.1; done\"");
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  for (int i = 0; i < 100 && podman("logs " + id).out.find("ready") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(podman("kill -s USR1 " + id).exit_code, 0);
+  bool got = false;
+  for (int i = 0; i < 100 && !got; ++i) {
+    got = podman("logs " + id).out.find("got-usr1") != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(got);
+  auto stopped = podman("stop -t 1 " + id);
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_EQ(podman("inspect -f '{{.State.ExitCode}}' " + id).out, "137\n")
+      << "sh as PID 1 ignores TERM: KILL after 1 s";
+  EXPECT_EQ(podman("rm " + id).exit_code, 0);
+  expect_nothing_left();
+}
+
+TEST_F(RootlessTest, Slirp4netnsReachesTheHostLoopbackAndPublishesPorts) {
+  TempDir www;
+  sh("echo hello-from-the-host > " + www.path() + "/index.html; chmod -R a+rX " + www.path());
+  auto server = sh("busybox httpd -p 127.0.0.1:18090 -h " + www.path());
+  ASSERT_EQ(server.exit_code, 0) << server.err;
+  auto fetched = podman(
+      std::string("run --rm --runtime=vessel --network=slirp4netns:allow_host_loopback=true ") +
+      kImage + " wget -qO- http://10.0.2.2:18090/index.html");
+  sh("pkill -f 'httpd -p 127.0.0.1:18090'");
+  EXPECT_EQ(fetched.exit_code, 0) << fetched.err;
+  EXPECT_EQ(fetched.out, "hello-from-the-host\n");
+
+  auto started = podman(std::string("run -d --runtime=vessel -p 18080:80 ") + kImage +
+                        " httpd -f -p 80 -h /www");
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  CommandResult page;
+  for (int i = 0; i < 50 && page.out.empty(); ++i) {
+    page = sh("curl -s -m 2 http://127.0.0.1:18080/index.html");
+    if (page.out.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(page.out, "served-from-the-vm\n");
+  EXPECT_EQ(podman("rm -f -t 0 " + id).exit_code, 0);
+  expect_nothing_left();
+}
+
+TEST_F(RootlessTest, NetworkNoneHasOnlyLoopbackAndHostIsRefused) {
+  auto none = podman(std::string("run --rm --runtime=vessel --network=none ") + kImage +
+                     " ls /sys/class/net");
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out, "lo\n");
+  auto host = podman(std::string("run --rm --runtime=vessel --network=host ") + kImage + " true");
+  EXPECT_EQ(host.exit_code, 126);
+  EXPECT_NE(
+      host.err.find("a container in a VM cannot share the host's network: drop --network=host"),
+      std::string::npos)
+      << host.err;
+  expect_nothing_left();
+}
+
+TEST_F(RootlessTest, ResolvConfHostsAndHostnameAreThePodmanPreparedOnes) {
+  auto result = podman(
+      std::string("run --rm --runtime=vessel --hostname inside --add-host db.example:10.1.2.3 "
+                  "--dns 10.9.9.9 ") +
+      kImage + " sh -c 'hostname; cat /etc/hostname; echo; cat /etc/hosts /etc/resolv.conf'");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(result.out.starts_with("inside\ninside\n")) << result.out;
+  EXPECT_NE(result.out.find("10.1.2.3\tdb.example"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("nameserver 10.9.9.9"), std::string::npos) << result.out;
+}
+
+// The reference's walkthrough, start to end, for a user who has never used vessel.
+TEST_F(RootlessTest, ReferenceWalkthroughForAFreshUser) {
+  const std::string user = "vessel-walk";
+  auto created = sh(source_dir() + "/tests/e2e/rootless-setup.sh " + build_dir() + " " + prefix() +
+                    "-walk " + user);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_NE(run({"id", "-nG", user}).out.find("kvm"), std::string::npos);
+  auto setup = as_user(user, prefix() + "-walk/bin/vessel setup --user");
+  EXPECT_EQ(setup.exit_code, 0) << setup.err;
+  auto image = as_user(
+      user,
+      "d=$(mktemp -d); mkdir -p $d/bin; cp /bin/busybox $d/bin/; ln -s busybox $d/bin/date; "
+      "ln -s busybox $d/bin/sh; tar -C $d -cf $d.tar . && podman import $d.tar localhost/walk "
+      ">/dev/null");
+  ASSERT_EQ(image.exit_code, 0) << image.err;
+  auto date = as_user(user, "podman run --rm --runtime=vessel localhost/walk date");
+  EXPECT_EQ(date.exit_code, 0) << date.err;
+  EXPECT_NE(date.out.find("UTC"), std::string::npos) << date.out;
+  sh(source_dir() + "/tests/e2e/rootless-setup.sh " + build_dir() + " " + prefix() + "-walk " +
+     user + " --remove");
+}
+
+}  // namespace vessel::test
