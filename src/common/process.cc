@@ -120,15 +120,8 @@ Result<std::string> capture_output(const std::vector<std::string>& argv) {
   ChildProcess child = TRY(ChildProcess::spawn(options));
   out.write.reset();
   err.write.reset();
-  auto read_all = [](int fd) {
-    std::string text;
-    char buffer[4096];
-    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR);)
-      if (n > 0 && text.size() < (4 << 20)) text.append(buffer, n);
-    return text;
-  };
-  std::string output = read_all(out.read.get());
-  std::string errors = read_all(err.read.get());
+  std::string output = TRY(sys::read_to_end(out.read.get(), 4 << 20));
+  std::string errors = sys::read_to_end(err.read.get(), 1 << 20).value_or("");
   int status = TRY(child.wait());
   if (status != 0) {
     while (!errors.empty() && errors.back() == '\n') errors.pop_back();

@@ -19,20 +19,23 @@ Result<UniqueFd> open(const std::string& path, int flags, mode_t mode) {
   return UniqueFd(fd);
 }
 
-Result<std::string> read_file(const std::string& path, size_t max_bytes) {
-  UniqueFd fd = TRY(open(path, O_RDONLY));
+Result<std::string> read_to_end(int fd, size_t max_bytes) {
   std::string content;
   char buffer[65536];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail_errno("read " + path);
-    if (n == 0) break;
+    if (n < 0) return fail_errno("read");
+    if (n == 0) return content;
     if (content.size() + n > max_bytes)
-      return fail(EFBIG, path + " is larger than " + std::to_string(max_bytes) + " bytes");
+      return fail(EFBIG, "more than " + std::to_string(max_bytes) + " bytes");
     content.append(buffer, n);
   }
-  return content;
+}
+
+Result<std::string> read_file(const std::string& path, size_t max_bytes) {
+  UniqueFd fd = TRY(open(path, O_RDONLY));
+  return read_to_end(fd.get(), max_bytes).map_error(context(path));
 }
 
 Result<void> write_all(int fd, std::string_view data) {

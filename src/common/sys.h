@@ -17,6 +17,8 @@ namespace vessel::sys {
 Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0);
 // Reads a whole file; fails if it is larger than max_bytes (files from outside are bounded).
 Result<std::string> read_file(const std::string& path, size_t max_bytes = 1 << 20);
+// Reads until end of file; fails once more than max_bytes arrive (the writer may be untrusted).
+Result<std::string> read_to_end(int fd, size_t max_bytes);
 // Writes path.tmp, fsyncs and renames it over path, so readers see the old or the new content.
 Result<void> write_file_atomic(const std::string& path, std::string_view content,
                                mode_t mode = 0644);

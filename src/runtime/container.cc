@@ -42,15 +42,7 @@ Result<void> check_guest_image(const Config& config) {
 }
 
 Result<json> read_shim_report(int fd) {
-  std::string report;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    report.append(buffer, n);
-    if (report.size() > 65536) break;
-  }
+  std::string report = sys::read_to_end(fd, 65536).value_or("");
   json parsed = json::parse(report, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object())
     return fail(EIO, "the shim stopped before reporting");

@@ -161,8 +161,9 @@ TEST_F(PodmanTest, TerminalIsAPtyInTheGuest) {
 
 // Root's default network: a netavark bridge. The guest's eth0 takes the address Podman gave.
 TEST_F(PodmanTest, BridgeNetworkWorksBothWaysBetweenContainersAndWithPublishedPorts) {
-  auto server = podman(podman_run({"-d", "-p", "18081:80", kImage, "sh", "-c",
-                                   "mkdir -p /www; echo from-c1 > /www/index.html; exec httpd -f -p 80 -h /www"}));
+  auto server = podman(
+      podman_run({"-d", "-p", "18081:80", kImage, "sh", "-c",
+                  "mkdir -p /www; echo from-c1 > /www/index.html; exec httpd -f -p 80 -h /www"}));
   ASSERT_EQ(server.exit_code, 0) << server.err;
   std::string id = full_id(server.out);
   std::string ip = podman({"inspect", "-f", "{{.NetworkSettings.IPAddress}}", id}).out;
@@ -178,13 +179,15 @@ TEST_F(PodmanTest, BridgeNetworkWorksBothWaysBetweenContainersAndWithPublishedPo
   };
   EXPECT_EQ(fetch("http://" + ip + "/index.html"), "from-c1\n") << "host to container by IP";
   EXPECT_EQ(fetch("http://127.0.0.1:18081/index.html"), "from-c1\n") << "published port";
-  auto neighbour = podman(podman_run({"--rm", kImage, "wget", "-qO-", "http://" + ip + "/index.html"}));
+  auto neighbour =
+      podman(podman_run({"--rm", kImage, "wget", "-qO-", "http://" + ip + "/index.html"}));
   EXPECT_EQ(neighbour.out, "from-c1\n") << "container to container: " << neighbour.err;
 
   TempDir www;
   sh("echo from-the-host > " + www.path() + "/index.html");
   ASSERT_EQ(sh("busybox httpd -p 0.0.0.0:18082 -h " + www.path()).exit_code, 0);
-  auto to_host = podman(podman_run({"--rm", kImage, "wget", "-qO-", "http://host.containers.internal:18082/index.html"}));
+  auto to_host = podman(podman_run(
+      {"--rm", kImage, "wget", "-qO-", "http://host.containers.internal:18082/index.html"}));
   sh("pkill -f 'httpd -p 0.0.0.0:18082'");
   EXPECT_EQ(to_host.out, "from-the-host\n") << "container to host: " << to_host.err;
   EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
@@ -197,8 +200,9 @@ TEST_F(PodmanTest, NetworkNoneHasOnlyLoopbackAndHostNetworkIsRefused) {
   EXPECT_EQ(none.out, "lo\n");
   auto host = podman(podman_run({"--rm", "--network=host", kImage, "true"}));
   EXPECT_EQ(host.exit_code, 126);
-  EXPECT_NE(host.err.find("a container in a VM cannot share the host's network: drop --network=host"),
-            std::string::npos)
+  EXPECT_NE(
+      host.err.find("a container in a VM cannot share the host's network: drop --network=host"),
+      std::string::npos)
       << host.err;
 }
 
@@ -210,7 +214,8 @@ TEST_F(PodmanTest, VolumesAreSharedWithTheGuest) {
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "from-the-host\n");
   EXPECT_EQ(sh("cat " + volume.path() + "/out").out, "from-the-guest\n");
-  auto readonly = podman(podman_run({"--rm", "-v", volume.path() + ":/data:ro", kImage, "sh", "-c", "echo x > /data/out"}));
+  auto readonly = podman(podman_run(
+      {"--rm", "-v", volume.path() + ":/data:ro", kImage, "sh", "-c", "echo x > /data/out"}));
   EXPECT_NE(readonly.exit_code, 0) << "a read-only volume must stay read-only";
 }
 

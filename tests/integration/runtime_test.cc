@@ -77,7 +77,10 @@ TEST_F(RuntimeTest, RunRelaysStdin) {
 }
 
 TEST_F(RuntimeTest, ProcessGetsItsUserGroupsCwdAndEnv) {
-  make_busybox_bundle(m_bundle, {"sh", "-c", "id -u; id -g; id -G; pwd; echo $GREETING; touch /tmp/mine; stat -c %u:%g /tmp/mine"});
+  make_busybox_bundle(
+      m_bundle,
+      {"sh", "-c",
+       "id -u; id -g; id -G; pwd; echo $GREETING; touch /tmp/mine; stat -c %u:%g /tmp/mine"});
   auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
   config["process"]["user"] = {{"uid", 1000}, {"gid", 1001}, {"additionalGids", {20, 30}}};
   config["process"]["cwd"] = "/tmp";
@@ -87,14 +90,16 @@ TEST_F(RuntimeTest, ProcessGetsItsUserGroupsCwdAndEnv) {
   auto result = vessel_cmd({"run", "user"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "1000\n1001\n1001 20 30\n/tmp\nhello from the guest\n1000:1001\n");
-  struct stat st{};
-  ASSERT_EQ(::stat((m_bundle + "/rootfs/tmp/mine").c_str(), &st), 0) << "written through 9p to the host";
+  struct stat st {};
+  ASSERT_EQ(::stat((m_bundle + "/rootfs/tmp/mine").c_str(), &st), 0)
+      << "written through 9p to the host";
   EXPECT_EQ(st.st_uid, 1000u);
   EXPECT_EQ(st.st_gid, 1001u);
 }
 
 TEST_F(RuntimeTest, VcpusAndMemoryComeFromTheConfiguration) {
-  make_busybox_bundle(m_bundle, {"sh", "-c", "grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo"});
+  make_busybox_bundle(
+      m_bundle, {"sh", "-c", "grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo"});
   std::string config = m_dir.path() + "/configuration.toml";
   std::ofstream(config) << "[hypervisor.qemu]\ndefault_vcpus = 2\ndefault_memory = 512\n";
   auto result = vessel_cmd({"run", "sized"}, {.env = {{"VESSEL_CONFIG", config}}});
@@ -109,8 +114,9 @@ TEST_F(RuntimeTest, InheritedDescriptorsDoNotKeepTheShimsReportOpen) {
   // Callers (ctest, conmon) may leave fds 3 and 4 open; the report pipe then lands on fd 5,
   // which must not be mistaken for slirp4netns' exit pipe and handed to the shim.
   make_busybox_bundle(m_bundle, {"sh", "-c", "echo ran"});
-  auto result = sh("exec 3</dev/null; exec 4</dev/null; exec " + vessel() + " --root " + m_root + " run inherit",
-                   {.cwd = m_bundle, .timeout_seconds = 60});
+  auto result = sh(
+      "exec 3</dev/null; exec 4</dev/null; exec " + vessel() + " --root " + m_root + " run inherit",
+      {.cwd = m_bundle, .timeout_seconds = 60});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "ran\n");
   expect_nothing_left("inherit");

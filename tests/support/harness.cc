@@ -202,7 +202,11 @@ void make_busybox_bundle(const std::string& dir, const std::vector<std::string>&
          {"options", {"nosuid", "noexec", "nodev", "ro"}}}}},
       {"linux",
        {{"namespaces",
-         {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}}}}}};
+         {{{"type", "pid"}},
+          {{"type", "network"}},
+          {{"type", "ipc"}},
+          {{"type", "uts"}},
+          {{"type", "mount"}}}}}}};
   std::ofstream(dir + "/config.json") << config.dump(2);
 }
 
