@@ -20,6 +20,20 @@
 
 namespace vessel::test {
 
+[[noreturn]] static void exec_child(const std::vector<std::string>& argv, const CommandOptions& options, int in,
+                                    int out, int err) {
+  ::dup2(in, 0);
+  ::dup2(out, 1);
+  ::dup2(err, 2);
+  for (const auto& [key, value] : options.env) ::setenv(key.c_str(), value.c_str(), 1);
+  if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) < 0) ::_exit(126);
+  std::vector<char*> args;
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  ::_exit(127);
+}
+
 static std::string read_all(int fd) {
   std::string text;
   char buffer[65536];
@@ -34,19 +48,7 @@ static CommandResult run_detached(const std::vector<std::string>& argv,
   int out = ::memfd_create("out", MFD_CLOEXEC), err = ::memfd_create("err", MFD_CLOEXEC);
   auto start = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
-  if (pid == 0) {
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_fd, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    for (const auto& [key, value] : options.env) ::setenv(key.c_str(), value.c_str(), 1);
-    if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) < 0) ::_exit(126);
-    std::vector<char*> args;
-    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  if (pid == 0) exec_child(argv, options, ::open("/dev/null", O_RDONLY), out, err);
   int status = 0;
   ::waitpid(pid, &status, 0);
   CommandResult result;
@@ -64,18 +66,7 @@ CommandResult run(const std::vector<std::string>& argv, const CommandOptions& op
     throw std::runtime_error("pipe");
   auto start = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(in[0], 0);
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
-    for (const auto& [key, value] : options.env) ::setenv(key.c_str(), value.c_str(), 1);
-    if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) < 0) ::_exit(126);
-    std::vector<char*> args;
-    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  if (pid == 0) exec_child(argv, options, in[0], out[1], err[1]);
   ::close(in[0]);
   ::close(out[1]);
   ::close(err[1]);
