@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -170,6 +171,35 @@ TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
   EXPECT_EQ(gone.exit_code, 1);
   EXPECT_EQ(gone.err, "vessel: container \"life\" does not exist\n");
   expect_nothing_left("life");
+}
+
+TEST_F(RuntimeTest, SignalsToTheShimReachTheContainerAndQemuDiesWithTheShim) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "trap 'echo got-usr1 > /tmp/usr1' USR1; while :; do sleep 0.1; done"});
+  std::string pid_file = m_dir.path() + "/pid";
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "--pid-file", pid_file, "signals"}).exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"start", "signals"}).exit_code, 0);
+  std::string pid_text;
+  std::ifstream(pid_file) >> pid_text;
+  pid_t shim = std::stoi(pid_text);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let sh install its trap
+  ::kill(shim, SIGUSR1);  // as a user's `kill` of the container's pid would
+  for (int i = 0; i < 100 && !std::filesystem::exists(m_bundle + "/rootfs/tmp/usr1"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(std::filesystem::exists(m_bundle + "/rootfs/tmp/usr1"));
+
+  ASSERT_FALSE(processes_matching("vessel-signals ").empty());
+  ::kill(shim, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(shim, &status, 0), shim);
+  bool qemu_gone = false;
+  for (int i = 0; i < 50 && !qemu_gone; ++i) {
+    qemu_gone = processes_matching("vessel-signals ").empty();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(qemu_gone) << "QEMU must die with its shim";
+  EXPECT_EQ(read_json(vessel_cmd({"state", "signals"}).out)["status"], "stopped");
+  ASSERT_EQ(vessel_cmd({"delete", "signals"}).exit_code, 0);
+  expect_nothing_left("signals");
 }
 
 TEST_F(RuntimeTest, KillBeforeStartAndForcedDeleteLeaveNothing) {
