@@ -38,54 +38,85 @@ Result<UniqueFd> open_terminal(int master_socket) {
   return UniqueFd(slave);
 }
 
-[[noreturn]] void run_child(const oci::Spec& spec, const std::string& rootfs_tag,
-                            const nlohmann::json& binds, int stdin_fd, int stdout_fd, int stderr_fd,
-                            int master_socket, int start_fd, int report_fd) {
-  auto check = [&](Result<void> result, const char* step) {
-    if (!result) child_fail(report_fd, std::string(step) + ": " + result.error().message);
-  };
-  if (::setsid() < 0) child_fail(report_fd, "setsid failed");
-  check(enter_container_root(spec, rootfs_tag, binds), "preparing the container's root");
-  if (!spec.hostname.empty() && ::sethostname(spec.hostname.c_str(), spec.hostname.size()) < 0)
-    child_fail(report_fd, "sethostname failed");
-  UniqueFd terminal;
-  if (spec.process.terminal) {
-    auto slave = open_terminal(master_socket);
+// The child's stdio: pipes to the agent, replaced by a pty made in the container's own devpts
+// when the process asks for a terminal (its master goes back to the agent over a socket).
+struct ChildStdio {
+  int in, out, err, master_socket;
+};
+
+// In the child, once its namespaces and root are in place: terminal, cwd, program lookup, user
+// and stdio. Returns the program to exec; on failure reports and exits.
+std::string prepare_process(const oci::Process& process, ChildStdio stdio, int report_fd,
+                            UniqueFd& terminal) {
+  if (process.terminal) {
+    auto slave = open_terminal(stdio.master_socket);
     if (!slave) child_fail(report_fd, "creating the terminal: " + slave.error().message);
     terminal = std::move(*slave);
-    stdin_fd = stdout_fd = stderr_fd = terminal.get();
+    stdio.in = stdio.out = stdio.err = terminal.get();
     if (::ioctl(terminal.get(), TIOCSCTTY, 0) < 0)
       child_fail(report_fd, "making the terminal controlling failed");
   }
-  if (::chdir(spec.process.cwd.c_str()) < 0)
-    child_fail(report_fd, "cannot change to the working directory " + spec.process.cwd + ": " +
+  if (::chdir(process.cwd.c_str()) < 0)
+    child_fail(report_fd, "cannot change to the working directory " + process.cwd + ": " +
                               std::strerror(errno));
-  auto program = find_executable(spec.process.args[0], spec.process.env);
+  auto program = find_executable(process.args[0], process.env);
   if (!program) child_fail(report_fd, program.error().message);
 
-  const auto& user = spec.process.user;
+  const auto& user = process.user;
   if (::setgroups(user.additional_gids.size(), user.additional_gids.data()) < 0)
     child_fail(report_fd, "setgroups failed");
   if (::setresgid(user.gid, user.gid, user.gid) < 0) child_fail(report_fd, "setgid failed");
   if (::setresuid(user.uid, user.uid, user.uid) < 0) child_fail(report_fd, "setuid failed");
   if (user.umask) ::umask(*user.umask);
-
-  if (::dup2(stdin_fd, 0) < 0 || ::dup2(stdout_fd, 1) < 0 || ::dup2(stderr_fd, 2) < 0)
+  if (::dup2(stdio.in, 0) < 0 || ::dup2(stdio.out, 1) < 0 || ::dup2(stdio.err, 2) < 0)
     child_fail(report_fd, "setting up stdio failed");
-  (void)sys::write_all(report_fd, std::string_view(&kReady, 1));
-  char go;
-  if (::read(start_fd, &go, 1) != 1) ::_exit(0);  // the agent gave up on this container
+  return *program;
+}
 
+[[noreturn]] void exec_process(const oci::Process& process, const std::string& program,
+                               int report_fd) {
   std::vector<char*> argv, envp;
-  for (const auto& arg : spec.process.args) argv.push_back(const_cast<char*>(arg.c_str()));
+  for (const auto& arg : process.args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
-  for (const auto& entry : spec.process.env) envp.push_back(const_cast<char*>(entry.c_str()));
+  for (const auto& entry : process.env) envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execve(program->c_str(), argv.data(), envp.data());
-  child_fail(report_fd, "exec " + *program + ": " + std::strerror(errno));
+  ::execve(program.c_str(), argv.data(), envp.data());
+  child_fail(report_fd, "exec " + program + ": " + std::strerror(errno));
+}
+
+[[noreturn]] void run_init(const oci::Spec& spec, const std::string& rootfs_tag,
+                           const nlohmann::json& binds, ChildStdio stdio, int start_fd,
+                           int report_fd) {
+  if (::setsid() < 0) child_fail(report_fd, "setsid failed");
+  if (auto entered = enter_container_root(spec, rootfs_tag, binds); !entered)
+    child_fail(report_fd, "preparing the container's root: " + entered.error().message);
+  if (!spec.hostname.empty() && ::sethostname(spec.hostname.c_str(), spec.hostname.size()) < 0)
+    child_fail(report_fd, "sethostname failed");
+  UniqueFd terminal;
+  std::string program = prepare_process(spec.process, stdio, report_fd, terminal);
+  (void)sys::write_all(report_fd, std::string_view(&kReady, 1));
+  char go;
+  if (::read(start_fd, &go, 1) != 1) ::_exit(0);  // the agent gave up on this container
+  exec_process(spec.process, program, report_fd);
+}
+
+// An exec'd process joins the init's namespaces; joining its mount namespace also makes the
+// container's root this process's root.
+[[noreturn]] void run_exec(pid_t init, const oci::Process& process, ChildStdio stdio,
+                           int report_fd) {
+  if (::setsid() < 0) child_fail(report_fd, "setsid failed");
+  for (const auto& [name, type] :
+       {std::pair{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"mnt", CLONE_NEWNS}}) {
+    auto ns = sys::open("/proc/" + std::to_string(init) + "/ns/" + name, O_RDONLY);
+    if (!ns || ::setns(ns->get(), type) < 0)
+      child_fail(report_fd, std::string("joining the container's ") + name + " namespace failed");
+  }
+  UniqueFd terminal;
+  std::string program = prepare_process(process, stdio, report_fd, terminal);
+  exec_process(process, program, report_fd);
 }
 
 // Reads the child's report: kReady, or an error message followed by end of file.
@@ -106,6 +137,39 @@ Result<void> read_report(int fd, bool expect_ready) {
   }
   return fail(report);
 }
+
+// The agent's ends and the child's ends of a process's stdio, and the socket a terminal's
+// master comes back on.
+struct StdioPipes {
+  sys::Pipe in, out, err;
+  std::pair<UniqueFd, UniqueFd> terminal;
+
+  static Result<StdioPipes> make() {
+    return StdioPipes{TRY(sys::pipe()), TRY(sys::pipe()), TRY(sys::pipe()), TRY(sys::socketpair())};
+  }
+  ChildStdio child() const {
+    return {in.read.get(), out.write.get(), err.write.get(), terminal.second.get()};
+  }
+  void close_child_ends() {
+    in.read.reset();
+    out.write.reset();
+    err.write.reset();
+    terminal.second.reset();
+  }
+  // Once the child is ready: what the agent relays.
+  Result<void> hand_over(bool use_terminal, ContainerStdio& stdio) {
+    if (use_terminal) {
+      UniqueFd master = TRY(sys::receive_fd(terminal.first.get()));
+      stdio.stdout_read = UniqueFd(::fcntl(master.get(), F_DUPFD_CLOEXEC, 0));
+      stdio.stdin_write = std::move(master);
+    } else {
+      stdio.stdin_write = std::move(in.write);
+      stdio.stdout_read = std::move(out.read);
+      stdio.stderr_read = std::move(err.read);
+    }
+    return {};
+  }
+};
 
 }  // namespace
 
@@ -140,42 +204,53 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
                                     const nlohmann::json& binds, ContainerStdio& stdio) {
   auto start_pipe = TRY(sys::pipe());
   auto report_pipe = TRY(sys::pipe());
-  auto stdin_pipe = TRY(sys::pipe());
-  auto stdout_pipe = TRY(sys::pipe());
-  auto stderr_pipe = TRY(sys::pipe());
-  auto terminal_sockets = TRY(sys::socketpair());
+  StdioPipes pipes = TRY(StdioPipes::make());
 
   // Always a new pid namespace: when the container's init exits, the kernel ends every process
   // left in it, so its stdout and stderr reach end of file and the exit can be reported.
   unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) return fail_errno("clone");
-  if (pid == 0) {
-    run_child(spec, rootfs_tag, binds, stdin_pipe.read.get(), stdout_pipe.write.get(),
-              stderr_pipe.write.get(), terminal_sockets.second.get(), start_pipe.read.get(),
-              report_pipe.write.get());
-  }
+  if (pid == 0)
+    run_init(spec, rootfs_tag, binds, pipes.child(), start_pipe.read.get(),
+             report_pipe.write.get());
   Container container;
   container.m_pid = pid;
   container.m_start_write = std::move(start_pipe.write);
   container.m_report_read = std::move(report_pipe.read);
   report_pipe.write.reset();
-  terminal_sockets.second.reset();
+  pipes.close_child_ends();
   auto ready = read_report(container.m_report_read.get(), true);
   if (!ready) {
     ::kill(pid, SIGKILL);
     return tl::unexpected(ready.error());
   }
-  if (spec.process.terminal) {
-    UniqueFd master = TRY(sys::receive_fd(terminal_sockets.first.get()));
-    stdio.stdout_read = UniqueFd(::fcntl(master.get(), F_DUPFD_CLOEXEC, 0));
-    stdio.stdin_write = std::move(master);
-  } else {
-    stdio.stdin_write = std::move(stdin_pipe.write);
-    stdio.stdout_read = std::move(stdout_pipe.read);
-    stdio.stderr_read = std::move(stderr_pipe.read);
-  }
+  TRY(pipes.hand_over(spec.process.terminal, stdio));
   return container;
+}
+
+Result<pid_t> Container::exec(const oci::Process& process, ContainerStdio& stdio) const {
+  auto report_pipe = TRY(sys::pipe());
+  StdioPipes pipes = TRY(StdioPipes::make());
+  // The next child goes into the container's pid namespace; the agent itself stays where it is.
+  UniqueFd own = TRY(sys::open("/proc/self/ns/pid", O_RDONLY));
+  UniqueFd theirs = TRY(sys::open("/proc/" + std::to_string(m_pid) + "/ns/pid", O_RDONLY));
+  if (::setns(theirs.get(), CLONE_NEWPID) < 0)
+    return fail_errno("joining the container's pid namespace");
+  pid_t pid = ::fork();
+  if (pid == 0) run_exec(m_pid, process, pipes.child(), report_pipe.write.get());
+  ::setns(own.get(), CLONE_NEWPID);
+  if (pid < 0) return fail_errno("fork");
+  report_pipe.write.reset();
+  pipes.close_child_ends();
+  if (process.terminal) TRY(pipes.hand_over(true, stdio));  // the master is sent before exec
+  auto ran = read_report(report_pipe.read.get(), false);
+  if (!ran) {
+    ::kill(pid, SIGKILL);
+    return tl::unexpected(ran.error());
+  }
+  if (!process.terminal) TRY(pipes.hand_over(false, stdio));
+  return pid;
 }
 
 Result<void> Container::start() {

@@ -27,6 +27,9 @@ class Container {
                                   const nlohmann::json& binds, ContainerStdio& stdio);
 
   pid_t pid() const { return m_pid; }
+  // Runs another process in the container's namespaces and root (`exec`); returns its pid once
+  // it has exec'd, or why it could not.
+  Result<pid_t> exec(const oci::Process& process, ContainerStdio& stdio) const;
   // Lets the process exec; fails if the exec itself failed.
   Result<void> start();
   Result<void> signal(int signal) const;

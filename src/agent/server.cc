@@ -8,6 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -26,6 +27,32 @@ using channel::FrameType;
 using nlohmann::json;
 
 constexpr const char* kRootfsTag = "rootfs";
+// Bounded: every exec holds three streams and a process in the guest.
+constexpr size_t kMaxProcesses = 1024;
+
+// A process the shim follows: the container's init (id 0) or an exec'd one (id 1, 2, ...), with
+// its stdio on streams channel::stream_of(id, ...).
+struct Process {
+  uint32_t id = 0;
+  pid_t pid = -1;
+  std::unique_ptr<channel::StreamReceiver> stdin;
+  std::vector<std::unique_ptr<channel::StreamSender>> outputs;
+  int terminal_fd = -1;
+  std::optional<int> status;
+  bool reported = false;
+
+  Process(uint32_t process_id, ContainerStdio& stdio) : id(process_id) {
+    if (stdio.stdout_read && stdio.stdin_write && !stdio.stderr_read)
+      terminal_fd = stdio.stdin_write.get();
+    stdin = std::make_unique<channel::StreamReceiver>(channel::stream_of(id, channel::kStdin),
+                                                      std::move(stdio.stdin_write));
+    outputs.push_back(std::make_unique<channel::StreamSender>(
+        channel::stream_of(id, channel::kStdout), std::move(stdio.stdout_read)));
+    if (stdio.stderr_read)
+      outputs.push_back(std::make_unique<channel::StreamSender>(
+          channel::stream_of(id, channel::kStderr), std::move(stdio.stderr_read)));
+  }
+};
 
 class Server {
  public:
@@ -36,7 +63,7 @@ class Server {
     channel::send_message(m_channel, {{"type", "hello"}, {"version", channel::build_version()}});
     while (!m_shutdown) {
       TRY(poll_once());
-      maybe_report_exit();
+      report_exits();
     }
     return {};
   }
@@ -47,9 +74,11 @@ class Server {
     fds.push_back(
         {m_channel.fd(), static_cast<short>(POLLIN | (m_channel.wants_write() ? POLLOUT : 0)), 0});
     fds.push_back({m_signal_fd.get(), POLLIN, 0});
-    for (auto& sender : m_senders)
-      if (sender->wants_read()) fds.push_back({sender->fd(), POLLIN, 0});
-    if (m_stdin && m_stdin->wants_write()) fds.push_back({m_stdin->fd(), POLLOUT, 0});
+    for (auto& [id, process] : m_processes) {
+      for (auto& output : process.outputs)
+        if (output->wants_read()) fds.push_back({output->fd(), POLLIN, 0});
+      if (process.stdin->wants_write()) fds.push_back({process.stdin->fd(), POLLOUT, 0});
+    }
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) return {};
       return fail_errno("poll");
@@ -60,11 +89,12 @@ class Server {
         if (entry.revents & (POLLIN | POLLHUP | POLLERR)) TRY(on_channel_readable());
       } else if (entry.fd == m_signal_fd.get()) {
         reap_children();
-      } else if (m_stdin && entry.fd == m_stdin->fd()) {
-        TRY(m_stdin->on_writable(m_channel));
       } else {
-        for (auto& sender : m_senders)
-          if (sender->fd() == entry.fd) TRY(sender->on_readable(m_channel));
+        for (auto& [id, process] : m_processes) {
+          for (auto& output : process.outputs)
+            if (output->fd() == entry.fd) TRY(output->on_readable(m_channel));
+          if (process.stdin->fd() == entry.fd) TRY(process.stdin->on_writable(m_channel));
+        }
       }
     }
     return m_channel.flush();
@@ -81,59 +111,77 @@ class Server {
     return {};
   }
 
+  Process* process_of_stream(uint32_t stream) {
+    auto it = m_processes.find(channel::process_of(stream));
+    return it == m_processes.end() ? nullptr : &it->second;
+  }
+
   Result<void> on_frame(channel::Frame& frame) {
+    if (frame.type == FrameType::Control) return on_message(TRY(channel::parse_message(frame)));
+    Process* process = process_of_stream(frame.stream);
+    if (!process) return {};  // a process that is gone already: nothing to deliver to
     switch (frame.type) {
-      case FrameType::Control:
-        return on_message(TRY(channel::parse_message(frame)));
       case FrameType::Data:
-        if (frame.stream == channel::kStdin && m_stdin)
-          return m_stdin->on_data(m_channel, std::move(frame.payload));
-        return fail(EPROTO,
-                    "agent channel: data for unknown stream " + std::to_string(frame.stream));
+        if (frame.stream != process->stdin->stream())
+          return fail(EPROTO,
+                      "agent channel: data for output stream " + std::to_string(frame.stream));
+        return process->stdin->on_data(m_channel, std::move(frame.payload));
       case FrameType::Close:
-        if (frame.stream == channel::kStdin && m_stdin) m_stdin->on_close();
+        if (frame.stream == process->stdin->stream()) process->stdin->on_close();
         return {};
       case FrameType::Credit:
-        for (auto& sender : m_senders)
-          if (sender->stream() == frame.stream) return sender->on_credit(frame.payload);
+        for (auto& output : process->outputs)
+          if (output->stream() == frame.stream) return output->on_credit(frame.payload);
         return {};
+      case FrameType::Control:
+        break;
     }
     return {};
   }
 
-  void reply_error(const std::string& message) {
-    channel::send_message(m_channel, {{"type", "error"}, {"message", message}});
+  void reply(const json& message, std::optional<uint32_t> exec_id) {
+    json out = message;
+    if (exec_id) out["exec"] = *exec_id;
+    channel::send_message(m_channel, out);
   }
 
   Result<void> on_message(const json& message) {
     const std::string type = message["type"];
+    std::optional<uint32_t> exec_id;
+    if (message.contains("exec") && message["exec"].is_number_unsigned())
+      exec_id = message["exec"].get<uint32_t>();
     if (type == "create") {
       auto created = create(message);
-      if (!created)
-        reply_error(created.error().message);
-      else
-        channel::send_message(m_channel, {{"type", "created"}});
+      reply(created ? json{{"type", "created"}}
+                    : json{{"type", "error"}, {"message", created.error().message}},
+            std::nullopt);
     } else if (type == "start") {
       auto started = m_container ? m_container->start() : fail("no container was created");
-      if (!started)
-        reply_error(started.error().message);
-      else
-        channel::send_message(m_channel, {{"type", "started"}});
+      reply(started ? json{{"type", "started"}}
+                    : json{{"type", "error"}, {"message", started.error().message}},
+            std::nullopt);
+    } else if (type == "exec" && exec_id) {
+      auto executed = exec(*exec_id, message);
+      reply(executed ? json{{"type", "exec_started"}}
+                     : json{{"type", "error"}, {"message", executed.error().message}},
+            exec_id);
     } else if (type == "signal") {
-      if (m_container && !m_exit_status && message.contains("signal") &&
+      auto it = m_processes.find(exec_id.value_or(0));
+      if (it != m_processes.end() && !it->second.status && message.contains("signal") &&
           message["signal"].is_number_integer())
-        (void)m_container->signal(message["signal"].get<int>());
+        ::kill(it->second.pid, message["signal"].get<int>());
     } else if (type == "resize") {
-      if (m_terminal_fd >= 0 && message.contains("rows") && message.contains("cols")) {
+      auto it = m_processes.find(exec_id.value_or(0));
+      if (it != m_processes.end() && it->second.terminal_fd >= 0) {
         winsize size{};
-        size.ws_row = message["rows"].get<unsigned short>();
-        size.ws_col = message["cols"].get<unsigned short>();
-        ::ioctl(m_terminal_fd, TIOCSWINSZ, &size);
+        size.ws_row = message.value("rows", static_cast<unsigned short>(24));
+        size.ws_col = message.value("cols", static_cast<unsigned short>(80));
+        ::ioctl(it->second.terminal_fd, TIOCSWINSZ, &size);
       }
     } else if (type == "shutdown") {
       m_shutdown = true;
     } else {
-      reply_error("unknown request " + type);
+      reply({{"type", "error"}, {"message", "unknown request " + type}}, exec_id);
     }
     return {};
   }
@@ -142,19 +190,25 @@ class Server {
     if (m_container) return fail("a container was created already");
     if (!message.contains("spec")) return fail("create without a spec");
     oci::Spec spec = TRY(oci::parse_spec(message["spec"]));
+    TRY(configure_network(message.value("network", json::object())).map_error(context("network")));
     ContainerStdio stdio;
-    TRY(configure_network(message.value("network", nlohmann::json::object()))
-            .map_error(context("network")));
-    m_container = std::make_unique<Container>(TRY(Container::create(
-        spec, kRootfsTag, message.value("binds", nlohmann::json::array()), stdio)));
-    if (spec.process.terminal) m_terminal_fd = stdio.stdin_write.get();
-    m_stdin =
-        std::make_unique<channel::StreamReceiver>(channel::kStdin, std::move(stdio.stdin_write));
-    m_senders.push_back(
-        std::make_unique<channel::StreamSender>(channel::kStdout, std::move(stdio.stdout_read)));
-    if (stdio.stderr_read)
-      m_senders.push_back(
-          std::make_unique<channel::StreamSender>(channel::kStderr, std::move(stdio.stderr_read)));
+    m_container = std::make_unique<Container>(
+        TRY(Container::create(spec, kRootfsTag, message.value("binds", json::array()), stdio)));
+    auto [it, _] = m_processes.try_emplace(0, 0, stdio);
+    it->second.pid = m_container->pid();
+    return {};
+  }
+
+  Result<void> exec(uint32_t id, const json& message) {
+    if (!m_container || m_processes.count(0) == 0 || m_processes.at(0).status)
+      return fail("the container is not running");
+    if (id == 0 || id > channel::kMaxProcessId || m_processes.count(id)) return fail("bad exec id");
+    if (m_processes.size() >= kMaxProcesses) return fail("too many exec sessions");
+    oci::Process process = TRY(oci::parse_process(message.value("process", json::object())));
+    ContainerStdio stdio;
+    pid_t pid = TRY(m_container->exec(process, stdio));
+    auto [it, _] = m_processes.try_emplace(id, id, stdio);
+    it->second.pid = pid;
     return {};
   }
 
@@ -166,33 +220,37 @@ class Server {
       int status = 0;
       pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid <= 0) break;
-      if (m_container && pid == m_container->pid()) m_exit_status = status;
+      for (auto& [id, process] : m_processes)
+        if (process.pid == pid) process.status = status;
     }
   }
 
-  // The exit goes out only after the output streams reached end of file, so the shim has every
-  // byte the process wrote before it learns the process is gone.
-  void maybe_report_exit() {
-    if (!m_exit_status || m_exit_reported) return;
-    for (auto& sender : m_senders)
-      if (sender->open()) return;
-    json message = {{"type", "exit"}};
-    if (WIFSIGNALED(*m_exit_status))
-      message["signal"] = WTERMSIG(*m_exit_status);
-    else
-      message["exit_code"] = WEXITSTATUS(*m_exit_status);
-    channel::send_message(m_channel, message);
-    m_exit_reported = true;
+  // An exit goes out only after the process's output streams reached end of file, so the shim
+  // has every byte the process wrote before it learns the process is gone.
+  void report_exits() {
+    for (auto it = m_processes.begin(); it != m_processes.end();) {
+      Process& process = it->second;
+      bool drained = true;
+      for (auto& output : process.outputs) drained &= !output->open();
+      if (!process.status || process.reported || !drained) {
+        ++it;
+        continue;
+      }
+      json message = {{"type", "exit"}};
+      if (WIFSIGNALED(*process.status))
+        message["signal"] = WTERMSIG(*process.status);
+      else
+        message["exit_code"] = WEXITSTATUS(*process.status);
+      reply(message, process.id == 0 ? std::nullopt : std::optional<uint32_t>(process.id));
+      process.reported = true;
+      it = process.id == 0 ? std::next(it) : m_processes.erase(it);
+    }
   }
 
   Channel m_channel;
   UniqueFd m_signal_fd;
   std::unique_ptr<Container> m_container;
-  std::unique_ptr<channel::StreamReceiver> m_stdin;
-  std::vector<std::unique_ptr<channel::StreamSender>> m_senders;
-  int m_terminal_fd = -1;
-  std::optional<int> m_exit_status;
-  bool m_exit_reported = false;
+  std::map<uint32_t, Process> m_processes;
   bool m_shutdown = false;
 };
 
@@ -206,8 +264,7 @@ Result<void> serve(UniqueFd channel_fd) {
   UniqueFd signal_fd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd) return fail_errno("signalfd");
   Server server(std::move(channel_fd), std::move(signal_fd));
-  auto result = server.run();
-  return result;
+  return server.run();
 }
 
 }  // namespace vessel::agent

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -56,4 +57,12 @@ std::string executable_dir();
 namespace vessel::sys {
 // Receives one descriptor sent with send_fd.
 Result<UniqueFd> receive_fd(int socket);
+}  // namespace vessel::sys
+
+namespace vessel::sys {
+// Reads up to `size` bytes and any descriptors sent with them (at most max_fds; more are closed).
+ssize_t receive_with_fds(int socket, char* buffer, size_t size, std::vector<UniqueFd>& fds,
+                         size_t max_fds);
+// Sends bytes with descriptors attached (SCM_RIGHTS).
+Result<void> send_with_fds(int socket, std::string_view data, const std::vector<int>& fds);
 }  // namespace vessel::sys

@@ -31,6 +31,9 @@ constexpr Command kCommands[] = {
     {"kill", command_kill, "kill ID [SIGNAL]"},
     {"delete", command_delete, "delete [--force] ID"},
     {"run", command_run, "run [--bundle DIR] [--detach] ID"},
+    {"exec", command_exec,
+     "exec [--process FILE] [--detach] [--pid-file FILE] [--tty] [--console-socket SOCKET] ID "
+     "[ARGS...]"},
     {"setup", command_setup, "setup --user   (register vessel in your Podman configuration)"},
 };
 

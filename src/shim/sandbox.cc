@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -199,11 +200,14 @@ class Sandbox {
     return code;
   }
 
-  bool all_output_written() const {
+  // Whether every byte process `id` wrote has been written out here.
+  bool output_written(uint32_t id) const {
     for (const auto& receiver : m_receivers)
-      if (!receiver->finished()) return false;
+      if (channel::process_of(receiver->stream()) == id && !receiver->finished()) return false;
     return true;
   }
+
+  bool all_output_written() const { return output_written(0); }
 
   // Waits for one control message of `type` during setup; an error message or QEMU's exit fails.
   Result<json> wait_for_message(const std::string& type, std::chrono::seconds timeout) {
@@ -301,6 +305,7 @@ class Sandbox {
     for (auto& receiver : m_receivers)
       if (receiver->wants_write()) fds.push_back({receiver->fd(), POLLOUT, 0});
     for (auto& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
+    for (auto& [id, session] : m_execs) fds.push_back({session.client.get(), POLLIN, 0});
 
     if (!m_pending_frames.empty()) TRY(handle_frames());
     if (::poll(fds.data(), fds.size(), -1) < 0) {
@@ -324,10 +329,17 @@ class Sandbox {
           if (sender->fd() == entry.fd) TRY(sender->on_readable(*m_channel));
         for (auto& receiver : m_receivers)
           if (receiver->fd() == entry.fd) TRY(receiver->on_writable(*m_channel));
+        bool handled = false;
         for (auto& client : m_clients)
-          if (client.fd.get() == entry.fd) on_client(client);
+          if (client.fd.get() == entry.fd) on_client(client), handled = true;
+        if (handled) continue;  // its descriptor may have just become an exec session's
+        std::optional<uint32_t> exec_id;
+        for (auto& [id, session] : m_execs)
+          if (session.client.get() == entry.fd) exec_id = id;
+        if (exec_id) on_exec_client(*exec_id, m_execs.at(*exec_id));
       }
     }
+    finish_execs();
     std::erase_if(m_clients, [](const Client& client) { return !client.fd; });
     return m_channel->flush();
   }
@@ -358,8 +370,16 @@ class Sandbox {
     return {};
   }
 
+  struct Client {
+    UniqueFd fd;
+    std::string request;
+    std::vector<UniqueFd> fds;  // passed with the request
+  };
+
   Result<void> on_message(const json& message) {
     const std::string type = message["type"];
+    if (message.contains("exec") && message["exec"].is_number_unsigned())
+      return on_exec_message(message["exec"].get<uint32_t>(), type, message);
     if (type == "exit") {
       if (message.contains("signal"))
         m_exit_message = 128 + message["signal"].get<int>();
@@ -375,6 +395,111 @@ class Sandbox {
               : json{{"ok", false}, {"error", message.value("message", "start failed")}});
     }
     return {};
+  }
+
+  // An exec session: the relay process (`vessel exec`) whose pid conmon watches holds `client`
+  // open until the exec'd process's exit code arrives on it.
+  struct ExecSession {
+    UniqueFd client;
+    std::string request;  // a partial line from the relay
+    std::optional<int> exit_code;
+  };
+
+  Result<void> on_exec_message(uint32_t id, const std::string& type, const json& message) {
+    auto it = m_execs.find(id);
+    if (it == m_execs.end()) return {};
+    if (type == "exec_started") {
+      (void)sys::write_all(it->second.client.get(), json{{"ok", true}}.dump() + "\n");
+    } else if (type == "error") {
+      (void)sys::write_all(
+          it->second.client.get(),
+          json{{"ok", false}, {"error", message.value("message", "exec failed")}}.dump() + "\n");
+      end_exec(id);
+    } else if (type == "exit") {
+      it->second.exit_code = message.contains("signal") ? 128 + message["signal"].get<int>()
+                                                        : message.value("exit_code", 255);
+      close_senders(id);
+    }
+    return {};
+  }
+
+  void close_senders(uint32_t id) {
+    for (auto& sender : m_senders)
+      if (channel::process_of(sender->stream()) == id) sender->close(*m_channel);
+  }
+
+  // Forgets the session's streams and closes the relay's connection (which ends the relay).
+  void end_exec(uint32_t id) {
+    close_senders(id);
+    std::erase_if(m_senders, [&](const auto& s) { return channel::process_of(s->stream()) == id; });
+    std::erase_if(m_receivers,
+                  [&](const auto& r) { return channel::process_of(r->stream()) == id; });
+    m_execs.erase(id);
+  }
+
+  // Sends each finished exec's code to its relay once its output has been written out.
+  void finish_execs() {
+    std::vector<uint32_t> done;
+    for (auto& [id, session] : m_execs)
+      if (session.exit_code && output_written(id)) {
+        (void)sys::write_all(session.client.get(),
+                             json{{"exit_code", *session.exit_code}}.dump() + "\n");
+        done.push_back(id);
+      }
+    for (uint32_t id : done) end_exec(id);
+  }
+
+  // {"op":"exec","process":{...},"terminal":bool} with the relay's stdio (three descriptors, or
+  // one pty slave) attached.
+  void start_exec(Client& client, const json& request, std::vector<UniqueFd> fds) {
+    bool terminal = request.value("terminal", false);
+    if (fds.size() != (terminal ? 1u : 3u) || !request.contains("process") || m_exit_message) {
+      respond(client.fd,
+              {{"ok", false},
+               {"error", m_exit_message ? "the container is not running" : "bad exec request"}});
+      return;
+    }
+    uint32_t id = m_next_exec++;
+    int input = terminal ? ::dup(fds[0].get()) : fds[0].release();
+    m_senders.push_back(std::make_unique<channel::StreamSender>(
+        channel::stream_of(id, channel::kStdin), UniqueFd(input)));
+    m_receivers.push_back(std::make_unique<channel::StreamReceiver>(
+        channel::stream_of(id, channel::kStdout), std::move(terminal ? fds[0] : fds[1])));
+    if (!terminal)
+      m_receivers.push_back(std::make_unique<channel::StreamReceiver>(
+          channel::stream_of(id, channel::kStderr), std::move(fds[2])));
+    channel::send_message(*m_channel,
+                          {{"type", "exec"}, {"exec", id}, {"process", request["process"]}});
+    m_execs[id] = ExecSession{std::move(client.fd), "", std::nullopt};
+  }
+
+  // Later lines from a relay: signals for its process ({"op":"signal"}) and window sizes.
+  void on_exec_client(uint32_t id, ExecSession& session) {
+    char buffer[4096];
+    ssize_t n = ::read(session.client.get(), buffer, sizeof buffer);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0 || session.request.size() + n > 65536) {
+      // The relay is gone (killed outright): its process goes too.
+      channel::send_message(*m_channel, {{"type", "signal"}, {"signal", SIGKILL}, {"exec", id}});
+      end_exec(id);
+      return;
+    }
+    session.request.append(buffer, n);
+    size_t newline;
+    while ((newline = session.request.find('\n')) != std::string::npos) {
+      json line = json::parse(session.request.substr(0, newline), nullptr, false);
+      session.request.erase(0, newline + 1);
+      if (!line.is_object()) continue;
+      std::string op = line.value("op", "");
+      if (op == "signal" && line.contains("signal") && line["signal"].is_number_integer())
+        channel::send_message(
+            *m_channel, {{"type", "signal"}, {"signal", line["signal"].get<int>()}, {"exec", id}});
+      else if (op == "resize")
+        channel::send_message(*m_channel, {{"type", "resize"},
+                                           {"rows", line.value("rows", 24)},
+                                           {"cols", line.value("cols", 80)},
+                                           {"exec", id}});
+    }
   }
 
   void on_signals() {
@@ -395,28 +520,25 @@ class Sandbox {
     }
   }
 
-  struct Client {
-    UniqueFd fd;
-    std::string request;
-  };
-
   void accept_clients() {
     for (;;) {
       int fd = ::accept4(m_control.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd < 0) return;
-      m_clients.push_back(Client{UniqueFd(fd), ""});
+      m_clients.push_back(Client{UniqueFd(fd), "", {}});
     }
   }
 
-  // Requests are one JSON line: {"op":"start"} or {"op":"kill","signal":N}.
+  // Requests are one JSON line: {"op":"start"}, {"op":"kill","signal":N} or {"op":"exec",...}.
   void on_client(Client& client) {
     char buffer[4096];
-    ssize_t n = ::read(client.fd.get(), buffer, sizeof buffer);
+    std::vector<UniqueFd> fds;
+    ssize_t n = sys::receive_with_fds(client.fd.get(), buffer, sizeof buffer, fds, 3);
     if (n <= 0 || client.request.size() + n > 65536) {
       client.fd.reset();
       return;
     }
     client.request.append(buffer, n);
+    for (auto& fd : fds) client.fds.push_back(std::move(fd));
     if (client.request.find('\n') == std::string::npos) return;
     json request = json::parse(client.request, nullptr, false);
     std::string op = request.is_object() ? request.value("op", "") : "";
@@ -428,6 +550,8 @@ class Sandbox {
       channel::send_message(*m_channel,
                             {{"type", "signal"}, {"signal", request["signal"].get<int>()}});
       respond(client.fd, {{"ok", true}});
+    } else if (op == "exec") {
+      start_exec(client, request, std::move(client.fds));
     } else {
       respond(client.fd, {{"ok", false}, {"error", "unknown request"}});
     }
@@ -451,6 +575,8 @@ class Sandbox {
   UniqueFd m_signal_fd;
   UniqueFd m_control;
   std::vector<Client> m_clients;
+  std::map<uint32_t, ExecSession> m_execs;
+  uint32_t m_next_exec = 1;
   UniqueFd m_start_client;
   bool m_terminal = false;
   int m_terminal_fd = -1;

@@ -219,6 +219,25 @@ TEST_F(PodmanTest, VolumesAreSharedWithTheGuest) {
   EXPECT_NE(readonly.exit_code, 0) << "a read-only volume must stay read-only";
 }
 
+TEST_F(PodmanTest, ExecRelaysStdioExitCodesAndTerminals) {
+  auto started = podman(podman_run({"-d", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  auto plain = podman({"exec", id, "sh", "-c", "echo out; echo err >&2; exit 7"});
+  EXPECT_EQ(plain.exit_code, 7);
+  EXPECT_EQ(plain.out, "out\n");
+  EXPECT_EQ(plain.err, "err\n");
+  auto input = podman({"exec", "-i", id, "wc", "-c"}, {.input = std::string(1 << 20, 'z')});
+  EXPECT_EQ(input.out, "1048576\n");
+  auto tty = podman({"exec", "-t", id, "tty"});
+  EXPECT_EQ(tty.exit_code, 0) << tty.err;
+  EXPECT_TRUE(tty.out.starts_with("/dev/pts/")) << tty.out;
+  auto missing = podman({"exec", id, "no-such-program"});
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
 TEST_F(PodmanTest, ProgramNotFoundExits127LikeRunc) {
   auto result = podman(podman_run({"--rm", kImage, "no-such-program"}));
   EXPECT_EQ(result.exit_code, 127);

@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 
 #include <filesystem>
-#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "support/harness.h"
 
@@ -174,9 +174,11 @@ TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
 }
 
 TEST_F(RuntimeTest, SignalsToTheShimReachTheContainerAndQemuDiesWithTheShim) {
-  make_busybox_bundle(m_bundle, {"sh", "-c", "trap 'echo got-usr1 > /tmp/usr1' USR1; while :; do sleep 0.1; done"});
+  make_busybox_bundle(
+      m_bundle, {"sh", "-c", "trap 'echo got-usr1 > /tmp/usr1' USR1; while :; do sleep 0.1; done"});
   std::string pid_file = m_dir.path() + "/pid";
-  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "--pid-file", pid_file, "signals"}).exit_code, 0);
+  ASSERT_EQ(
+      vessel_cmd({"create", "--bundle", m_bundle, "--pid-file", pid_file, "signals"}).exit_code, 0);
   ASSERT_EQ(vessel_cmd({"start", "signals"}).exit_code, 0);
   std::string pid_text;
   std::ifstream(pid_file) >> pid_text;
@@ -200,6 +202,46 @@ TEST_F(RuntimeTest, SignalsToTheShimReachTheContainerAndQemuDiesWithTheShim) {
   EXPECT_EQ(read_json(vessel_cmd({"state", "signals"}).out)["status"], "stopped");
   ASSERT_EQ(vessel_cmd({"delete", "signals"}).exit_code, 0);
   expect_nothing_left("signals");
+}
+
+TEST_F(RuntimeTest, ExecRunsInTheContainersNamespacesWithItsOwnStdioAndStatus) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "echo init-was-here > /tmp/init; sleep 1000"});
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "execs"}).exit_code, 0);
+  auto before = vessel_cmd({"exec", "execs", "true"});
+  EXPECT_EQ(before.err, "vessel: cannot exec in container \"execs\": it is created, not running\n");
+  ASSERT_EQ(vessel_cmd({"start", "execs"}).exit_code, 0);
+  for (int i = 0; i < 100 && !std::filesystem::exists(m_bundle + "/rootfs/tmp/init"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  auto result = vessel_cmd(
+      {"exec", "execs", "sh", "-c", "cat /tmp/init; hostname; echo $$; cat; echo err >&2; exit 6"},
+      {.input = "from-stdin\n"});
+  EXPECT_EQ(result.exit_code, 6) << result.err;
+  EXPECT_EQ(result.out, "init-was-here\nvessel-test\n2\nfrom-stdin\n")
+      << "same root, uts and pid namespace";
+  EXPECT_EQ(result.err, "err\n");
+
+  std::ofstream(m_dir.path() + "/process.json")
+      << R"({"args":["nosuch"],"cwd":"/","env":["PATH=/bin"]})";
+  auto missing = vessel_cmd({"exec", "--process", m_dir.path() + "/process.json", "execs"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "vessel: exec: \"nosuch\": executable file not found in $PATH\n");
+
+  // Detached, as conmon asks: the pid file names a relay that exits with the process's status.
+  std::string pid_file = m_dir.path() + "/exec.pid";
+  std::ofstream(m_dir.path() + "/process.json") << R"({"args":["sh","-c","exit 4"],"cwd":"/"})";
+  auto detached = vessel_cmd({"exec", "--detach", "--pid-file", pid_file, "--process",
+                              m_dir.path() + "/process.json", "execs"},
+                             {.detach_output = true});
+  ASSERT_EQ(detached.exit_code, 0) << detached.err;
+  std::string pid_text;
+  std::ifstream(pid_file) >> pid_text;
+  int status = 0;
+  ASSERT_EQ(::waitpid(std::stoi(pid_text), &status, 0), std::stoi(pid_text));
+  EXPECT_EQ(WEXITSTATUS(status), 4);
+
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "execs"}).exit_code, 0);
+  expect_nothing_left("execs");
 }
 
 TEST_F(RuntimeTest, KillBeforeStartAndForcedDeleteLeaveNothing) {

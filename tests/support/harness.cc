@@ -20,8 +20,8 @@
 
 namespace vessel::test {
 
-[[noreturn]] static void exec_child(const std::vector<std::string>& argv, const CommandOptions& options, int in,
-                                    int out, int err) {
+[[noreturn]] static void exec_child(const std::vector<std::string>& argv,
+                                    const CommandOptions& options, int in, int out, int err) {
   ::dup2(in, 0);
   ::dup2(out, 1);
   ::dup2(err, 2);

@@ -6,7 +6,10 @@
 //   shim → agent  resize{rows,cols}
 //   agent → shim  exit{exit_code | signal}   after the process's output has been sent
 //   shim → agent  shutdown{}       the agent powers the VM off
-// Stdio streams: kStdin, kStdout, kStderr (with a terminal only kStdin and kStdout are used).
+//   shim → agent  exec{exec, process}   agent answers exec_started{exec} or error{exec, message}
+// signal, resize and exit carry "exec": N when they concern exec'd process N rather than the init.
+// Stdio streams: process N's stdin, stdout and stderr are stream_of(N, kStdin/kStdout/kStderr);
+// the init is process 0 (streams 1, 2, 3). With a terminal only stdin and stdout are used.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -19,6 +22,10 @@ namespace vessel::channel {
 constexpr uint32_t kStdin = 1;
 constexpr uint32_t kStdout = 2;
 constexpr uint32_t kStderr = 3;
+constexpr uint32_t kMaxProcessId = (1u << 30) - 1;
+
+constexpr uint32_t stream_of(uint32_t process, uint32_t stdio) { return process * 4 + stdio; }
+constexpr uint32_t process_of(uint32_t stream) { return stream / 4; }
 
 // The build's version; the runtime and the agent must carry the same one.
 std::string_view build_version();

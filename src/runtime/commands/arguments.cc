@@ -16,9 +16,13 @@ static std::string canonical(const std::vector<std::string>& names, const std::s
 }
 
 Result<void> ArgumentParser::parse(const std::vector<std::string>& valued,
-                                   const std::vector<std::string>& boolean) {
+                                   const std::vector<std::string>& boolean, StopAt stop) {
   for (size_t i = 0; i < m_args.size(); ++i) {
     const std::string& arg = m_args[i];
+    if (stop == StopAt::FirstPositional && !m_positional.empty()) {
+      m_positional.push_back(arg);
+      continue;
+    }
     if (arg.size() < 2 || arg[0] != '-') {
       m_positional.push_back(arg);
       continue;

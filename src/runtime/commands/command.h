@@ -32,8 +32,11 @@ class ArgumentParser {
       : m_command(std::move(command)), m_args(args) {}
   // Flags that take a value and flags that do not; names without dashes, aliases by '|':
   // "bundle|b".
+  // With StopAt::FirstPositional, everything after the first positional argument is positional
+  // too (`exec ID CMD -x`: the command's own flags).
+  enum class StopAt { Never, FirstPositional };
   Result<void> parse(const std::vector<std::string>& valued,
-                     const std::vector<std::string>& boolean);
+                     const std::vector<std::string>& boolean, StopAt stop = StopAt::Never);
   std::string value(const std::string& name, const std::string& fallback = "") const;
   bool has(const std::string& name) const;
   const Arguments& positional() const { return m_positional; }
@@ -54,5 +57,6 @@ Result<int> command_kill(Context& context, const Arguments& args);
 Result<int> command_delete(Context& context, const Arguments& args);
 Result<int> command_run(Context& context, const Arguments& args);
 Result<int> command_setup(Context& context, const Arguments& args);
+Result<int> command_exec(Context& context, const Arguments& args);
 
 }  // namespace vessel::runtime
