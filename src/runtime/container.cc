@@ -147,7 +147,7 @@ Result<void> start_container(const StateStore& store, const std::string& id) {
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal) {
   ContainerState state = TRY(store.load(id));
   Status status = state.effective_status();
-  if (status != Status::Created && status != Status::Running)
+  if (status == Status::Stopped || status == Status::Creating)
     return fail(ESRCH, "container \"" + id + "\" is not running");
   auto sent = shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", signal}},
                            std::chrono::seconds(10));
@@ -157,6 +157,20 @@ Result<void> kill_container(const StateStore& store, const std::string& id, int 
   }
   if (!sent) return tl::unexpected(sent.error());
   return {};
+}
+
+Result<void> pause_container(const StateStore& store, const std::string& id, bool pause) {
+  ContainerState state = TRY(store.load(id));
+  Status status = state.effective_status();
+  Status from = pause ? Status::Running : Status::Paused;
+  if (status != from)
+    return fail("cannot " + std::string(pause ? "pause" : "resume") + " container \"" + id +
+                "\": it is " + std::string(status_name(status)) + ", not " +
+                std::string(status_name(from)));
+  TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", pause ? "pause" : "resume"}},
+                   std::chrono::seconds(10)));
+  state.status = pause ? Status::Paused : Status::Running;
+  return store.save(state);
 }
 
 Result<void> delete_container(const StateStore& store, const std::string& id, bool force) {

@@ -33,6 +33,8 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
                                       const std::function<void(const std::string&)>& warn);
 Result<void> start_container(const StateStore& store, const std::string& id);
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal);
+// Freezes the whole VM (QEMU stops running it) or lets it run again.
+Result<void> pause_container(const StateStore& store, const std::string& id, bool pause);
 Result<void> delete_container(const StateStore& store, const std::string& id, bool force);
 // The OCI state document (`vessel state`).
 Result<std::string> container_state_json(const StateStore& store, const std::string& id);

@@ -29,6 +29,8 @@ constexpr Command kCommands[] = {
     {"start", command_start, "start ID"},
     {"state", command_state, "state ID"},
     {"kill", command_kill, "kill ID [SIGNAL]"},
+    {"pause", command_pause, "pause ID"},
+    {"resume", command_resume, "resume ID"},
     {"delete", command_delete, "delete [--force] ID"},
     {"run", command_run, "run [--bundle DIR] [--detach] ID"},
     {"exec", command_exec,

@@ -21,6 +21,8 @@ std::string_view status_name(Status status) {
       return "created";
     case Status::Running:
       return "running";
+    case Status::Paused:
+      return "paused";
     case Status::Stopped:
       return "stopped";
   }
@@ -30,6 +32,7 @@ std::string_view status_name(Status status) {
 static Status parse_status(const std::string& name) {
   if (name == "created") return Status::Created;
   if (name == "running") return Status::Running;
+  if (name == "paused") return Status::Paused;
   if (name == "creating") return Status::Creating;
   return Status::Stopped;
 }

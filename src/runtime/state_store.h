@@ -14,7 +14,7 @@
 
 namespace vessel::runtime {
 
-enum class Status { Creating, Created, Running, Stopped };
+enum class Status { Creating, Created, Running, Paused, Stopped };
 std::string_view status_name(Status status);
 
 struct ContainerState {

@@ -545,8 +545,18 @@ class Sandbox {
     if (op == "start") {
       channel::send_message(*m_channel, {{"type", "start"}});
       m_start_client = std::move(client.fd);
+    } else if (op == "pause" || op == "resume") {
+      // The whole VM stops: its clock, its devices, every process in it, as a cgroup freezer would.
+      ::kill(m_vm->pid(), op == "pause" ? SIGSTOP : SIGCONT);
+      m_paused = op == "pause";
+      respond(client.fd, {{"ok", true}});
     } else if (op == "kill" && request.contains("signal") &&
                request["signal"].is_number_integer()) {
+      // A paused VM could not act on the signal: KILL (podman rm -f) thaws it first, as runc does.
+      if (m_paused && request["signal"].get<int>() == SIGKILL) {
+        ::kill(m_vm->pid(), SIGCONT);
+        m_paused = false;
+      }
       channel::send_message(*m_channel,
                             {{"type", "signal"}, {"signal", request["signal"].get<int>()}});
       respond(client.fd, {{"ok", true}});
@@ -577,6 +587,7 @@ class Sandbox {
   std::vector<Client> m_clients;
   std::map<uint32_t, ExecSession> m_execs;
   uint32_t m_next_exec = 1;
+  bool m_paused = false;
   UniqueFd m_start_client;
   bool m_terminal = false;
   int m_terminal_fd = -1;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -235,6 +236,30 @@ TEST_F(PodmanTest, ExecRelaysStdioExitCodesAndTerminals) {
   auto missing = podman({"exec", id, "no-such-program"});
   EXPECT_EQ(missing.exit_code, 127);
   EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
+TEST_F(PodmanTest, PauseFreezesTheWholeVmAndUnpauseResumesIt) {
+  auto started =
+      podman(podman_run({"-d", kImage, "sh", "-c", "while :; do echo tick; sleep 0.1; done"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  ASSERT_TRUE(wait_for_log(id, "tick"));
+  ASSERT_EQ(podman({"pause", id}).exit_code, 0);
+  EXPECT_EQ(podman({"inspect", "-f", "{{.State.Status}}", id}).out, "paused\n");
+  auto ticks = [&] {
+    std::string log = podman({"logs", id}).out;
+    return std::count(log.begin(), log.end(), '\n');
+  };
+  auto frozen = ticks();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(ticks(), frozen) << "nothing runs in a paused VM";
+  ASSERT_EQ(podman({"unpause", id}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_GT(ticks(), frozen);
+  ASSERT_EQ(podman({"pause", id}).exit_code, 0);
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0)
+      << "a paused container can be removed";
   expect_nothing_left(id);
 }
 

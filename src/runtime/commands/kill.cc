@@ -16,3 +16,21 @@ Result<int> command_kill(Context& context, const Arguments& args) {
 }
 
 }  // namespace vessel::runtime
+
+namespace vessel::runtime {
+
+Result<int> command_pause(Context& context, const Arguments& args) {
+  ArgumentParser parser("pause", args);
+  TRY(parser.parse({}, {}));
+  TRY(pause_container(context.store, TRY(parser.id()), true));
+  return 0;
+}
+
+Result<int> command_resume(Context& context, const Arguments& args) {
+  ArgumentParser parser("resume", args);
+  TRY(parser.parse({}, {}));
+  TRY(pause_container(context.store, TRY(parser.id()), false));
+  return 0;
+}
+
+}  // namespace vessel::runtime
