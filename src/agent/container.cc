@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +41,14 @@ Result<UniqueFd> open_terminal(int master_socket) {
   return UniqueFd(slave);
 }
 
+int last_capability() {
+  static int last = [] {
+    auto text = sys::read_file("/proc/sys/kernel/cap_last_cap", 32);
+    return text ? std::atoi(text->c_str()) : 40;
+  }();
+  return last;
+}
+
 // The child's stdio: pipes to the agent, replaced by a pty made in the container's own devpts
 // when the process asks for a terminal (its master goes back to the agent over a socket).
 struct ChildStdio {
@@ -62,12 +73,46 @@ std::string prepare_process(const oci::Process& process, ChildStdio stdio, int r
   auto program = find_executable(process.args[0], process.env);
   if (!program) child_fail(report_fd, program.error().message);
 
+  for (const auto& limit : process.rlimits) {
+    rlimit value{limit.soft, limit.hard};
+    if (::setrlimit(limit.resource, &value) < 0)
+      child_fail(report_fd, std::string("setrlimit failed: ") + std::strerror(errno));
+  }
+  const auto& caps = process.capabilities;
+  if (caps.bounding) {
+    for (int cap = 0; cap <= last_capability(); ++cap)
+      if (!(*caps.bounding >> cap & 1) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+        child_fail(report_fd,
+                   "dropping capability " + std::to_string(cap) + " from the bounding set failed");
+  }
+  bool set_caps = caps.effective || caps.permitted || caps.inheritable;
+  // Keep the permitted set across setuid, then set exactly the spec's sets.
+  if (set_caps) ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
   const auto& user = process.user;
   if (::setgroups(user.additional_gids.size(), user.additional_gids.data()) < 0)
     child_fail(report_fd, "setgroups failed");
   if (::setresgid(user.gid, user.gid, user.gid) < 0) child_fail(report_fd, "setgid failed");
   if (::setresuid(user.uid, user.uid, user.uid) < 0) child_fail(report_fd, "setuid failed");
   if (user.umask) ::umask(*user.umask);
+  if (set_caps) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    auto put = [&](uint64_t mask, auto member) {
+      data[0].*member = static_cast<uint32_t>(mask);
+      data[1].*member = static_cast<uint32_t>(mask >> 32);
+    };
+    put(caps.effective.value_or(0), &__user_cap_data_struct::effective);
+    put(caps.permitted.value_or(0), &__user_cap_data_struct::permitted);
+    put(caps.inheritable.value_or(0), &__user_cap_data_struct::inheritable);
+    // SAFETY: capset takes a v3 header and two data words (64 capability bits).
+    if (::syscall(SYS_capset, &header, data) < 0)
+      child_fail(report_fd, std::string("setting capabilities failed: ") + std::strerror(errno));
+    ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    for (int cap = 0; caps.ambient && cap <= last_capability(); ++cap)
+      if (*caps.ambient >> cap & 1) ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+  }
+  if (process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    child_fail(report_fd, "setting no_new_privileges failed");
   if (::dup2(stdio.in, 0) < 0 || ::dup2(stdio.out, 1) < 0 || ::dup2(stdio.err, 2) < 0)
     child_fail(report_fd, "setting up stdio failed");
   return *program;

@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "common/base64.h"
@@ -178,6 +179,27 @@ Result<void> enter_container_root(const oci::Spec& spec, const std::string& root
   TRY(do_mount(".", "/", "", MS_MOVE, ""));
   if (::chroot(".") < 0) return fail_errno("chroot");
   if (::chdir("/") < 0) return fail_errno("chdir /");
+  for (const auto& [key, value] : spec.sysctl) {
+    std::string path = "/proc/sys/" + key;
+    std::replace(path.begin() + 10, path.end(), '.', '/');
+    TRY(sys::write_all(TRY(sys::open(path, O_WRONLY)).get(), value)
+            .map_error(context("sysctl " + key)));
+  }
+  // As runc: a masked file is covered by /dev/null, a masked directory by an empty read-only tmpfs.
+  for (const auto& path : spec.masked_paths) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0) continue;
+    if (S_ISDIR(st.st_mode))
+      TRY(do_mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0"));
+    else
+      TRY(do_mount("/dev/null", path, "", MS_BIND, ""));
+  }
+  for (const auto& path : spec.readonly_paths) {
+    if (!sys::exists(path)) continue;
+    TRY(do_mount(path, path, "", MS_BIND | MS_REC, ""));
+    TRY(do_mount("", path, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 ""));
+  }
   if (spec.root_readonly) TRY(do_mount("", "/", "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
   return {};
 }

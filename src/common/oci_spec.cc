@@ -1,6 +1,9 @@
 #include "common/oci_spec.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+#include <algorithm>
 
 #include "common/sys.h"
 
@@ -33,6 +36,83 @@ static Result<T> unsigned_field(const json& parent, const char* key, const std::
   if (!value.is_number_unsigned())
     return fail(where + "." + key + " must be a non-negative integer");
   return value.get<T>();
+}
+
+namespace {
+
+constexpr const char* kCapabilityNames[] = {"CAP_CHOWN",
+                                            "CAP_DAC_OVERRIDE",
+                                            "CAP_DAC_READ_SEARCH",
+                                            "CAP_FOWNER",
+                                            "CAP_FSETID",
+                                            "CAP_KILL",
+                                            "CAP_SETGID",
+                                            "CAP_SETUID",
+                                            "CAP_SETPCAP",
+                                            "CAP_LINUX_IMMUTABLE",
+                                            "CAP_NET_BIND_SERVICE",
+                                            "CAP_NET_BROADCAST",
+                                            "CAP_NET_ADMIN",
+                                            "CAP_NET_RAW",
+                                            "CAP_IPC_LOCK",
+                                            "CAP_IPC_OWNER",
+                                            "CAP_SYS_MODULE",
+                                            "CAP_SYS_RAWIO",
+                                            "CAP_SYS_CHROOT",
+                                            "CAP_SYS_PTRACE",
+                                            "CAP_SYS_PACCT",
+                                            "CAP_SYS_ADMIN",
+                                            "CAP_SYS_BOOT",
+                                            "CAP_SYS_NICE",
+                                            "CAP_SYS_RESOURCE",
+                                            "CAP_SYS_TIME",
+                                            "CAP_SYS_TTY_CONFIG",
+                                            "CAP_MKNOD",
+                                            "CAP_LEASE",
+                                            "CAP_AUDIT_WRITE",
+                                            "CAP_AUDIT_CONTROL",
+                                            "CAP_SETFCAP",
+                                            "CAP_MAC_OVERRIDE",
+                                            "CAP_MAC_ADMIN",
+                                            "CAP_SYSLOG",
+                                            "CAP_WAKE_ALARM",
+                                            "CAP_BLOCK_SUSPEND",
+                                            "CAP_AUDIT_READ",
+                                            "CAP_PERFMON",
+                                            "CAP_BPF",
+                                            "CAP_CHECKPOINT_RESTORE"};
+
+constexpr std::pair<const char*, int> kRlimits[] = {
+    {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
+
+// A capability list as a mask. Names this build does not know are skipped, as runc does with a
+// warning.
+Result<std::optional<uint64_t>> capability_set(const json& capabilities, const char* key) {
+  if (!capabilities.contains(key) || capabilities[key].is_null()) return std::optional<uint64_t>{};
+  if (!capabilities[key].is_array())
+    return fail(std::string("process.capabilities.") + key + " must be an array");
+  uint64_t mask = 0;
+  for (const auto& name : capabilities[key]) {
+    if (!name.is_string())
+      return fail(std::string("process.capabilities.") + key + " must hold names");
+    if (auto number = capability_number(name.get<std::string>())) mask |= uint64_t{1} << *number;
+  }
+  return std::optional<uint64_t>{mask};
+}
+
+}  // namespace
+
+std::optional<int> capability_number(std::string_view name) {
+  for (size_t i = 0; i < std::size(kCapabilityNames); ++i)
+    if (name == kCapabilityNames[i]) return static_cast<int>(i);
+  return std::nullopt;
 }
 
 Result<Process> parse_process(const json& object) {
@@ -68,6 +148,30 @@ Result<Process> parse_process(const json& object) {
           return fail("process.user.additionalGids must hold non-negative integers");
         process.user.additional_gids.push_back(gid.get<gid_t>());
       }
+    }
+  }
+  if (object.contains("capabilities") && object["capabilities"].is_object()) {
+    const json& caps = object["capabilities"];
+    process.capabilities.bounding = TRY(capability_set(caps, "bounding"));
+    process.capabilities.effective = TRY(capability_set(caps, "effective"));
+    process.capabilities.inheritable = TRY(capability_set(caps, "inheritable"));
+    process.capabilities.permitted = TRY(capability_set(caps, "permitted"));
+    process.capabilities.ambient = TRY(capability_set(caps, "ambient"));
+  }
+  if (object.contains("noNewPrivileges") && object["noNewPrivileges"].is_boolean())
+    process.no_new_privileges = object["noNewPrivileges"].get<bool>();
+  if (object.contains("rlimits") && object["rlimits"].is_array()) {
+    for (const auto& entry : object["rlimits"]) {
+      std::string type = entry.is_object() ? entry.value("type", "") : "";
+      const auto* known = std::find_if(std::begin(kRlimits), std::end(kRlimits),
+                                       [&](const auto& pair) { return type == pair.first; });
+      if (known == std::end(kRlimits))
+        return fail("process.rlimits: unknown type \"" + type + "\"");
+      if (!entry.contains("soft") || !entry.contains("hard") ||
+          !entry["soft"].is_number_unsigned() || !entry["hard"].is_number_unsigned())
+        return fail("process.rlimits: " + type + " needs soft and hard limits");
+      process.rlimits.push_back(
+          {known->second, entry["soft"].get<uint64_t>(), entry["hard"].get<uint64_t>()});
     }
   }
   return process;
@@ -106,6 +210,11 @@ Result<Spec> parse_spec(const json& config) {
   }
   if (config.contains("linux") && config["linux"].is_object()) {
     const json& linux_section = config["linux"];
+    if (linux_section.contains("sysctl") && linux_section["sysctl"].is_object())
+      for (const auto& [key, value] : linux_section["sysctl"].items())
+        if (value.is_string()) spec.sysctl.emplace_back(key, value.get<std::string>());
+    spec.masked_paths = TRY(string_list(linux_section, "maskedPaths", "linux"));
+    spec.readonly_paths = TRY(string_list(linux_section, "readonlyPaths", "linux"));
     if (linux_section.contains("namespaces") && linux_section["namespaces"].is_array()) {
       for (const auto& entry : linux_section["namespaces"]) {
         if (!entry.is_object() || !entry.contains("type") || !entry["type"].is_string())

@@ -21,12 +21,26 @@ struct User {
   std::optional<mode_t> umask;
 };
 
+struct Rlimit {
+  int resource;  // RLIMIT_*
+  uint64_t soft;
+  uint64_t hard;
+};
+
+// Capability sets as bit masks (bit N = capability N); unset sets mean "leave as they are".
+struct Capabilities {
+  std::optional<uint64_t> bounding, effective, inheritable, permitted, ambient;
+};
+
 struct Process {
   bool terminal = false;
   std::vector<std::string> args;
   std::vector<std::string> env;
   std::string cwd = "/";
   User user;
+  Capabilities capabilities;
+  bool no_new_privileges = false;
+  std::vector<Rlimit> rlimits;
 };
 
 struct Mount {
@@ -49,11 +63,16 @@ struct Spec {
   std::string hostname;
   std::vector<Mount> mounts;
   std::vector<Namespace> namespaces;
+  std::vector<std::pair<std::string, std::string>> sysctl;
+  std::vector<std::string> masked_paths;
+  std::vector<std::string> readonly_paths;
 
   const Namespace* find_namespace(std::string_view type) const;
 };
 
 Result<Process> parse_process(const nlohmann::json& process);
+// "CAP_CHOWN" → 0 …; nothing for a name this build does not know.
+std::optional<int> capability_number(std::string_view name);
 Result<Spec> parse_spec(const nlohmann::json& config);
 // Parses config.json text; `where` names the file in error messages.
 Result<Spec> parse_spec_text(const std::string& text, const std::string& where);

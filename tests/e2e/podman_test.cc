@@ -263,6 +263,31 @@ TEST_F(PodmanTest, PauseFreezesTheWholeVmAndUnpauseResumesIt) {
   expect_nothing_left(id);
 }
 
+// The same container under runc and under vessel sees the same privileges.
+TEST_F(PodmanTest, CapabilitiesAndProtectedPathsMatchRunc) {
+  const std::string script =
+      "grep -E '^Cap|NoNewPrivs' /proc/self/status; echo 1 > /proc/sys/kernel/domainname || echo "
+      "ro-sys; "
+      "head -c 1 /proc/kcore | wc -c";
+  for (const auto& flags : std::vector<std::vector<std::string>>{
+           {},
+           {"--cap-drop=all", "--cap-add=NET_ADMIN", "--security-opt=no-new-privileges"},
+           {"--user=1000"}}) {
+    std::vector<std::string> args = {"run", "--rm"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {kImage, "sh", "-c", script});
+    auto with = [&](const std::string& runtime) {
+      auto full = args;
+      full.insert(full.begin() + 1, "--runtime=" + runtime);
+      return podman(full);
+    };
+    auto runc = with("runc");
+    auto ours = with(vessel());
+    EXPECT_EQ(ours.out, runc.out) << "flags: " << (flags.empty() ? "(none)" : flags[0]) << "\n"
+                                  << ours.err;
+  }
+}
+
 TEST_F(PodmanTest, ProgramNotFoundExits127LikeRunc) {
   auto result = podman(podman_run({"--rm", kImage, "no-such-program"}));
   EXPECT_EQ(result.exit_code, 127);

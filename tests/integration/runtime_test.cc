@@ -98,6 +98,27 @@ TEST_F(RuntimeTest, ProcessGetsItsUserGroupsCwdAndEnv) {
   EXPECT_EQ(st.st_gid, 1001u);
 }
 
+TEST_F(RuntimeTest, RlimitsSysctlsNoNewPrivilegesAndMaskedAndReadonlyPaths) {
+  make_busybox_bundle(
+      m_bundle,
+      {"sh", "-c",
+       "ulimit -n; cat /proc/sys/net/ipv4/ip_forward; grep NoNewPrivs /proc/self/status; "
+       "cat /etc/secret/key; wc -c < /etc/hidden; echo x > /etc/frozen/f || echo frozen"});
+  std::filesystem::create_directories(m_bundle + "/rootfs/etc/secret");
+  std::filesystem::create_directories(m_bundle + "/rootfs/etc/frozen");
+  std::ofstream(m_bundle + "/rootfs/etc/secret/key") << "leaked";
+  std::ofstream(m_bundle + "/rootfs/etc/hidden") << "leaked too";
+  auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+  config["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 321}, {"hard", 654}}};
+  config["process"]["noNewPrivileges"] = true;
+  config["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
+  config["linux"]["maskedPaths"] = {"/etc/secret", "/etc/hidden"};
+  config["linux"]["readonlyPaths"] = {"/etc/frozen"};
+  std::ofstream(m_bundle + "/config.json") << config.dump();
+  auto result = vessel_cmd({"run", "hardened"});
+  EXPECT_EQ(result.out, "321\n1\nNoNewPrivs:\t1\n0\nfrozen\n") << result.err;
+}
+
 TEST_F(RuntimeTest, VcpusAndMemoryComeFromTheConfiguration) {
   make_busybox_bundle(
       m_bundle, {"sh", "-c", "grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo"});
