@@ -16,6 +16,7 @@
 #include <cstdlib>
 
 #include "agent/mounts.h"
+#include "agent/seccomp.h"
 #include "common/sys.h"
 
 namespace vessel::agent {
@@ -57,8 +58,8 @@ struct ChildStdio {
 
 // In the child, once its namespaces and root are in place: terminal, cwd, program lookup, user
 // and stdio. Returns the program to exec; on failure reports and exits.
-std::string prepare_process(const oci::Process& process, ChildStdio stdio, int report_fd,
-                            UniqueFd& terminal) {
+std::string prepare_process(const oci::Process& process, const nlohmann::json& seccomp,
+                            ChildStdio stdio, int report_fd, UniqueFd& terminal) {
   if (process.terminal) {
     auto slave = open_terminal(stdio.master_socket);
     if (!slave) child_fail(report_fd, "creating the terminal: " + slave.error().message);
@@ -85,6 +86,12 @@ std::string prepare_process(const oci::Process& process, ChildStdio stdio, int r
         child_fail(report_fd,
                    "dropping capability " + std::to_string(cap) + " from the bounding set failed");
   }
+  // Without no_new_privileges only a privileged process may load a filter: load it while still
+  // root, as runc does; with it, as late as possible.
+  auto load_filter = [&] {
+    if (auto loaded = load_seccomp(seccomp); !loaded) child_fail(report_fd, loaded.error().message);
+  };
+  if (!process.no_new_privileges) load_filter();
   bool set_caps = caps.effective || caps.permitted || caps.inheritable;
   // Keep the permitted set across setuid, then set exactly the spec's sets.
   if (set_caps) ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
@@ -113,6 +120,7 @@ std::string prepare_process(const oci::Process& process, ChildStdio stdio, int r
   }
   if (process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     child_fail(report_fd, "setting no_new_privileges failed");
+  if (process.no_new_privileges) load_filter();
   if (::dup2(stdio.in, 0) < 0 || ::dup2(stdio.out, 1) < 0 || ::dup2(stdio.err, 2) < 0)
     child_fail(report_fd, "setting up stdio failed");
   return *program;
@@ -133,15 +141,15 @@ std::string prepare_process(const oci::Process& process, ChildStdio stdio, int r
 }
 
 [[noreturn]] void run_init(const oci::Spec& spec, const std::string& rootfs_tag,
-                           const nlohmann::json& binds, ChildStdio stdio, int start_fd,
-                           int report_fd) {
+                           const nlohmann::json& binds, const nlohmann::json& seccomp,
+                           ChildStdio stdio, int start_fd, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
   if (auto entered = enter_container_root(spec, rootfs_tag, binds); !entered)
     child_fail(report_fd, "preparing the container's root: " + entered.error().message);
   if (!spec.hostname.empty() && ::sethostname(spec.hostname.c_str(), spec.hostname.size()) < 0)
     child_fail(report_fd, "sethostname failed");
   UniqueFd terminal;
-  std::string program = prepare_process(spec.process, stdio, report_fd, terminal);
+  std::string program = prepare_process(spec.process, seccomp, stdio, report_fd, terminal);
   (void)sys::write_all(report_fd, std::string_view(&kReady, 1));
   char go;
   if (::read(start_fd, &go, 1) != 1) ::_exit(0);  // the agent gave up on this container
@@ -150,8 +158,8 @@ std::string prepare_process(const oci::Process& process, ChildStdio stdio, int r
 
 // An exec'd process joins the init's namespaces; joining its mount namespace also makes the
 // container's root this process's root.
-[[noreturn]] void run_exec(pid_t init, const oci::Process& process, ChildStdio stdio,
-                           int report_fd) {
+[[noreturn]] void run_exec(pid_t init, const oci::Process& process, const nlohmann::json& seccomp,
+                           ChildStdio stdio, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
   for (const auto& [name, type] :
        {std::pair{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"mnt", CLONE_NEWNS}}) {
@@ -160,7 +168,7 @@ std::string prepare_process(const oci::Process& process, ChildStdio stdio, int r
       child_fail(report_fd, std::string("joining the container's ") + name + " namespace failed");
   }
   UniqueFd terminal;
-  std::string program = prepare_process(process, stdio, report_fd, terminal);
+  std::string program = prepare_process(process, seccomp, stdio, report_fd, terminal);
   exec_process(process, program, report_fd);
 }
 
@@ -246,7 +254,8 @@ Result<std::string> find_executable(const std::string& program,
 }
 
 Result<Container> Container::create(const oci::Spec& spec, const std::string& rootfs_tag,
-                                    const nlohmann::json& binds, ContainerStdio& stdio) {
+                                    const nlohmann::json& binds, const nlohmann::json& seccomp,
+                                    ContainerStdio& stdio) {
   auto start_pipe = TRY(sys::pipe());
   auto report_pipe = TRY(sys::pipe());
   StdioPipes pipes = TRY(StdioPipes::make());
@@ -257,10 +266,11 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) return fail_errno("clone");
   if (pid == 0)
-    run_init(spec, rootfs_tag, binds, pipes.child(), start_pipe.read.get(),
+    run_init(spec, rootfs_tag, binds, seccomp, pipes.child(), start_pipe.read.get(),
              report_pipe.write.get());
   Container container;
   container.m_pid = pid;
+  container.m_seccomp = seccomp;
   container.m_start_write = std::move(start_pipe.write);
   container.m_report_read = std::move(report_pipe.read);
   report_pipe.write.reset();
@@ -283,7 +293,7 @@ Result<pid_t> Container::exec(const oci::Process& process, ContainerStdio& stdio
   if (::setns(theirs.get(), CLONE_NEWPID) < 0)
     return fail_errno("joining the container's pid namespace");
   pid_t pid = ::fork();
-  if (pid == 0) run_exec(m_pid, process, pipes.child(), report_pipe.write.get());
+  if (pid == 0) run_exec(m_pid, process, m_seccomp, pipes.child(), report_pipe.write.get());
   ::setns(own.get(), CLONE_NEWPID);
   if (pid < 0) return fail_errno("fork");
   report_pipe.write.reset();

@@ -54,6 +54,11 @@ struct Process {
   }
 };
 
+json seccomp_of(const json& spec) {
+  if (!spec.contains("linux") || !spec["linux"].is_object()) return nullptr;
+  return spec["linux"].value("seccomp", json(nullptr));
+}
+
 class Server {
  public:
   Server(UniqueFd channel_fd, UniqueFd signal_fd)
@@ -193,7 +198,8 @@ class Server {
     TRY(configure_network(message.value("network", json::object())).map_error(context("network")));
     ContainerStdio stdio;
     m_container = std::make_unique<Container>(
-        TRY(Container::create(spec, kRootfsTag, message.value("binds", json::array()), stdio)));
+        TRY(Container::create(spec, kRootfsTag, message.value("binds", json::array()),
+                              seccomp_of(message["spec"]), stdio)));
     auto [it, _] = m_processes.try_emplace(0, 0, stdio);
     it->second.pid = m_container->pid();
     return {};

@@ -119,6 +119,22 @@ TEST_F(RuntimeTest, RlimitsSysctlsNoNewPrivilegesAndMaskedAndReadonlyPaths) {
   EXPECT_EQ(result.out, "321\n1\nNoNewPrivs:\t1\n0\nfrozen\n") << result.err;
 }
 
+TEST_F(RuntimeTest, SeccompProfileIsEnforcedInTheGuest) {
+  make_busybox_bundle(
+      m_bundle, {"sh", "-c", "grep ^Seccomp: /proc/self/status; mkdir /tmp/made || echo refused"});
+  auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+  config["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
+      {"syscalls",
+       {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  std::ofstream(m_bundle + "/config.json") << config.dump();
+  auto result = vessel_cmd({"run", "filtered"});
+  EXPECT_EQ(result.out, "Seccomp:\t2\nrefused\n") << result.err;
+  EXPECT_NE(result.err.find("Operation not permitted"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(m_bundle + "/rootfs/tmp/made"));
+}
+
 TEST_F(RuntimeTest, VcpusAndMemoryComeFromTheConfiguration) {
   make_busybox_bundle(
       m_bundle, {"sh", "-c", "grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo"});
