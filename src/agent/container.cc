@@ -298,8 +298,10 @@ Result<pid_t> Container::exec(const oci::Process& process, ContainerStdio& stdio
   if (pid < 0) return fail_errno("fork");
   report_pipe.write.reset();
   pipes.close_child_ends();
-  if (process.terminal) TRY(pipes.hand_over(true, stdio));  // the master is sent before exec
+  // The master is sent before exec; if it never comes, the report says why.
+  auto handed = process.terminal ? pipes.hand_over(true, stdio) : Result<void>{};
   auto ran = read_report(report_pipe.read.get(), false);
+  if (ran && !handed) ran = tl::unexpected(handed.error());
   if (!ran) {
     ::kill(pid, SIGKILL);
     return tl::unexpected(ran.error());
