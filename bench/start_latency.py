@@ -66,7 +66,9 @@ def vessel_qemu_argv(vessel):
         if skip:
             skip = False
             continue
-        if arg == "-fsdev" or (arg == "-device" and argv[i + 1].startswith("virtio-9p")):
+        # The container's shares and network card need the container: the bare VM has neither.
+        if arg in ("-fsdev", "-netdev") or (
+                arg == "-device" and argv[i + 1].startswith(("virtio-9p", "virtio-net"))):
             skip = True
             continue
         if arg.startswith("file:"):

@@ -58,7 +58,7 @@ struct ChildStdio {
 
 // In the child, once its namespaces and root are in place: terminal, cwd, program lookup, user
 // and stdio. Returns the program to exec; on failure reports and exits.
-std::string prepare_process(const oci::Process& process, const nlohmann::json& seccomp,
+std::string prepare_process(const oci::Process& process, const std::string& seccomp,
                             ChildStdio stdio, int report_fd, UniqueFd& terminal) {
   if (process.terminal) {
     auto slave = open_terminal(stdio.master_socket);
@@ -141,7 +141,7 @@ std::string prepare_process(const oci::Process& process, const nlohmann::json& s
 }
 
 [[noreturn]] void run_init(const oci::Spec& spec, const std::string& rootfs_tag,
-                           const nlohmann::json& binds, const nlohmann::json& seccomp,
+                           const nlohmann::json& binds, const std::string& seccomp,
                            ChildStdio stdio, int start_fd, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
   if (auto entered = enter_container_root(spec, rootfs_tag, binds); !entered)
@@ -158,7 +158,7 @@ std::string prepare_process(const oci::Process& process, const nlohmann::json& s
 
 // An exec'd process joins the init's namespaces; joining its mount namespace also makes the
 // container's root this process's root.
-[[noreturn]] void run_exec(pid_t init, const oci::Process& process, const nlohmann::json& seccomp,
+[[noreturn]] void run_exec(pid_t init, const oci::Process& process, const std::string& seccomp,
                            ChildStdio stdio, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
   for (const auto& [name, type] :
@@ -254,7 +254,7 @@ Result<std::string> find_executable(const std::string& program,
 }
 
 Result<Container> Container::create(const oci::Spec& spec, const std::string& rootfs_tag,
-                                    const nlohmann::json& binds, const nlohmann::json& seccomp,
+                                    const nlohmann::json& binds, const std::string& seccomp,
                                     ContainerStdio& stdio) {
   auto start_pipe = TRY(sys::pipe());
   auto report_pipe = TRY(sys::pipe());

@@ -23,9 +23,9 @@ class Container {
  public:
   // Forks the container's init in new pid, mount, uts and ipc namespaces, sets up its root and
   // user, and resolves its program; fails with the reason if any step fails.
-  // `seccomp` is the spec's linux.seccomp (null for none); exec'd processes get it too.
+  // `seccomp` is the compiled filter (empty for none); exec'd processes get it too.
   static Result<Container> create(const oci::Spec& spec, const std::string& rootfs_tag,
-                                  const nlohmann::json& binds, const nlohmann::json& seccomp,
+                                  const nlohmann::json& binds, const std::string& seccomp,
                                   ContainerStdio& stdio);
 
   pid_t pid() const { return m_pid; }
@@ -40,7 +40,7 @@ class Container {
   pid_t m_pid = -1;
   UniqueFd m_start_write;
   UniqueFd m_report_read;
-  nlohmann::json m_seccomp;
+  std::string m_seccomp;
 };
 
 // Looks up `program` in the PATH from `env` the way execvp would, inside the current root.

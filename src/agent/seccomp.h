@@ -1,14 +1,13 @@
-// The spec's seccomp profile (linux.seccomp, as Podman passes its default profile), compiled
-// with libseccomp and loaded into the calling process. no_new_privileges stays the spec's call.
+// Loads a seccomp filter the shim compiled (raw BPF instructions) into the calling process.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "common/result.h"
 
 namespace vessel::agent {
 
-// Does nothing for a null or absent profile.
-Result<void> load_seccomp(const nlohmann::json& profile);
+// Does nothing for an empty program; the program's size is checked before use.
+Result<void> load_seccomp(std::string_view program);
 
 }  // namespace vessel::agent

@@ -14,6 +14,7 @@
 
 #include "agent/container.h"
 #include "agent/network.h"
+#include "common/base64.h"
 #include "common/channel/messages.h"
 #include "common/channel/stream.h"
 #include "common/log.h"
@@ -53,11 +54,6 @@ struct Process {
           channel::stream_of(id, channel::kStderr), std::move(stdio.stderr_read)));
   }
 };
-
-json seccomp_of(const json& spec) {
-  if (!spec.contains("linux") || !spec["linux"].is_object()) return nullptr;
-  return spec["linux"].value("seccomp", json(nullptr));
-}
 
 class Server {
  public:
@@ -195,11 +191,12 @@ class Server {
     if (m_container) return fail("a container was created already");
     if (!message.contains("spec")) return fail("create without a spec");
     oci::Spec spec = TRY(oci::parse_spec(message["spec"]));
+    std::string seccomp = TRY(base64_decode(message.value("seccomp", "")));
     TRY(configure_network(message.value("network", json::object())).map_error(context("network")));
     ContainerStdio stdio;
     m_container = std::make_unique<Container>(
         TRY(Container::create(spec, kRootfsTag, message.value("binds", json::array()),
-                              seccomp_of(message["spec"]), stdio)));
+                              seccomp, stdio)));
     auto [it, _] = m_processes.try_emplace(0, 0, stdio);
     it->second.pid = m_container->pid();
     return {};

@@ -26,6 +26,7 @@
 #include "hypervisor/accel.h"
 #include "hypervisor/hypervisor.h"
 #include "shim/network.h"
+#include "shim/seccomp.h"
 
 namespace vessel::shim {
 
@@ -135,7 +136,11 @@ class Sandbox {
     if (spec.root_path[0] != '/') spec.root_path = m_options.bundle + "/" + spec.root_path;
     m_terminal = spec.process.terminal;
 
+    log::debug("setting up the network");
+    std::string seccomp = TRY(compile_seccomp(
+        config.contains("linux") && config["linux"].is_object() ? config["linux"].value("seccomp", json()) : json()));
     Network network = TRY(setup_network(spec));
+    log::debug("network ready");
     json binds = json::array();
     std::vector<hypervisor::Share> volumes = TRY(plan_binds(spec, binds));
 
@@ -158,10 +163,12 @@ class Sandbox {
     vm.console_log = m_options.state_dir + "/console.log";
     m_vm = hypervisor::make_qemu();
     TRY(m_vm->start(vm));
+    log::debug("QEMU started");
     theirs.reset();
     m_channel = std::make_unique<Channel>(std::move(ours));
 
     json hello = TRY(wait_for_message("hello", kBootTimeout));
+    log::debug("the agent said hello");
     std::string agent_version = hello.value("version", "unknown");
     if (agent_version != channel::build_version())
       return fail(EPROTO,
@@ -169,8 +176,13 @@ class Sandbox {
 
     channel::send_message(
         *m_channel,
-        {{"type", "create"}, {"spec", config}, {"network", network.description}, {"binds", binds}});
+        {{"type", "create"},
+         {"spec", config},
+         {"network", network.description},
+         {"binds", binds},
+         {"seccomp", base64_encode(seccomp)}});
     TRY(wait_for_message("created", kBootTimeout));
+    log::debug("the container is created");
     TRY(setup_stdio());
     m_control = TRY(sys::unix_listen(m_options.state_dir + "/shim.sock"));
     TRY(sys::set_nonblocking(m_control.get()));
