@@ -5,7 +5,7 @@ Interleaves, round by round:
   - podman run --rm --runtime=<build>/vessel IMG true
   - podman run --rm --runtime=runc IMG true
   - a bare QEMU boot of the same guest kernel and initrd to /init (QEMU started with vessel's own
-    command line, minus the container's 9p share; /init is reached when the agent's first bytes
+    command line, with neutral backends for its NIC and 9p shares; /init is reached when the agent's first bytes
     arrive on its port)
 and reports medians, vessel's added latency (vessel - runc) and its ratio to the bare boot; then
 the PSS of QEMU + shim for an idle container beside that of a bare QEMU idling the same guest.
@@ -61,18 +61,19 @@ def vessel_qemu_argv(vessel):
             argv = [a.decode() for a in f.read().split(b"\0") if a]
     finally:
         podman("rm", "-f", "-t", "0", cid, capture=True)
-    bare, skip = [], False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        # The container's shares and network card need the container: the bare VM has neither.
-        if arg in ("-fsdev", "-netdev") or (
-                arg == "-device" and argv[i + 1].startswith(("virtio-9p", "virtio-net"))):
-            skip = True
-            continue
+    # The same virtual hardware with neutral backends: the NIC on an unconnected UDP socket, the
+    # shares on an empty directory. The difference then is what vessel adds: the shim, the
+    # container's processes and their use of the devices.
+    empty = tempfile.mkdtemp(prefix="vessel-bench-")
+    bare = []
+    for arg in argv:
         if arg.startswith("file:"):
             arg = "file:/dev/null"
+        elif arg.startswith("tap,id="):
+            arg = arg.split(",")[1].replace("id=", "socket,id=") + ",udp=127.0.0.1:9,localaddr=127.0.0.1:0"
+        elif arg.startswith("local,id=fs"):
+            fields = [f if not f.startswith("path=") else "path=" + empty for f in arg.split(",") if f != ""]
+            arg = ",".join(fields)
         bare.append(arg)
     return bare
 

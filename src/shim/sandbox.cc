@@ -204,11 +204,13 @@ class Sandbox {
 
  private:
   int finish(int code) {
+    log::debug("output written, stopping the VM");
     if (m_channel) {
       channel::send_message(*m_channel, {{"type", "shutdown"}});
       (void)m_channel->flush();
     }
     m_vm.reset();  // stops QEMU
+    log::debug("the VM stopped");
     return code;
   }
 
@@ -401,6 +403,7 @@ class Sandbox {
       // Nothing more will be read from the guest: stop sending stdin.
       for (auto& sender : m_senders) sender->close(*m_channel);
     } else if (type == "started" || type == "error") {
+      log::debug("the agent answered " + type);
       reply_pending_start(
           type == "started"
               ? json{{"ok", true}}
@@ -555,6 +558,7 @@ class Sandbox {
     json request = json::parse(client.request, nullptr, false);
     std::string op = request.is_object() ? request.value("op", "") : "";
     if (op == "start") {
+      log::debug("starting the container");
       channel::send_message(*m_channel, {{"type", "start"}});
       m_start_client = std::move(client.fd);
     } else if (op == "pause" || op == "resume") {
