@@ -9,7 +9,8 @@ namespace vessel::agent {
 
 Result<void> load_seccomp(std::string_view program) {
   if (program.empty()) return {};
-  if (program.size() % sizeof(sock_filter) != 0 || program.size() / sizeof(sock_filter) > BPF_MAXINSNS)
+  if (program.size() % sizeof(sock_filter) != 0 ||
+      program.size() / sizeof(sock_filter) > BPF_MAXINSNS)
     return fail("seccomp: the compiled filter has an invalid size");
   sock_fprog filter{static_cast<unsigned short>(program.size() / sizeof(sock_filter)),
                     reinterpret_cast<sock_filter*>(const_cast<char*>(program.data()))};

@@ -194,9 +194,8 @@ class Server {
     std::string seccomp = TRY(base64_decode(message.value("seccomp", "")));
     TRY(configure_network(message.value("network", json::object())).map_error(context("network")));
     ContainerStdio stdio;
-    m_container = std::make_unique<Container>(
-        TRY(Container::create(spec, kRootfsTag, message.value("binds", json::array()),
-                              seccomp, stdio)));
+    m_container = std::make_unique<Container>(TRY(Container::create(
+        spec, kRootfsTag, message.value("binds", json::array()), seccomp, stdio)));
     auto [it, _] = m_processes.try_emplace(0, 0, stdio);
     it->second.pid = m_container->pid();
     return {};

@@ -1,18 +1,17 @@
 #include "runtime/exec.h"
 
 #include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "common/oci_spec.h"
 #include "common/sys.h"
+#include "common/terminal.h"
 
 namespace vessel::runtime {
 
@@ -58,23 +57,8 @@ Result<Relay> start_relay(const StateStore& store, const ExecRequest& request,
   bool terminal = process.value("terminal", false);
   std::vector<int> fds = {0, 1, 2};
   if (terminal) {
-    if (request.console_socket.empty())
-      return fail("process.terminal is true but no --console-socket was given");
-    int master = -1, slave = -1;
-    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) < 0) return fail_errno("openpty");
-    UniqueFd master_fd(master);
-    relay.terminal = UniqueFd(slave);
-    termios mode{};
-    ::tcgetattr(slave, &mode);
-    ::cfmakeraw(&mode);  // the guest's pty does the line discipline
-    ::tcsetattr(slave, TCSANOW, &mode);
-    UniqueFd console =
-        TRY(sys::unix_connect(request.console_socket).map_error(context("console socket")));
-    TRY(sys::send_fd(console.get(), master, "/dev/ptmx"));
-    // As the slave's controlling process, the relay hears of resizes (SIGWINCH).
-    ::setsid();
-    ::ioctl(slave, TIOCSCTTY, 0);
-    fds = {slave};
+    relay.terminal = TRY(open_console_for(request.console_socket));
+    fds = {relay.terminal.get()};
   }
   json line = {{"op", "exec"}, {"process", process}, {"terminal", terminal}};
   TRY(sys::send_with_fds(relay.socket.get(), line.dump() + "\n", fds));

@@ -2,13 +2,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -23,10 +21,12 @@
 #include "common/log.h"
 #include "common/oci_spec.h"
 #include "common/sys.h"
+#include "common/terminal.h"
 #include "hypervisor/accel.h"
 #include "hypervisor/hypervisor.h"
 #include "shim/network.h"
 #include "shim/seccomp.h"
+#include "shim/stdio_relay.h"
 
 namespace vessel::shim {
 
@@ -137,8 +137,10 @@ class Sandbox {
     m_terminal = spec.process.terminal;
 
     log::debug("setting up the network");
-    std::string seccomp = TRY(compile_seccomp(
-        config.contains("linux") && config["linux"].is_object() ? config["linux"].value("seccomp", json()) : json()));
+    std::string seccomp =
+        TRY(compile_seccomp(config.contains("linux") && config["linux"].is_object()
+                                ? config["linux"].value("seccomp", json())
+                                : json()));
     Network network = TRY(setup_network(spec));
     log::debug("network ready");
     json binds = json::array();
@@ -174,13 +176,11 @@ class Sandbox {
       return fail(EPROTO,
                   channel::version_mismatch_message(channel::build_version(), agent_version));
 
-    channel::send_message(
-        *m_channel,
-        {{"type", "create"},
-         {"spec", config},
-         {"network", network.description},
-         {"binds", binds},
-         {"seccomp", base64_encode(seccomp)}});
+    channel::send_message(*m_channel, {{"type", "create"},
+                                       {"spec", config},
+                                       {"network", network.description},
+                                       {"binds", binds},
+                                       {"seccomp", base64_encode(seccomp)}});
     TRY(wait_for_message("created", kBootTimeout));
     log::debug("the container is created");
     TRY(setup_stdio());
@@ -214,14 +214,7 @@ class Sandbox {
     return code;
   }
 
-  // Whether every byte process `id` wrote has been written out here.
-  bool output_written(uint32_t id) const {
-    for (const auto& receiver : m_receivers)
-      if (channel::process_of(receiver->stream()) == id && !receiver->finished()) return false;
-    return true;
-  }
-
-  bool all_output_written() const { return output_written(0); }
+  bool all_output_written() const { return m_stdio.written(0); }
 
   // Waits for one control message of `type` during setup; an error message or QEMU's exit fails.
   Result<json> wait_for_message(const std::string& type, std::chrono::seconds timeout) {
@@ -264,35 +257,12 @@ class Sandbox {
 
   Result<void> setup_stdio() {
     if (!m_terminal) {
-      m_senders.push_back(
-          std::make_unique<channel::StreamSender>(channel::kStdin, UniqueFd(::dup(0))));
-      m_receivers.push_back(
-          std::make_unique<channel::StreamReceiver>(channel::kStdout, UniqueFd(::dup(1))));
-      m_receivers.push_back(
-          std::make_unique<channel::StreamReceiver>(channel::kStderr, UniqueFd(::dup(2))));
+      m_stdio.add(0, UniqueFd(::dup(0)), UniqueFd(::dup(1)), UniqueFd(::dup(2)));
       return {};
     }
-    // A host pty: its master goes to conmon, its slave is relayed to the guest's pty.
-    int master = -1, slave = -1;
-    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) < 0) return fail_errno("openpty");
-    UniqueFd master_fd(master), slave_fd(slave);
-    termios mode{};
-    ::tcgetattr(slave, &mode);
-    ::cfmakeraw(&mode);  // the guest's pty does the line discipline; this one passes bytes
-    ::tcsetattr(slave, TCSANOW, &mode);
-    if (m_options.console_socket.empty())
-      return fail("process.terminal is set but no --console-socket was given");
-    UniqueFd socket =
-        TRY(sys::unix_connect(m_options.console_socket).map_error(context("console socket")));
-    TRY(sys::send_fd(socket.get(), master, "/dev/ptmx"));
-    // As the slave's controlling process, the shim gets SIGWINCH when conmon resizes the master.
-    ::setsid();
-    ::ioctl(slave, TIOCSCTTY, 0);
-    m_terminal_fd = slave;
-    m_senders.push_back(
-        std::make_unique<channel::StreamSender>(channel::kStdin, UniqueFd(::dup(slave))));
-    m_receivers.push_back(
-        std::make_unique<channel::StreamReceiver>(channel::kStdout, std::move(slave_fd)));
+    UniqueFd slave = TRY(open_console_for(m_options.console_socket));
+    m_terminal_fd = slave.get();
+    m_stdio.add(0, UniqueFd(::dup(slave.get())), std::move(slave), UniqueFd());
     send_window_size();
     return {};
   }
@@ -314,10 +284,7 @@ class Sandbox {
                    static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0});
     fds.push_back({m_signal_fd.get(), POLLIN, 0});
     fds.push_back({m_control.get(), POLLIN, 0});
-    for (auto& sender : m_senders)
-      if (sender->wants_read()) fds.push_back({sender->fd(), POLLIN, 0});
-    for (auto& receiver : m_receivers)
-      if (receiver->wants_write()) fds.push_back({receiver->fd(), POLLOUT, 0});
+    m_stdio.add_poll_fds(fds);
     for (auto& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
     for (auto& [id, session] : m_execs) fds.push_back({session.client.get(), POLLIN, 0});
 
@@ -339,10 +306,7 @@ class Sandbox {
       } else if (entry.fd == m_control.get()) {
         accept_clients();
       } else {
-        for (auto& sender : m_senders)
-          if (sender->fd() == entry.fd) TRY(sender->on_readable(*m_channel));
-        for (auto& receiver : m_receivers)
-          if (receiver->fd() == entry.fd) TRY(receiver->on_writable(*m_channel));
+        if (TRY(m_stdio.on_ready(entry.fd, *m_channel))) continue;
         bool handled = false;
         for (auto& client : m_clients)
           if (client.fd.get() == entry.fd) on_client(client), handled = true;
@@ -362,24 +326,10 @@ class Sandbox {
     auto frames = std::move(m_pending_frames);
     m_pending_frames.clear();
     for (auto& frame : frames) {
-      switch (frame.type) {
-        case FrameType::Control:
-          TRY(on_message(TRY(channel::parse_message(frame))));
-          break;
-        case FrameType::Data:
-          for (auto& receiver : m_receivers)
-            if (receiver->stream() == frame.stream)
-              TRY(receiver->on_data(*m_channel, std::move(frame.payload)));
-          break;
-        case FrameType::Close:
-          for (auto& receiver : m_receivers)
-            if (receiver->stream() == frame.stream) receiver->on_close();
-          break;
-        case FrameType::Credit:
-          for (auto& sender : m_senders)
-            if (sender->stream() == frame.stream) TRY(sender->on_credit(frame.payload));
-          break;
-      }
+      if (frame.type == FrameType::Control)
+        TRY(on_message(TRY(channel::parse_message(frame))));
+      else
+        TRY(m_stdio.on_frame(frame, *m_channel));
     }
     return {};
   }
@@ -401,7 +351,7 @@ class Sandbox {
         m_exit_message = message.value("exit_code", 255);
       log::info("the container exited with status " + std::to_string(*m_exit_message));
       // Nothing more will be read from the guest: stop sending stdin.
-      for (auto& sender : m_senders) sender->close(*m_channel);
+      m_stdio.close_input(0, *m_channel);
     } else if (type == "started" || type == "error") {
       log::debug("the agent answered " + type);
       reply_pending_start(
@@ -433,22 +383,14 @@ class Sandbox {
     } else if (type == "exit") {
       it->second.exit_code = message.contains("signal") ? 128 + message["signal"].get<int>()
                                                         : message.value("exit_code", 255);
-      close_senders(id);
+      m_stdio.close_input(id, *m_channel);
     }
     return {};
   }
 
-  void close_senders(uint32_t id) {
-    for (auto& sender : m_senders)
-      if (channel::process_of(sender->stream()) == id) sender->close(*m_channel);
-  }
-
   // Forgets the session's streams and closes the relay's connection (which ends the relay).
   void end_exec(uint32_t id) {
-    close_senders(id);
-    std::erase_if(m_senders, [&](const auto& s) { return channel::process_of(s->stream()) == id; });
-    std::erase_if(m_receivers,
-                  [&](const auto& r) { return channel::process_of(r->stream()) == id; });
+    m_stdio.remove(id, *m_channel);
     m_execs.erase(id);
   }
 
@@ -456,7 +398,7 @@ class Sandbox {
   void finish_execs() {
     std::vector<uint32_t> done;
     for (auto& [id, session] : m_execs)
-      if (session.exit_code && output_written(id)) {
+      if (session.exit_code && m_stdio.written(id)) {
         (void)sys::write_all(session.client.get(),
                              json{{"exit_code", *session.exit_code}}.dump() + "\n");
         done.push_back(id);
@@ -475,14 +417,10 @@ class Sandbox {
       return;
     }
     uint32_t id = m_next_exec++;
-    int input = terminal ? ::dup(fds[0].get()) : fds[0].release();
-    m_senders.push_back(std::make_unique<channel::StreamSender>(
-        channel::stream_of(id, channel::kStdin), UniqueFd(input)));
-    m_receivers.push_back(std::make_unique<channel::StreamReceiver>(
-        channel::stream_of(id, channel::kStdout), std::move(terminal ? fds[0] : fds[1])));
-    if (!terminal)
-      m_receivers.push_back(std::make_unique<channel::StreamReceiver>(
-          channel::stream_of(id, channel::kStderr), std::move(fds[2])));
+    if (terminal)
+      m_stdio.add(id, UniqueFd(::dup(fds[0].get())), std::move(fds[0]), UniqueFd());
+    else
+      m_stdio.add(id, std::move(fds[0]), std::move(fds[1]), std::move(fds[2]));
     channel::send_message(*m_channel,
                           {{"type", "exec"}, {"exec", id}, {"process", request["process"]}});
     m_execs[id] = ExecSession{std::move(client.fd), "", std::nullopt};
@@ -596,8 +534,7 @@ class Sandbox {
   std::unique_ptr<hypervisor::Hypervisor> m_vm;
   std::unique_ptr<Channel> m_channel;
   std::vector<channel::Frame> m_pending_frames;
-  std::vector<std::unique_ptr<channel::StreamSender>> m_senders;
-  std::vector<std::unique_ptr<channel::StreamReceiver>> m_receivers;
+  StdioRelay m_stdio;
   UniqueFd m_signal_fd;
   UniqueFd m_control;
   std::vector<Client> m_clients;

@@ -92,7 +92,8 @@ Result<std::string> compile_seccomp(const json& profile) {
   auto program = TRY(sys::pipe());
   TRY(sys::set_nonblocking(program.write.get()));
   if (int exported = seccomp_export_bpf(context.get(), program.write.get()); exported < 0)
-    return fail(-exported, std::string("seccomp: compiling the filter: ") + std::strerror(-exported));
+    return fail(-exported,
+                std::string("seccomp: compiling the filter: ") + std::strerror(-exported));
   program.write.reset();
   return sys::read_to_end(program.read.get(), 1 << 20);
 }
