@@ -129,20 +129,7 @@ Result<UniqueFd> unix_connect(const std::string& path) {
 }
 
 Result<void> send_fd(int socket, int fd, std::string_view name) {
-  iovec iov{const_cast<char*>(name.data()), name.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  cmsghdr* header = CMSG_FIRSTHDR(&message);
-  header->cmsg_level = SOL_SOCKET;
-  header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
-  if (::sendmsg(socket, &message, 0) < 0) return fail_errno("sendmsg");
-  return {};
+  return send_with_fds(socket, name, {fd});
 }
 
 std::optional<unsigned long long> process_start_time(pid_t pid) {
@@ -193,23 +180,10 @@ namespace vessel::sys {
 
 Result<UniqueFd> receive_fd(int socket) {
   char name[64];
-  iovec iov{name, sizeof name};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  ssize_t n;
-  while ((n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-  }
-  if (n < 0) return fail_errno("recvmsg");
-  cmsghdr* header = CMSG_FIRSTHDR(&message);
-  if (!header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int)))
-    return fail(EPROTO, "no descriptor was received");
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
-  return UniqueFd(fd);
+  std::vector<UniqueFd> fds;
+  if (receive_with_fds(socket, name, sizeof name, fds, 1) < 0) return fail_errno("recvmsg");
+  if (fds.size() != 1) return fail(EPROTO, "no descriptor was received");
+  return std::move(fds[0]);
 }
 
 }  // namespace vessel::sys

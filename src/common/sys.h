@@ -40,6 +40,13 @@ Result<UniqueFd> unix_listen(const std::string& path);
 Result<UniqueFd> unix_connect(const std::string& path);
 // Sends one descriptor with SCM_RIGHTS alongside a short name, as runc does for console sockets.
 Result<void> send_fd(int socket, int fd, std::string_view name);
+// Receives one descriptor sent with send_fd.
+Result<UniqueFd> receive_fd(int socket);
+// Sends bytes with descriptors attached (SCM_RIGHTS).
+Result<void> send_with_fds(int socket, std::string_view data, const std::vector<int>& fds);
+// Reads up to `size` bytes and any descriptors sent with them (at most max_fds; more are closed).
+ssize_t receive_with_fds(int socket, char* buffer, size_t size, std::vector<UniqueFd>& fds,
+                         size_t max_fds);
 
 // The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), so a
 // stored pid can be told apart from a later process that reused the number.
@@ -52,17 +59,4 @@ Result<bool> wait_readable(int fd, std::chrono::milliseconds timeout);
 // Directory of the running executable (/proc/self/exe resolved).
 std::string executable_dir();
 
-}  // namespace vessel::sys
-
-namespace vessel::sys {
-// Receives one descriptor sent with send_fd.
-Result<UniqueFd> receive_fd(int socket);
-}  // namespace vessel::sys
-
-namespace vessel::sys {
-// Reads up to `size` bytes and any descriptors sent with them (at most max_fds; more are closed).
-ssize_t receive_with_fds(int socket, char* buffer, size_t size, std::vector<UniqueFd>& fds,
-                         size_t max_fds);
-// Sends bytes with descriptors attached (SCM_RIGHTS).
-Result<void> send_with_fds(int socket, std::string_view data, const std::vector<int>& fds);
 }  // namespace vessel::sys
