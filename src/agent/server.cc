@@ -156,8 +156,15 @@ class Server {
       reply(created ? json{{"type", "created"}}
                     : json{{"type", "error"}, {"message", created.error().message}},
             std::nullopt);
+      if (created) {
+        // The guest would sit idle while the host finishes `create` and Podman calls `start`:
+        // bring the network up now, after the answer has left; `start` reports any failure.
+        TRY(m_channel.flush());
+        m_network_ready = configure_network(m_network).map_error(context("network"));
+      }
     } else if (type == "start") {
-      auto started = m_container ? m_container->start() : fail("no container was created");
+      auto started = m_container ? m_network_ready : fail("no container was created");
+      if (started) started = m_container->start();
       reply(started ? json{{"type", "started"}}
                     : json{{"type", "error"}, {"message", started.error().message}},
             std::nullopt);
@@ -192,7 +199,7 @@ class Server {
     if (!message.contains("spec")) return fail("create without a spec");
     oci::Spec spec = TRY(oci::parse_spec(message["spec"]));
     std::string seccomp = TRY(base64_decode(message.value("seccomp", "")));
-    TRY(configure_network(message.value("network", json::object())).map_error(context("network")));
+    m_network = message.value("network", json::object());
     ContainerStdio stdio;
     m_container = std::make_unique<Container>(TRY(Container::create(
         spec, kRootfsTag, message.value("binds", json::array()), seccomp, stdio)));
@@ -253,6 +260,8 @@ class Server {
   UniqueFd m_signal_fd;
   std::unique_ptr<Container> m_container;
   std::map<uint32_t, Process> m_processes;
+  json m_network;
+  Result<void> m_network_ready = fail("the network is not configured yet");
   bool m_shutdown = false;
 };
 

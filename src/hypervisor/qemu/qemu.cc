@@ -61,10 +61,10 @@ class QemuHypervisor final : public Hypervisor {
   void stop() override {
     if (m_process.pid() <= 0) return;
     m_process.kill(SIGTERM);
-    for (int i = 0; i < 50; ++i) {
+    for (int i = 0; i < 500; ++i) {
       auto status = m_process.try_wait();
       if (!status || *status) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     m_process = ChildProcess();  // kills and reaps
   }
