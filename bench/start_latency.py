@@ -21,6 +21,8 @@ import tempfile
 import time
 
 IMAGE = "localhost/vessel-demo"
+# What the bare VM shares instead of a container's root; removed when the benchmark ends.
+EMPTY_SHARE = tempfile.TemporaryDirectory(prefix="vessel-bench-")
 
 
 def podman(*args, check=True, capture=True):
@@ -64,7 +66,7 @@ def vessel_qemu_argv(vessel):
     # The same virtual hardware with neutral backends: the NIC on an unconnected UDP socket, the
     # shares on an empty directory. The difference then is what vessel adds: the shim, the
     # container's processes and their use of the devices.
-    empty = tempfile.mkdtemp(prefix="vessel-bench-")
+    empty = EMPTY_SHARE.name
     bare = []
     for arg in argv:
         if arg.startswith("file:"):
