@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <functional>
 
 #include "common/sys.h"
 #include "common/unique_fd.h"
@@ -31,6 +32,18 @@ struct Mapping {
     if (address != MAP_FAILED) ::munmap(address, size);
   }
 };
+
+// A fact that holds until the host reboots (the KVM verdict, the TSC rate): kept in `path` as
+// "<boot id>\n<value>", and computed again only after a reboot.
+std::string for_this_boot(const std::string& path, const std::function<std::string()>& compute) {
+  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("unknown");
+  if (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
+  if (auto cached = sys::read_file(path, 4096); cached && cached->starts_with(boot_id + "\n"))
+    return cached->substr(boot_id.size() + 1);
+  std::string value = compute();
+  (void)sys::write_file_atomic(path, boot_id + "\n" + value);
+  return value;
+}
 
 }  // namespace
 
@@ -127,23 +140,21 @@ std::optional<std::string> kvm_unusable_reason() {
 
 Result<AccelChoice> choose_accel(Accel requested, const std::string& cache_dir) {
   if (requested == Accel::Tcg) return AccelChoice{Accel::Tcg, ""};
+  std::string verdict = for_this_boot(cache_dir + "/kvm-probe",
+                                      [] { return kvm_unusable_reason().value_or("usable"); });
   std::optional<std::string> reason;
-  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("unknown");
-  if (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
-  std::string cache = cache_dir + "/kvm-probe";
-  auto cached = sys::read_file(cache, 4096);
-  if (cached && cached->starts_with(boot_id + "\n")) {
-    std::string verdict = cached->substr(boot_id.size() + 1);
-    if (verdict != "usable") reason = verdict;
-  } else {
-    reason = kvm_unusable_reason();
-    (void)sys::write_file_atomic(cache, boot_id + "\n" + reason.value_or("usable"));
-  }
+  if (verdict != "usable") reason = verdict;
   if (!reason) return AccelChoice{Accel::Kvm, ""};
   if (requested == Accel::Kvm)
     return fail(ENODEV, "KVM was requested (accel = \"kvm\") but " + *reason);
   return AccelChoice{Accel::Tcg, "KVM cannot be used (" + *reason +
                                      "): running the VM under TCG emulation, which is much slower"};
+}
+
+uint64_t host_tsc_khz(const std::string& cache_dir) {
+  std::string khz =
+      for_this_boot(cache_dir + "/tsc-khz", [] { return std::to_string(measure_tsc_khz()); });
+  return std::strtoull(khz.c_str(), nullptr, 10);
 }
 
 uint64_t measure_tsc_khz() {

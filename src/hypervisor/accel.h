@@ -24,5 +24,7 @@ Result<AccelChoice> choose_accel(Accel requested, const std::string& cache_dir);
 
 // The host's TSC rate, measured against CLOCK_MONOTONIC_RAW; TCG guests see the host's TSC.
 uint64_t measure_tsc_khz();
+// The same, measured once per boot of the host and cached in cache_dir.
+uint64_t host_tsc_khz(const std::string& cache_dir);
 
 }  // namespace vessel::hypervisor

@@ -12,29 +12,13 @@
 #include "common/oci_spec.h"
 #include "common/sys.h"
 #include "common/terminal.h"
+#include "runtime/shim_client.h"
 
 namespace vessel::runtime {
 
 using nlohmann::json;
 
 namespace {
-
-// Reads one JSON line from the shim (bounded).
-Result<json> read_line(int socket, std::string& buffer) {
-  size_t newline;
-  while ((newline = buffer.find('\n')) == std::string::npos) {
-    char chunk[4096];
-    ssize_t n = ::read(socket, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail(EIO, "the container stopped");
-    buffer.append(chunk, n);
-    if (buffer.size() > 65536) return fail(EPROTO, "the shim's answer is too long");
-  }
-  json line = json::parse(buffer.substr(0, newline), nullptr, false);
-  buffer.erase(0, newline + 1);
-  if (!line.is_object()) return fail(EPROTO, "the shim's answer is not JSON");
-  return line;
-}
 
 void send_window_size(int socket, int terminal) {
   winsize size{};
@@ -62,7 +46,7 @@ Result<Relay> start_relay(const StateStore& store, const ExecRequest& request,
   }
   json line = {{"op", "exec"}, {"process", process}, {"terminal", terminal}};
   TRY(sys::send_with_fds(relay.socket.get(), line.dump() + "\n", fds));
-  json reply = TRY(read_line(relay.socket.get(), relay.buffer));
+  json reply = TRY(read_json_line(relay.socket.get(), relay.buffer));
   if (!reply.value("ok", false)) return fail(reply.value("error", "exec failed"));
   send_window_size(relay.socket.get(), relay.terminal.get());
   return relay;
@@ -90,7 +74,7 @@ int relay_until_exit(Relay& relay) {
       }
     }
     if (fds[0].revents) {
-      auto line = read_line(relay.socket.get(), relay.buffer);
+      auto line = read_json_line(relay.socket.get(), relay.buffer);
       if (!line) return 128 + SIGKILL;  // the container stopped, and the process with it
       if (line->contains("exit_code")) return line->value("exit_code", 255);
     }

@@ -6,31 +6,40 @@
 
 namespace vessel::runtime {
 
+Result<nlohmann::json> read_json_line(int socket, std::string& buffer,
+                                      std::optional<std::chrono::milliseconds> timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
+  size_t newline;
+  while ((newline = buffer.find('\n')) == std::string::npos) {
+    if (timeout) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !TRY(sys::wait_readable(socket, left)))
+        return fail(ETIMEDOUT, "the shim did not answer within " +
+                                   std::to_string(timeout->count() / 1000) + " s");
+    }
+    char chunk[4096];
+    ssize_t n = ::read(socket, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(EIO, "the shim closed the connection without answering");
+    buffer.append(chunk, n);
+    if (buffer.size() > 65536) return fail(EPROTO, "the shim's answer is too long");
+  }
+  auto line = nlohmann::json::parse(buffer.substr(0, newline), nullptr, false);
+  buffer.erase(0, newline + 1);
+  if (line.is_discarded() || !line.is_object())
+    return fail(EPROTO, "the shim's answer is not JSON");
+  return line;
+}
+
 Result<nlohmann::json> shim_request(const std::string& socket_path, const nlohmann::json& request,
                                     std::chrono::seconds timeout) {
   UniqueFd socket = TRY(sys::unix_connect(socket_path));
   TRY(sys::write_all(socket.get(), request.dump() + "\n"));
-  std::string reply;
-  char buffer[4096];
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (reply.find('\n') == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || !TRY(sys::wait_readable(socket.get(), left)))
-      return fail(ETIMEDOUT,
-                  "the shim did not answer within " + std::to_string(timeout.count()) + " s");
-    ssize_t n = ::read(socket.get(), buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail(EIO, "the shim closed the connection without answering");
-    reply.append(buffer, n);
-    if (reply.size() > 65536) return fail(EPROTO, "the shim's answer is too long");
-  }
-  auto parsed = nlohmann::json::parse(reply, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object())
-    return fail(EPROTO, "the shim's answer is not JSON");
-  if (!parsed.value("ok", false))
-    return fail(parsed.value("error", "the shim refused the request"));
-  return parsed;
+  std::string buffer;
+  nlohmann::json reply = TRY(read_json_line(socket.get(), buffer, timeout));
+  if (!reply.value("ok", false)) return fail(reply.value("error", "the shim refused the request"));
+  return reply;
 }
 
 }  // namespace vessel::runtime

@@ -3,11 +3,17 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
 
 namespace vessel::runtime {
+
+// Reads the next JSON object line from the shim into `buffer` (which keeps what follows it);
+// bounded, and within `timeout` when one is given.
+Result<nlohmann::json> read_json_line(int socket, std::string& buffer,
+                                      std::optional<std::chrono::milliseconds> timeout = {});
 
 Result<nlohmann::json> shim_request(const std::string& socket_path, const nlohmann::json& request,
                                     std::chrono::seconds timeout);

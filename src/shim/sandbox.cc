@@ -65,17 +65,6 @@ namespace {
 
 constexpr auto kBootTimeout = std::chrono::seconds(120);
 
-// The TSC rate does not change while the host runs: measure it once per boot.
-uint64_t cached_tsc_khz(const std::string& cache_dir) {
-  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("");
-  std::string path = cache_dir + "/tsc-khz";
-  if (auto cached = sys::read_file(path, 128); cached && cached->starts_with(boot_id + "\n"))
-    return std::strtoull(cached->c_str() + boot_id.size() + 1, nullptr, 10);
-  uint64_t khz = hypervisor::measure_tsc_khz();
-  (void)sys::write_file_atomic(path, boot_id + "\n" + std::to_string(khz));
-  return khz;
-}
-
 // The last line QEMU wrote, to explain why it stopped.
 std::string qemu_complaint(const std::string& log_path) {
   auto text = sys::read_file(log_path, 1 << 16).value_or("");
@@ -121,7 +110,8 @@ Result<std::vector<hypervisor::Share>> plan_binds(const oci::Spec& spec, json& b
 
 class Sandbox {
  public:
-  explicit Sandbox(const ShimOptions& options) : m_options(options) {}
+  Sandbox(const ShimOptions& options, UniqueFd signal_fd)
+      : m_options(options), m_signal_fd(std::move(signal_fd)) {}
 
   // Everything up to "created": on failure the destructor stops the VM.
   Result<std::string> prepare() {
@@ -158,7 +148,8 @@ class Sandbox {
     vm.vcpus = m_options.vcpus;
     vm.memory_mib = m_options.memory_mib;
     vm.accel = choice.accel;
-    if (vm.accel == hypervisor::Accel::Tcg) vm.tsc_khz = cached_tsc_khz(m_options.state_root);
+    if (vm.accel == hypervisor::Accel::Tcg)
+      vm.tsc_khz = hypervisor::host_tsc_khz(m_options.state_root);
     vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
     vm.shares.insert(vm.shares.end(), volumes.begin(), volumes.end());
     for (const auto& tap : network.taps) vm.nics.push_back({tap.fd.get(), tap.mac});
@@ -275,10 +266,6 @@ class Sandbox {
                             {{"type", "resize"}, {"rows", size.ws_row}, {"cols", size.ws_col}});
   }
 
- public:
-  void set_signal_fd(UniqueFd fd) { m_signal_fd = std::move(fd); }
-
- private:
   Result<void> poll_once() {
     std::vector<pollfd> fds;
     fds.push_back({m_channel->fd(),
@@ -562,8 +549,7 @@ int run_sandbox(const ShimOptions& options, UniqueFd ready_fd) {
   ::signal(SIGPIPE, SIG_IGN);
   UniqueFd signal_fd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
 
-  Sandbox sandbox(options);
-  sandbox.set_signal_fd(std::move(signal_fd));
+  Sandbox sandbox(options, std::move(signal_fd));
   auto prepared = sandbox.prepare();
   json report = prepared ? json{{"ok", true}, {"warning", *prepared}}
                          : json{{"ok", false}, {"error", prepared.error().message}};

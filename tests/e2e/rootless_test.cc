@@ -41,19 +41,24 @@ std::string without_podman_noise(const std::string& text) {
   return out;
 }
 
+// Imports a busybox image as `user` (a fresh user has no images and no registry is reachable).
+CommandResult import_busybox_image(const std::string& user, const std::string& image) {
+  return as_user(
+      user,
+      "set -e; d=$(mktemp -d); mkdir -p $d/bin $d/proc $d/sys $d/dev $d/tmp $d/etc $d/www; "
+      "cp /bin/busybox $d/bin/; for a in $(/bin/busybox --list); do [ $a = busybox ] || "
+      "ln -s busybox $d/bin/$a; done; echo served-from-the-vm > $d/www/index.html; "
+      "tar -C $d -cf $d.tar .; podman import --change 'CMD [\"/bin/sh\"]' $d.tar " +
+          image + " >/dev/null; rm -rf $d $d.tar");
+}
+
 class RootlessTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (::geteuid() != 0 || ::access("/usr/bin/podman", X_OK) != 0) return;
     auto setup = as_user(kUser, prefix() + "/bin/vessel setup --user");
     ASSERT_EQ(setup.exit_code, 0) << setup.err;
-    auto image = as_user(
-        kUser,
-        "set -e; d=$(mktemp -d); mkdir -p $d/bin $d/proc $d/sys $d/dev $d/tmp $d/etc $d/www; "
-        "cp /bin/busybox $d/bin/; for a in $(/bin/busybox --list); do [ $a = busybox ] || "
-        "ln -s busybox $d/bin/$a; done; echo served-from-the-vm > $d/www/index.html; "
-        "tar -C $d -cf $d.tar .; podman import --change 'CMD [\"/bin/sh\"]' $d.tar " +
-            std::string(kImage) + " >/dev/null; rm -rf $d $d.tar");
+    auto image = import_busybox_image(kUser, kImage);
     ASSERT_EQ(image.exit_code, 0) << image.err;
   }
 
@@ -177,11 +182,7 @@ TEST_F(RootlessTest, ReferenceWalkthroughForAFreshUser) {
   EXPECT_NE(run({"id", "-nG", user}).out.find("kvm"), std::string::npos);
   auto setup = as_user(user, prefix() + "-walk/bin/vessel setup --user");
   EXPECT_EQ(setup.exit_code, 0) << setup.err;
-  auto image = as_user(
-      user,
-      "d=$(mktemp -d); mkdir -p $d/bin; cp /bin/busybox $d/bin/; ln -s busybox $d/bin/date; "
-      "ln -s busybox $d/bin/sh; tar -C $d -cf $d.tar . && podman import $d.tar localhost/walk "
-      ">/dev/null");
+  auto image = import_busybox_image(user, "localhost/walk");
   ASSERT_EQ(image.exit_code, 0) << image.err;
   auto date = as_user(user, "podman run --rm --runtime=vessel localhost/walk date");
   EXPECT_EQ(date.exit_code, 0) << date.err;
