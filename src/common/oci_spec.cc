@@ -93,9 +93,10 @@ constexpr std::pair<const char*, int> kRlimits[] = {
     {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
 
 // A capability list as a mask. Names this build does not know are skipped, as runc does with a
-// warning.
+// warning. A set the spec leaves out is empty, as with runc (Podman omits empty lists:
+// --cap-drop=all gives "capabilities": {}).
 Result<std::optional<uint64_t>> capability_set(const json& capabilities, const char* key) {
-  if (!capabilities.contains(key) || capabilities[key].is_null()) return std::optional<uint64_t>{};
+  if (!capabilities.contains(key) || capabilities[key].is_null()) return std::optional<uint64_t>{0};
   if (!capabilities[key].is_array())
     return fail(std::string("process.capabilities.") + key + " must be an array");
   uint64_t mask = 0;

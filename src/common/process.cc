@@ -29,8 +29,20 @@ ChildProcess::~ChildProcess() {
   }
 }
 
-[[noreturn]] static void child_exec(const SpawnOptions& options, int error_fd) {
-  // Move every source out of the way first, so that a target never clobbers a later source.
+[[noreturn]] static void child_fail(int error_fd, const std::string& message) {
+  (void)!::write(error_fd, message.data(), message.size());
+  ::_exit(127);
+}
+
+[[noreturn]] static void child_exec(const SpawnOptions& options, int error_fd, int go_fd) {
+  if (go_fd >= 0) {  // wait until the parent has done its part (after_clone)
+    char byte;
+    while (::read(go_fd, &byte, 1) < 0 && errno == EINTR) {
+    }
+  }
+  // Move every source, and the error pipe, out of the way first, so that a target never clobbers
+  // a later source or the pipe.
+  error_fd = ::fcntl(error_fd, F_DUPFD_CLOEXEC, 256);
   std::vector<int> moved;
   int highest = 2;
   for (const auto& [target, source] : options.fds) {
@@ -50,29 +62,43 @@ ChildProcess::~ChildProcess() {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  std::vector<char*> argv;
+  if (options.before_exec)
+    if (auto ready = options.before_exec(); !ready)
+      child_fail(keep_error_fd, ready.error().message);
+  std::vector<char*> argv, envp;
   for (const auto& arg : options.argv) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
-  ::execv(argv[0], argv.data());
-  int error = errno;
-  (void)!::write(keep_error_fd, &error, sizeof error);
-  ::_exit(127);
+  if (options.env) {
+    for (const auto& entry : *options.env) envp.push_back(const_cast<char*>(entry.c_str()));
+    envp.push_back(nullptr);
+  }
+  ::execve(argv[0], argv.data(), options.env ? envp.data() : environ);
+  child_fail(keep_error_fd, "execute " + options.argv[0] + ": " + std::strerror(errno));
 }
 
 Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
   auto error_pipe = TRY(sys::pipe());
-  pid_t pid = ::fork();
-  if (pid < 0) return fail_errno("fork");
-  if (pid == 0) child_exec(options, error_pipe.write.get());
+  std::optional<sys::Pipe> go;
+  if (options.after_clone) go = TRY(sys::pipe());
+  // clone without a new stack behaves as fork, in the namespaces asked for.
+  pid_t pid = static_cast<pid_t>(
+      ::syscall(SYS_clone, SIGCHLD | options.namespaces, nullptr, nullptr, nullptr, 0));
+  if (pid < 0) return fail_errno("clone");
+  if (pid == 0) {
+    if (go) go->write.reset();
+    child_exec(options, error_pipe.write.get(), go ? go->read.get() : -1);
+  }
   ChildProcess child(pid);
   error_pipe.write.reset();
-  int error = 0;
-  ssize_t n;
-  while ((n = ::read(error_pipe.read.get(), &error, sizeof error)) < 0 && errno == EINTR) {
+  if (go) {
+    go->read.reset();
+    TRY(options.after_clone(pid));  // on failure `child` is killed and reaped
+    go->write.reset();
   }
-  if (n == sizeof error) {
+  std::string error = TRY(sys::read_to_end(error_pipe.read.get(), 4096));
+  if (!error.empty()) {
     (void)child.wait();
-    return fail(error, "execute " + options.argv[0] + ": " + std::strerror(error));
+    return fail(EIO, error);
   }
   return child;
 }

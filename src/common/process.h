@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -19,6 +20,14 @@ struct SpawnOptions {
   // 0, 1 and 2 are inherited unless listed.
   std::vector<std::pair<int, int>> fds;
   bool die_with_parent = false;  // PR_SET_PDEATHSIG SIGKILL
+  // The child's whole environment; unset: the caller's.
+  std::optional<std::vector<std::string>> env;
+  // CLONE_NEW* flags: the child starts in new namespaces (with CLONE_NEWPID it is their pid 1).
+  int namespaces = 0;
+  // Runs in the parent once the child exists and before it goes on (to write its id maps).
+  std::function<Result<void>(pid_t)> after_clone;
+  // Runs in the child once its descriptors are in place, just before exec (to confine it).
+  std::function<Result<void>()> before_exec;
 };
 
 class ChildProcess {

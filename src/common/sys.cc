@@ -49,13 +49,50 @@ Result<void> write_all(int fd, std::string_view data) {
 }
 
 Result<void> write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
-  std::string temporary = path + ".tmp";
-  {
-    UniqueFd fd = TRY(open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode));
-    TRY(write_all(fd.get(), content).map_error(context("writing " + temporary)));
-    if (::fsync(fd.get()) < 0) return fail_errno("fsync " + temporary);
+  size_t slash = path.rfind('/');
+  std::string directory = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  UniqueFd dir = TRY(open(directory, O_PATH | O_DIRECTORY));
+  return write_file_atomic_at(dir.get(), name, content, mode).map_error(context(directory));
+}
+
+Result<void> write_file_atomic_at(int dir, const std::string& name, std::string_view content,
+                                  mode_t mode) {
+  // A new file of our own, never one somebody planted (a symlink, a file kept open elsewhere).
+  std::string temporary = name + ".tmp";
+  ::unlinkat(dir, temporary.c_str(), 0);
+  UniqueFd fd(
+      ::openat(dir, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (!fd) return fail_errno("create " + temporary);
+  auto written = write_all(fd.get(), content).map_error(context("writing " + temporary));
+  if (written && ::fsync(fd.get()) < 0) written = fail_errno("fsync " + temporary);
+  if (written && ::renameat(dir, temporary.c_str(), dir, name.c_str()) < 0)
+    written = fail_errno("rename " + temporary);
+  if (!written) ::unlinkat(dir, temporary.c_str(), 0);
+  return written;
+}
+
+Result<void> make_private_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST) {
+    if (errno != ENOENT) return fail_errno("mkdir " + path);
+    TRY(mkdir_p(path.substr(0, path.rfind('/')), 0755));
+    if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST) return fail_errno("mkdir " + path);
   }
-  if (::rename(temporary.c_str(), path.c_str()) < 0) return fail_errno("rename " + temporary);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (!fd || ::fstat(fd.get(), &st) < 0)
+    return fail(ENOTDIR, path +
+                             " is not a directory (a symlink or a file is in its place): remove "
+                             "it, or choose another --root");
+  if (st.st_uid != ::geteuid())
+    return fail(EPERM, path + " belongs to uid " + std::to_string(st.st_uid) +
+                           ", not to you (uid " + std::to_string(::geteuid()) +
+                           "): remove it, or choose another --root");
+  // Ours: make it private if it is not (an older vessel made it 0711).
+  if ((st.st_mode & 07777) != 0700 && ::fchmod(fd.get(), 0700) < 0)
+    return fail_errno("chmod 0700 " + path);
   return {};
 }
 

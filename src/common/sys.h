@@ -21,8 +21,14 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes = 1 << 2
 // Reads until end of file; fails once more than max_bytes arrive (the writer may be untrusted).
 Result<std::string> read_to_end(int fd, size_t max_bytes);
 // Writes path.tmp, fsyncs and renames it over path, so readers see the old or the new content.
+// The temporary is created O_EXCL|O_NOFOLLOW, so nothing planted in its place is written through.
 Result<void> write_file_atomic(const std::string& path, std::string_view content,
                                mode_t mode = 0644);
+Result<void> write_file_atomic_at(int dir, const std::string& name, std::string_view content,
+                                  mode_t mode = 0644);
+// Creates `path` 0700 if missing; then requires a real directory (not a symlink) owned by the
+// effective uid, and makes it 0700. Otherwise fails with one sentence naming owner and fix.
+Result<void> make_private_dir(const std::string& path);
 Result<void> write_all(int fd, std::string_view data);
 Result<void> set_nonblocking(int fd);
 Result<void> mkdir_p(const std::string& path, mode_t mode = 0755);

@@ -16,11 +16,19 @@ namespace vessel::hypervisor {
 
 enum class Accel { Auto, Kvm, Tcg };
 
+// How the guest's file ownership reaches the host through a share.
+enum class Ownership {
+  Host,    // as the guest sets it (the container's root filesystem, as with runc)
+  Mapped,  // in xattrs only: files the guest makes belong to QEMU, never setuid, never devices
+};
+
 // A host directory shared with the guest over virtio-9p, mounted there by its tag.
 struct Share {
   std::string tag;
   std::string host_path;
   bool readonly = false;
+  Ownership ownership = Ownership::Host;
+  int fd = -1;  // the directory, opened by the caller without following symlinks; else host_path
 };
 
 // A network card backed by a tap the caller opened (in the container's network namespace).
@@ -42,8 +50,9 @@ struct VmConfig {
   uint64_t tsc_khz = 0;      // the host TSC rate, needed by a guest under TCG
   std::vector<Share> shares;
   std::vector<Nic> nics;
-  int agent_fd = -1;        // connected stream socket: the guest's "vessel.0" port
-  std::string console_log;  // where the guest's serial console goes
+  int agent_fd = -1;    // connected stream socket: the guest's "vessel.0" port
+  int console_fd = -1;  // connected stream socket: the guest's serial console
+  int log_fd = -1;      // QEMU's own stdout and stderr
 };
 
 class Hypervisor {

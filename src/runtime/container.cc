@@ -1,6 +1,7 @@
 #include "runtime/container.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -115,6 +116,9 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   options.argv = {sys::executable_dir() + "/vessel-shim", dir};
   options.fds = {{0, 0}, {1, 1}, {2, 2}, {kShimReadyFd, ready.write.get()}};
   if (request.keep_fd5) options.fds.push_back({kSlirpExitPipeFd, kSlirpExitPipeFd});
+  // Podman enters the mount namespace of the container's pid (podman cp, top): the shim's own,
+  // which will hold only the container's files (shim/container_view.h).
+  options.namespaces = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
   ChildProcess shim = TRY(ChildProcess::spawn(options).map_error(context("starting vessel-shim")));
   ready.write.reset();
   auto report = read_shim_report(ready.read.get());

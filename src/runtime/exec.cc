@@ -46,7 +46,7 @@ Result<Relay> start_relay(const StateStore& store, const ExecRequest& request,
   }
   json line = {{"op", "exec"}, {"process", process}, {"terminal", terminal}};
   TRY(sys::send_with_fds(relay.socket.get(), line.dump() + "\n", fds));
-  json reply = TRY(read_json_line(relay.socket.get(), relay.buffer));
+  json reply = TRY(read_json_line(relay.socket.get(), relay.buffer, std::chrono::seconds(60)));
   if (!reply.value("ok", false)) return fail(reply.value("error", "exec failed"));
   send_window_size(relay.socket.get(), relay.terminal.get());
   return relay;

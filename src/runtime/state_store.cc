@@ -72,7 +72,7 @@ Result<void> StateStore::validate_id(const std::string& id) const {
 
 Result<void> StateStore::create_dir(const std::string& id) const {
   TRY(validate_id(id));
-  TRY(sys::mkdir_p(m_root, 0711));
+  TRY(sys::make_private_dir(m_root).map_error(context("state root")));
   if (::mkdir(dir(id).c_str(), 0700) < 0) {
     if (errno == EEXIST)
       return fail(EEXIST,

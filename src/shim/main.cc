@@ -1,13 +1,16 @@
-// vessel-shim STATE_DIR: started by `vessel create` (or `run`) for one container. Its pid is the
-// container's for conmon: it exits with the container's exit status.
+// vessel-shim STATE_DIR: started by `vessel create` (or `run`) for one container, as pid 1 of its
+// own pid namespace and in a mount namespace of its own. Its pid is the container's for conmon: it
+// exits with the container's exit status.
 //   fd 0-2: the container's stdio   fd 3: the ready pipe   fd 5: kept open (slirp4netns' exit pipe)
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include "common/capped_file.h"
 #include "common/log.h"
 #include "common/sys.h"
+#include "shim/boot.h"
 #include "shim/sandbox.h"
 
 using namespace vessel;
@@ -20,17 +23,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string state_dir = argv[1];
-  // Hold no directory of the caller's (the bundle, a mount point) busy while the container lives.
-  if (::chdir("/") < 0) return 1;
   UniqueFd ready(kReadyFd);
-  auto log_fd = sys::open(state_dir + "/shim.log", O_WRONLY | O_CREAT | O_APPEND, 0600);
-  auto options = shim::load_options(state_dir + "/shim.json");
-  log::init("vessel-shim", log_fd ? log_fd->release() : -1,
-            options && options->debug ? log::Level::Debug : log::Level::Info);
-  if (!options) {
-    std::string report = nlohmann::json{{"ok", false}, {"error", options.error().message}}.dump();
-    (void)sys::write_all(ready.get(), report);
+  auto report_failure = [&](const std::string& message) {
+    (void)sys::write_all(ready.get(), nlohmann::json{{"ok", false}, {"error", message}}.dump());
     return 1;
-  }
-  return shim::run_sandbox(*options, std::move(ready));
+  };
+  // Hold no directory of the caller's (the bundle, a mount point) busy while the container lives.
+  if (::chdir("/") < 0) return report_failure("chdir /: " + std::string(std::strerror(errno)));
+  auto dir = sys::open(state_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+  if (!dir) return report_failure(dir.error().message);
+  auto options = shim::load_options(state_dir + "/shim.json");
+  auto level = options && options->debug ? log::Level::Debug : log::Level::Info;
+  if (auto log_file = CappedFile::create(dir->get(), "shim.log", shim::kShimLogCap))
+    log::init_capped("vessel-shim", std::move(*log_file), level);
+  else
+    log::init("vessel-shim", -1, level);
+  if (!options) return report_failure(options.error().message);
+  return shim::run_sandbox(*options, std::move(*dir), std::move(ready));
 }

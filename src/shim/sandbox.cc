@@ -7,7 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -23,162 +23,81 @@
 #include "common/oci_spec.h"
 #include "common/sys.h"
 #include "common/terminal.h"
-#include "hypervisor/accel.h"
-#include "hypervisor/hypervisor.h"
+#include "shim/binds.h"
+#include "shim/boot.h"
+#include "shim/container_view.h"
 #include "shim/network.h"
 #include "shim/seccomp.h"
 #include "shim/stdio_relay.h"
 
 namespace vessel::shim {
 
+using channel::AgentMessage;
 using channel::Channel;
 using channel::FrameType;
 using nlohmann::json;
-
-Result<ShimOptions> load_options(const std::string& path) {
-  std::string text = TRY(sys::read_file(path));
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return fail(path + " is not valid JSON");
-  ShimOptions o;
-  try {
-    o.id = j.at("id");
-    o.state_dir = j.at("state_dir");
-    o.state_root = j.at("state_root");
-    o.bundle = j.at("bundle");
-    o.console_socket = j.value("console_socket", "");
-    o.hypervisor_path = j.at("hypervisor_path");
-    o.kernel = j.at("kernel");
-    o.initrd = j.at("initrd");
-    o.machine_type = j.at("machine_type");
-    o.kernel_params = j.value("kernel_params", "");
-    o.accel = j.value("accel", "auto");
-    o.vcpus = j.value("vcpus", 1u);
-    o.memory_mib = j.value("memory_mib", 256u);
-    o.debug = j.value("debug", false);
-  } catch (const json::exception& error) {
-    return fail(path + ": " + error.what());
-  }
-  return o;
-}
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Every wait on the guest ends.
 constexpr auto kBootTimeout = std::chrono::seconds(120);
-
-// The last line QEMU wrote, to explain why it stopped.
-std::string qemu_complaint(const std::string& log_path) {
-  auto text = sys::read_file(log_path, 1 << 16).value_or("");
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  size_t start = text.rfind('\n');
-  return start == std::string::npos ? text : text.substr(start + 1);
-}
-
-// Bind mounts come from the host, which the guest cannot see: a small regular file (resolv.conf,
-// hosts, hostname, .containerenv) travels inside the create message; a directory (a volume) is
-// shared over 9p. Anything else is left out, and logged.
-constexpr size_t kMaxBoundFile = 1 << 20;
-
-Result<std::vector<hypervisor::Share>> plan_binds(const oci::Spec& spec, json& binds) {
-  std::vector<hypervisor::Share> shares;
-  for (const auto& mount : spec.mounts) {
-    bool bind = mount.type == "bind";
-    bool readonly = false;
-    for (const auto& option : mount.options) {
-      bind |= option == "bind" || option == "rbind";
-      readonly |= option == "ro";
-    }
-    if (!bind) continue;
-    struct stat st;
-    if (::stat(mount.source.c_str(), &st) < 0)
-      return fail_errno("bind mount source " + mount.source);
-    if (S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) <= kMaxBoundFile) {
-      std::string content = TRY(sys::read_file(mount.source, kMaxBoundFile));
-      binds.push_back({{"destination", mount.destination},
-                       {"content", base64_encode(content)},
-                       {"readonly", readonly}});
-    } else if (S_ISDIR(st.st_mode)) {
-      std::string tag = "volume" + std::to_string(shares.size());
-      shares.push_back({tag, mount.source, readonly});
-      binds.push_back({{"destination", mount.destination}, {"share", tag}, {"readonly", readonly}});
-    } else {
-      log::warning("leaving out bind mount " + mount.source + " on " + mount.destination +
-                   ": not a file or directory");
-    }
-  }
-  return shares;
-}
+constexpr auto kExecStartTimeout = std::chrono::seconds(10);
+// After SIGKILL the agent has this long to report the exit before the VM is stopped outright.
+constexpr auto kKillGrace = std::chrono::seconds(2);
+// Host-side clients are bounded too: a request line, the open connections, the exec sessions.
+constexpr size_t kMaxRequest = 65536;
+constexpr size_t kMaxClients = 64;
+constexpr size_t kMaxExecs = 256;
 
 class Sandbox {
  public:
-  Sandbox(const ShimOptions& options, UniqueFd signal_fd)
-      : m_options(options), m_signal_fd(std::move(signal_fd)) {}
+  Sandbox(const ShimOptions& options, UniqueFd state_dir, UniqueFd signal_fd)
+      : m_options(options), m_state_dir(std::move(state_dir)), m_signal_fd(std::move(signal_fd)) {}
 
   // Everything up to "created": on failure the destructor stops the VM.
   Result<std::string> prepare() {
-    hypervisor::Accel requested = m_options.accel == "kvm"   ? hypervisor::Accel::Kvm
-                                  : m_options.accel == "tcg" ? hypervisor::Accel::Tcg
-                                                             : hypervisor::Accel::Auto;
-    auto choice = TRY(hypervisor::choose_accel(requested, m_options.state_root));
-    if (!choice.warning.empty()) log::warning(choice.warning);
-
     std::string config_text = TRY(sys::read_file(m_options.bundle + "/config.json", 4 << 20));
     json config = json::parse(config_text, nullptr, false);
     oci::Spec spec = TRY(oci::parse_spec_text(config_text, "config.json"));
     if (spec.root_path[0] != '/') spec.root_path = m_options.bundle + "/" + spec.root_path;
     m_terminal = spec.process.terminal;
 
-    log::debug("setting up the network");
     std::string seccomp =
         TRY(compile_seccomp(config.contains("linux") && config["linux"].is_object()
                                 ? config["linux"].value("seccomp", json())
                                 : json()));
+    log::debug("setting up the network");
     Network network = TRY(setup_network(spec));
     log::debug("network ready");
-    json binds = json::array();
-    std::vector<hypervisor::Share> volumes = TRY(plan_binds(spec, binds));
+    BindPlan binds = TRY(plan_binds(spec));
+    TRY(mount_own_proc());
 
-    auto [ours, theirs] = TRY(sys::socketpair());
-    hypervisor::VmConfig vm;
-    vm.name = "vessel-" + m_options.id;
-    vm.hypervisor_path = m_options.hypervisor_path;
-    vm.kernel = m_options.kernel;
-    vm.initrd = m_options.initrd;
-    vm.machine_type = m_options.machine_type;
-    vm.kernel_params = m_options.kernel_params;
-    vm.vcpus = m_options.vcpus;
-    vm.memory_mib = m_options.memory_mib;
-    vm.accel = choice.accel;
-    if (vm.accel == hypervisor::Accel::Tcg)
-      vm.tsc_khz = hypervisor::host_tsc_khz(m_options.state_root);
-    vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
-    vm.shares.insert(vm.shares.end(), volumes.begin(), volumes.end());
-    for (const auto& tap : network.taps) vm.nics.push_back({tap.fd.get(), tap.mac});
-    vm.agent_fd = theirs.get();
-    vm.console_log = m_options.state_dir + "/console.log";
-    m_vm = hypervisor::make_qemu();
-    TRY(m_vm->start(vm));
+    BootedVm booted = TRY(boot_vm(m_options, spec, network, binds, m_state_dir.get()));
     log::debug("QEMU started");
-    theirs.reset();
-    m_channel = std::make_unique<Channel>(std::move(ours));
+    m_vm = std::move(booted.vm);
+    m_console = std::move(booted.console);
+    m_qemu_log = std::move(booted.qemu_log);
+    m_channel = std::make_unique<Channel>(std::move(booted.agent));
 
-    json hello = TRY(wait_for_message("hello", kBootTimeout));
+    AgentMessage hello = TRY(wait_for_message("hello", kBootTimeout));
     log::debug("the agent said hello");
-    std::string agent_version = hello.value("version", "unknown");
-    if (agent_version != channel::build_version())
+    if (hello.version != channel::build_version())
       return fail(EPROTO,
-                  channel::version_mismatch_message(channel::build_version(), agent_version));
+                  channel::version_mismatch_message(channel::build_version(), hello.version));
 
     channel::send_message(*m_channel, {{"type", "create"},
                                        {"spec", config},
                                        {"network", network.description},
-                                       {"binds", binds},
+                                       {"binds", binds.binds},
                                        {"seccomp", base64_encode(seccomp)}});
     TRY(wait_for_message("created", kBootTimeout));
     log::debug("the container is created");
     TRY(setup_stdio());
     m_control = TRY(sys::unix_listen(m_options.state_dir + "/shim.sock"));
     TRY(sys::set_nonblocking(m_control.get()));
-    return choice.warning;
+    TRY(enter_container_view(spec).map_error(context("showing the container to Podman")));
+    return booted.warning;
   }
 
   int run() {
@@ -188,11 +107,15 @@ class Sandbox {
         return finish(128 + SIGKILL);
       }
       if (m_exit_message && all_output_written()) return finish(*m_exit_message);
+      if (m_kill_deadline && Clock::now() >= *m_kill_deadline) {
+        log::warning("the guest did not stop within 2 s of SIGKILL: stopping the VM");
+        return finish(128 + SIGKILL);
+      }
     }
     return finish(*m_exit_code);
   }
 
-  ~Sandbox() { ::unlink((m_options.state_dir + "/shim.sock").c_str()); }
+  ~Sandbox() { ::unlinkat(m_state_dir.get(), "shim.sock", 0); }
 
  private:
   int finish(int code) {
@@ -208,41 +131,64 @@ class Sandbox {
 
   bool all_output_written() const { return m_stdio.written(0); }
 
-  // Waits for one control message of `type` during setup; an error message or QEMU's exit fails.
-  Result<json> wait_for_message(const std::string& type, std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      while (!m_pending_frames.empty()) {
-        channel::Frame frame = std::move(m_pending_frames.front());
-        m_pending_frames.erase(m_pending_frames.begin());
-        if (frame.type != FrameType::Control) continue;
-        json message = TRY(channel::parse_message(frame));
-        if (message["type"] == type) return message;
-        if (message["type"] == "error")
-          return fail(message.value("message", "the agent reported an error"));
-      }
-      TRY(m_channel->flush());
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline)
-        return fail(ETIMEDOUT,
-                    "the VM did not answer within " + std::to_string(timeout.count()) + " s");
-      auto wait = std::min<std::chrono::milliseconds>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
-          std::chrono::milliseconds(100));
-      pollfd entry{m_channel->fd(),
-                   static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0};
-      if (::poll(&entry, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR)
-        return fail_errno("poll");
-      if (entry.revents & (POLLIN | POLLHUP | POLLERR)) {
-        bool open = TRY(m_channel->receive(m_pending_frames));
-        if (!open && m_pending_frames.empty()) return vm_stopped_error();
-      }
-      if (auto status = m_vm->try_wait(); status && *status) return vm_stopped_error();
+  // Guest output descriptors to poll now, and how long poll may sleep for their sake.
+  void add_guest_output(std::vector<pollfd>& fds, std::chrono::milliseconds& timeout) {
+    for (GuestOutput* output : {&m_console, &m_qemu_log}) {
+      if (output->wants_read())
+        fds.push_back({output->fd(), POLLIN, 0});
+      else if (output->fd() >= 0)
+        timeout = std::min(timeout, output->ready_in());
     }
   }
 
-  tl::unexpected<Error> vm_stopped_error() {
-    std::string why = qemu_complaint(m_options.state_dir + "/console.log.qemu");
+  bool on_guest_output(int fd) {
+    for (GuestOutput* output : {&m_console, &m_qemu_log})
+      if (output->fd() == fd) return output->on_readable(), true;
+    return false;
+  }
+
+  // Waits for one control message of `type` during setup; an error message or QEMU's exit fails.
+  Result<AgentMessage> wait_for_message(const std::string& type, std::chrono::seconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+      while (m_pending_next < m_pending_frames.size()) {
+        channel::Frame& frame = m_pending_frames[m_pending_next++];
+        if (frame.type != FrameType::Control) continue;
+        AgentMessage message = TRY(channel::parse_agent_message(frame));
+        if (message.type == type) return message;
+        if (message.type == "error")
+          return fail(message.text.empty() ? "the agent reported an error" : message.text);
+      }
+      m_pending_frames.clear();
+      m_pending_next = 0;
+      TRY(m_channel->flush());
+      auto now = Clock::now();
+      if (now >= deadline)
+        return fail(ETIMEDOUT,
+                    "the VM did not answer within " + std::to_string(timeout.count()) + " s");
+      auto wait = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+                           std::chrono::milliseconds(100));
+      std::vector<pollfd> fds = {
+          {m_channel->fd(), static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)),
+           0}};
+      add_guest_output(fds, wait);
+      if (::poll(fds.data(), fds.size(), static_cast<int>(wait.count())) < 0 && errno != EINTR)
+        return fail_errno("poll");
+      for (const auto& entry : fds)
+        if (entry.revents && entry.fd != m_channel->fd()) on_guest_output(entry.fd);
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        bool open = TRY(m_channel->receive(m_pending_frames));
+        if (!open && m_pending_frames.empty()) return vm_stopped_error(std::nullopt);
+      }
+      if (auto status = m_vm->try_wait(); status && *status) return vm_stopped_error(*status);
+    }
+  }
+
+  tl::unexpected<Error> vm_stopped_error(std::optional<int> wait_status) {
+    m_qemu_log.drain();
+    std::string why = m_qemu_log.last_line();
+    if (why.empty() && wait_status && WIFSIGNALED(*wait_status))
+      why = std::string("killed by SIG") + sigabbrev_np(WTERMSIG(*wait_status));
     return fail(EIO, "the VM stopped while starting" +
                          (why.empty() ? std::string() : " (QEMU: " + why + ")"));
   }
@@ -266,18 +212,42 @@ class Sandbox {
                             {{"type", "resize"}, {"rows", size.ws_row}, {"cols", size.ws_col}});
   }
 
+  // The earliest moment something must happen without any descriptor becoming ready.
+  std::chrono::milliseconds next_timeout() const {
+    auto now = Clock::now();
+    std::optional<Clock::time_point> next = m_kill_deadline;
+    for (const auto& [id, session] : m_execs)
+      if (session.start_deadline && (!next || *session.start_deadline < *next))
+        next = session.start_deadline;
+    if (!next) return std::chrono::milliseconds(-1);
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(*next - now) +
+                        std::chrono::milliseconds(1));
+  }
+
   Result<void> poll_once() {
+    // While the guest is not taking what is queued for it, read nothing that queues more.
+    bool congested = m_channel->congested();
     std::vector<pollfd> fds;
-    fds.push_back({m_channel->fd(),
-                   static_cast<short>(POLLIN | (m_channel->wants_write() ? POLLOUT : 0)), 0});
+    fds.push_back(
+        {m_channel->fd(),
+         static_cast<short>((congested ? 0 : POLLIN) | (m_channel->wants_write() ? POLLOUT : 0)),
+         0});
     fds.push_back({m_signal_fd.get(), POLLIN, 0});
     fds.push_back({m_control.get(), POLLIN, 0});
-    m_stdio.add_poll_fds(fds);
-    for (auto& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
-    for (auto& [id, session] : m_execs) fds.push_back({session.client.get(), POLLIN, 0});
+    if (!congested) {
+      m_stdio.add_poll_fds(fds);
+      for (auto& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
+      for (auto& [id, session] : m_execs) fds.push_back({session.client.get(), POLLIN, 0});
+    } else {
+      m_stdio.add_poll_fds(fds, StdioRelay::Input::Paused);
+    }
+    std::chrono::milliseconds timeout = next_timeout();
+    if (timeout.count() < 0) timeout = std::chrono::hours(1);
+    add_guest_output(fds, timeout);
 
-    if (!m_pending_frames.empty()) TRY(handle_frames());
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
+    if (m_pending_next < m_pending_frames.size()) TRY(handle_frames());
+    if (::poll(fds.data(), fds.size(), static_cast<int>(timeout.count())) < 0) {
       if (errno == EINTR) return {};
       return fail_errno("poll");
     }
@@ -293,6 +263,8 @@ class Sandbox {
         on_signals();
       } else if (entry.fd == m_control.get()) {
         accept_clients();
+      } else if (on_guest_output(entry.fd)) {
+        continue;
       } else {
         if (TRY(m_stdio.on_ready(entry.fd, *m_channel))) continue;
         bool handled = false;
@@ -305,20 +277,22 @@ class Sandbox {
         if (exec_id) on_exec_client(*exec_id, m_execs.at(*exec_id));
       }
     }
+    expire_exec_starts();
     finish_execs();
     std::erase_if(m_clients, [](const Client& client) { return !client.fd; });
     return m_channel->flush();
   }
 
   Result<void> handle_frames() {
-    auto frames = std::move(m_pending_frames);
-    m_pending_frames.clear();
-    for (auto& frame : frames) {
+    while (m_pending_next < m_pending_frames.size()) {
+      channel::Frame& frame = m_pending_frames[m_pending_next++];
       if (frame.type == FrameType::Control)
-        TRY(on_message(TRY(channel::parse_message(frame))));
+        TRY(on_message(TRY(channel::parse_agent_message(frame))));
       else
         TRY(m_stdio.on_frame(frame, *m_channel));
     }
+    m_pending_frames.clear();
+    m_pending_next = 0;
     return {};
   }
 
@@ -328,24 +302,25 @@ class Sandbox {
     std::vector<UniqueFd> fds;  // passed with the request
   };
 
-  Result<void> on_message(const json& message) {
-    const std::string type = message["type"];
-    if (message.contains("exec") && message["exec"].is_number_unsigned())
-      return on_exec_message(message["exec"].get<uint32_t>(), type, message);
-    if (type == "exit") {
-      if (message.contains("signal"))
-        m_exit_message = 128 + message["signal"].get<int>();
-      else
-        m_exit_message = message.value("exit_code", 255);
+  static int exit_status(const AgentMessage& message) {
+    return message.signal ? 128 + *message.signal : message.exit_code.value_or(255);
+  }
+
+  Result<void> on_message(const AgentMessage& message) {
+    if (message.exec) return on_exec_message(*message.exec, message);
+    if (message.type == "exit") {
+      if (m_exit_message) return {};
+      m_exit_message = exit_status(message);
       log::info("the container exited with status " + std::to_string(*m_exit_message));
       // Nothing more will be read from the guest: stop sending stdin.
       m_stdio.close_input(0, *m_channel);
-    } else if (type == "started" || type == "error") {
-      log::debug("the agent answered " + type);
+    } else if (message.type == "started" || message.type == "error") {
+      log::debug("the agent answered " + message.type);
       reply_pending_start(
-          type == "started"
+          message.type == "started"
               ? json{{"ok", true}}
-              : json{{"ok", false}, {"error", message.value("message", "start failed")}});
+              : json{{"ok", false},
+                     {"error", message.text.empty() ? "start failed" : message.text}});
     }
     return {};
   }
@@ -356,21 +331,25 @@ class Sandbox {
     UniqueFd client;
     std::string request;  // a partial line from the relay
     std::optional<int> exit_code;
+    std::optional<Clock::time_point> start_deadline;  // until the agent answers exec_started
   };
 
-  Result<void> on_exec_message(uint32_t id, const std::string& type, const json& message) {
+  Result<void> on_exec_message(uint32_t id, const AgentMessage& message) {
     auto it = m_execs.find(id);
     if (it == m_execs.end()) return {};
-    if (type == "exec_started") {
-      (void)sys::write_all(it->second.client.get(), json{{"ok", true}}.dump() + "\n");
-    } else if (type == "error") {
+    ExecSession& session = it->second;
+    if (message.type == "exec_started" && session.start_deadline) {
+      session.start_deadline.reset();
+      (void)sys::write_all(session.client.get(), json{{"ok", true}}.dump() + "\n");
+    } else if (message.type == "error") {
       (void)sys::write_all(
-          it->second.client.get(),
-          json{{"ok", false}, {"error", message.value("message", "exec failed")}}.dump() + "\n");
+          session.client.get(),
+          json{{"ok", false}, {"error", message.text.empty() ? "exec failed" : message.text}}
+                  .dump() +
+              "\n");
       end_exec(id);
-    } else if (type == "exit") {
-      it->second.exit_code = message.contains("signal") ? 128 + message["signal"].get<int>()
-                                                        : message.value("exit_code", 255);
+    } else if (message.type == "exit" && !session.start_deadline && !session.exit_code) {
+      session.exit_code = exit_status(message);
       m_stdio.close_input(id, *m_channel);
     }
     return {};
@@ -380,6 +359,23 @@ class Sandbox {
   void end_exec(uint32_t id) {
     m_stdio.remove(id, *m_channel);
     m_execs.erase(id);
+  }
+
+  void expire_exec_starts() {
+    std::vector<uint32_t> expired;
+    auto now = Clock::now();
+    for (auto& [id, session] : m_execs)
+      if (session.start_deadline && now >= *session.start_deadline) expired.push_back(id);
+    for (uint32_t id : expired) {
+      (void)sys::write_all(m_execs.at(id).client.get(),
+                           json{{"ok", false},
+                                {"error", "the agent did not start the process within " +
+                                              std::to_string(kExecStartTimeout.count()) + " s"}}
+                                   .dump() +
+                               "\n");
+      channel::send_message(*m_channel, {{"type", "signal"}, {"signal", SIGKILL}, {"exec", id}});
+      end_exec(id);
+    }
   }
 
   // Sends each finished exec's code to its relay once its output has been written out.
@@ -397,11 +393,16 @@ class Sandbox {
   // {"op":"exec","process":{...},"terminal":bool} with the relay's stdio (three descriptors, or
   // one pty slave) attached.
   void start_exec(Client& client, const json& request, std::vector<UniqueFd> fds) {
-    bool terminal = request.value("terminal", false);
-    if (fds.size() != (terminal ? 1u : 3u) || !request.contains("process") || m_exit_message) {
-      respond(client.fd,
-              {{"ok", false},
-               {"error", m_exit_message ? "the container is not running" : "bad exec request"}});
+    bool terminal = request.contains("terminal") && request["terminal"].is_boolean() &&
+                    request["terminal"].get<bool>();
+    std::string error = m_exit_message                ? "the container is not running"
+                        : m_execs.size() >= kMaxExecs ? "too many exec sessions"
+                        : fds.size() != (terminal ? 1u : 3u) || !request.contains("process") ||
+                                !request["process"].is_object()
+                            ? "bad exec request"
+                            : "";
+    if (!error.empty()) {
+      respond(client.fd, {{"ok", false}, {"error", error}});
       return;
     }
     uint32_t id = m_next_exec++;
@@ -411,7 +412,8 @@ class Sandbox {
       m_stdio.add(id, std::move(fds[0]), std::move(fds[1]), std::move(fds[2]));
     channel::send_message(*m_channel,
                           {{"type", "exec"}, {"exec", id}, {"process", request["process"]}});
-    m_execs[id] = ExecSession{std::move(client.fd), "", std::nullopt};
+    m_execs[id] =
+        ExecSession{std::move(client.fd), "", std::nullopt, Clock::now() + kExecStartTimeout};
   }
 
   // Later lines from a relay: signals for its process ({"op":"signal"}) and window sizes.
@@ -419,7 +421,7 @@ class Sandbox {
     char buffer[4096];
     ssize_t n = ::read(session.client.get(), buffer, sizeof buffer);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n <= 0 || session.request.size() + n > 65536) {
+    if (n <= 0 || session.request.size() + n > kMaxRequest) {
       // The relay is gone (killed outright): its process goes too.
       channel::send_message(*m_channel, {{"type", "signal"}, {"signal", SIGKILL}, {"exec", id}});
       end_exec(id);
@@ -431,14 +433,19 @@ class Sandbox {
       json line = json::parse(session.request.substr(0, newline), nullptr, false);
       session.request.erase(0, newline + 1);
       if (!line.is_object()) continue;
-      std::string op = line.value("op", "");
-      if (op == "signal" && line.contains("signal") && line["signal"].is_number_integer())
-        channel::send_message(
-            *m_channel, {{"type", "signal"}, {"signal", line["signal"].get<int>()}, {"exec", id}});
+      std::string op =
+          line.contains("op") && line["op"].is_string() ? line["op"].get<std::string>() : "";
+      auto number = [&](const char* key, int fallback) {
+        return line.contains(key) && line[key].is_number_integer() ? line[key].get<int>()
+                                                                   : fallback;
+      };
+      if (op == "signal" && number("signal", 0) > 0 && number("signal", 0) < NSIG)
+        channel::send_message(*m_channel,
+                              {{"type", "signal"}, {"signal", number("signal", 0)}, {"exec", id}});
       else if (op == "resize")
         channel::send_message(*m_channel, {{"type", "resize"},
-                                           {"rows", line.value("rows", 24)},
-                                           {"cols", line.value("cols", 80)},
+                                           {"rows", number("rows", 24) & 0xffff},
+                                           {"cols", number("cols", 80) & 0xffff},
                                            {"exec", id}});
     }
   }
@@ -449,8 +456,8 @@ class Sandbox {
       int signal = static_cast<int>(info.ssi_signo);
       if (signal == SIGCHLD) {
         if (auto status = m_vm->try_wait(); status && *status) {
-          log::error("the VM exited unexpectedly: " +
-                     qemu_complaint(m_options.state_dir + "/console.log.qemu"));
+          m_qemu_log.drain();
+          log::error("the VM exited unexpectedly: " + m_qemu_log.last_line());
           m_exit_code = 128 + SIGKILL;
         }
       } else if (signal == SIGWINCH) {
@@ -465,6 +472,10 @@ class Sandbox {
     for (;;) {
       int fd = ::accept4(m_control.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd < 0) return;
+      if (m_clients.size() >= kMaxClients) {
+        ::close(fd);
+        continue;
+      }
       m_clients.push_back(Client{UniqueFd(fd), "", {}});
     }
   }
@@ -474,7 +485,7 @@ class Sandbox {
     char buffer[4096];
     std::vector<UniqueFd> fds;
     ssize_t n = sys::receive_with_fds(client.fd.get(), buffer, sizeof buffer, fds, 3);
-    if (n <= 0 || client.request.size() + n > 65536) {
+    if (n <= 0 || client.request.size() + n > kMaxRequest) {
       client.fd.reset();
       return;
     }
@@ -482,7 +493,13 @@ class Sandbox {
     for (auto& fd : fds) client.fds.push_back(std::move(fd));
     if (client.request.find('\n') == std::string::npos) return;
     json request = json::parse(client.request, nullptr, false);
-    std::string op = request.is_object() ? request.value("op", "") : "";
+    std::string op = request.is_object() && request.contains("op") && request["op"].is_string()
+                         ? request["op"].get<std::string>()
+                         : "";
+    int signal =
+        request.is_object() && request.contains("signal") && request["signal"].is_number_integer()
+            ? request["signal"].get<int>()
+            : 0;
     if (op == "start") {
       log::debug("starting the container");
       channel::send_message(*m_channel, {{"type", "start"}});
@@ -492,15 +509,14 @@ class Sandbox {
       ::kill(m_vm->pid(), op == "pause" ? SIGSTOP : SIGCONT);
       m_paused = op == "pause";
       respond(client.fd, {{"ok", true}});
-    } else if (op == "kill" && request.contains("signal") &&
-               request["signal"].is_number_integer()) {
-      // A paused VM could not act on the signal: KILL (podman rm -f) thaws it first, as runc does.
-      if (m_paused && request["signal"].get<int>() == SIGKILL) {
-        ::kill(m_vm->pid(), SIGCONT);
-        m_paused = false;
+    } else if (op == "kill" && signal > 0 && signal < NSIG) {
+      if (signal == SIGKILL) {
+        // A paused VM could not act on the signal: thaw it first, as runc does. And KILL means
+        // dead whatever the guest does: the VM stops if the exit does not come in time.
+        if (m_paused) ::kill(m_vm->pid(), SIGCONT), m_paused = false;
+        if (!m_kill_deadline) m_kill_deadline = Clock::now() + kKillGrace;
       }
-      channel::send_message(*m_channel,
-                            {{"type", "signal"}, {"signal", request["signal"].get<int>()}});
+      channel::send_message(*m_channel, {{"type", "signal"}, {"signal", signal}});
       respond(client.fd, {{"ok", true}});
     } else if (op == "exec") {
       start_exec(client, request, std::move(client.fds));
@@ -519,9 +535,13 @@ class Sandbox {
   }
 
   const ShimOptions& m_options;
+  UniqueFd m_state_dir;
   std::unique_ptr<hypervisor::Hypervisor> m_vm;
   std::unique_ptr<Channel> m_channel;
+  GuestOutput m_console;
+  GuestOutput m_qemu_log;
   std::vector<channel::Frame> m_pending_frames;
+  size_t m_pending_next = 0;
   StdioRelay m_stdio;
   UniqueFd m_signal_fd;
   UniqueFd m_control;
@@ -534,11 +554,12 @@ class Sandbox {
   int m_terminal_fd = -1;
   std::optional<int> m_exit_message;
   std::optional<int> m_exit_code;
+  std::optional<Clock::time_point> m_kill_deadline;
 };
 
 }  // namespace
 
-int run_sandbox(const ShimOptions& options, UniqueFd ready_fd) {
+int run_sandbox(const ShimOptions& options, UniqueFd state_dir, UniqueFd ready_fd) {
   // Signals the container should get arrive here; SIGCHLD tells the VM stopped.
   sigset_t mask;
   sigemptyset(&mask);
@@ -549,7 +570,7 @@ int run_sandbox(const ShimOptions& options, UniqueFd ready_fd) {
   ::signal(SIGPIPE, SIG_IGN);
   UniqueFd signal_fd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
 
-  Sandbox sandbox(options, std::move(signal_fd));
+  Sandbox sandbox(options, std::move(state_dir), std::move(signal_fd));
   auto prepared = sandbox.prepare();
   json report = prepared ? json{{"ok", true}, {"warning", *prepared}}
                          : json{{"ok", false}, {"error", prepared.error().message}};

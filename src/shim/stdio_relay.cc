@@ -17,9 +17,9 @@ void StdioRelay::add(uint32_t process, UniqueFd in, UniqueFd out, UniqueFd err) 
         stream_of(process, channel::kStderr), std::move(err)));
 }
 
-void StdioRelay::add_poll_fds(std::vector<pollfd>& fds) const {
+void StdioRelay::add_poll_fds(std::vector<pollfd>& fds, Input input) const {
   for (const auto& sender : m_senders)
-    if (sender->wants_read()) fds.push_back({sender->fd(), POLLIN, 0});
+    if (input == Input::Read && sender->wants_read()) fds.push_back({sender->fd(), POLLIN, 0});
   for (const auto& receiver : m_receivers)
     if (receiver->wants_write()) fds.push_back({receiver->fd(), POLLOUT, 0});
 }

@@ -16,7 +16,9 @@ class StdioRelay {
  public:
   // With a terminal, `in` and `out` are the same pty slave and `err` is invalid.
   void add(uint32_t process, UniqueFd in, UniqueFd out, UniqueFd err);
-  void add_poll_fds(std::vector<pollfd>& fds) const;
+  // With Input::Paused only the outputs are polled: nothing is read that would queue more frames.
+  enum class Input { Read, Paused };
+  void add_poll_fds(std::vector<pollfd>& fds, Input input = Input::Read) const;
   // Reads or writes whichever stream owns `fd`; false if none does.
   Result<bool> on_ready(int fd, channel::Channel& channel);
   // Data, Close and Credit frames.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/sys.h"
@@ -54,9 +55,10 @@ Result<void> FrameDecoder::feed(std::string_view bytes, std::vector<Frame>& fram
         type > static_cast<uint8_t>(FrameType::Close))
       return fail(EPROTO, "agent channel: unknown frame type " + std::to_string(type));
     auto frame_type = static_cast<FrameType>(type);
-    if (length > max_payload(frame_type))
-      return fail(EPROTO,
-                  "agent channel: frame of " + std::to_string(length) + " bytes exceeds the limit");
+    if (length > max_payload(frame_type) ||
+        (frame_type == FrameType::Credit && length != max_payload(frame_type)))
+      return fail(EPROTO, "agent channel: a frame of type " + std::to_string(type) + " cannot be " +
+                              std::to_string(length) + " bytes long");
     if (m_buffer.size() - offset - kHeaderSize < length) break;
     frames.push_back(
         Frame{frame_type, get_u32(header + 8), m_buffer.substr(offset + kHeaderSize, length)});
@@ -70,9 +72,27 @@ Channel::Channel(UniqueFd fd) : m_fd(std::move(fd)) { (void)sys::set_nonblocking
 
 void Channel::send(FrameType type, uint32_t stream, std::string_view payload) {
   m_out.push_back(encode_frame(type, stream, payload));
+  m_out_bytes += m_out.back().size();
+}
+
+void Channel::add_credit(uint32_t stream, uint32_t bytes) {
+  if (bytes > 0) m_credit[stream] += bytes;
 }
 
 Result<void> Channel::flush() {
+  // Credit goes out only once the peer has taken what was queued before it.
+  if (m_out.empty()) {
+    for (auto& [stream, bytes] : m_credit) {
+      for (uint64_t left = bytes; left > 0;) {
+        auto part = static_cast<uint32_t>(std::min<uint64_t>(left, UINT32_MAX));
+        std::string payload(4, '\0');
+        for (int i = 0; i < 4; ++i) payload[i] = static_cast<char>((part >> (8 * i)) & 0xff);
+        send(FrameType::Credit, stream, payload);
+        left -= part;
+      }
+    }
+    m_credit.clear();
+  }
   while (!m_out.empty()) {
     const std::string& front = m_out.front();
     ssize_t n = ::write(m_fd.get(), front.data() + m_out_offset, front.size() - m_out_offset);
@@ -80,6 +100,7 @@ Result<void> Channel::flush() {
     if (n < 0 && errno == EAGAIN) return {};
     if (n < 0) return fail_errno("agent channel: write");
     m_out_offset += n;
+    m_out_bytes -= n;
     if (m_out_offset == front.size()) {
       m_out.pop_front();
       m_out_offset = 0;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,9 @@ constexpr size_t kHeaderSize = 12;
 constexpr size_t kMaxControlPayload = 1 << 20;  // a config.json fits many times over
 constexpr size_t kMaxDataPayload = 64 << 10;
 constexpr size_t kStreamWindow = 256 << 10;
+// Past this many queued outgoing bytes a Channel is congested: its owner stops reading whatever
+// makes more to send (the peer, stdin, clients) until the peer has taken some.
+constexpr size_t kMaxQueuedBytes = 2 << 20;
 constexpr uint32_t kControlStream = 0;
 
 struct Frame {
@@ -33,7 +37,8 @@ struct Frame {
 
 std::string encode_frame(FrameType type, uint32_t stream, std::string_view payload);
 
-// Splits received bytes into frames. Fails on an unknown type or an oversized length.
+// Splits received bytes into frames. Fails on an unknown type or a length that type cannot have
+// (Credit is exactly 4 bytes, Close is empty).
 class FrameDecoder {
  public:
   Result<void> feed(std::string_view bytes, std::vector<Frame>& frames);
@@ -49,9 +54,13 @@ class Channel {
   int fd() const { return m_fd.get(); }
 
   void send(FrameType type, uint32_t stream, std::string_view payload);
+  // Returns `bytes` of credit on `stream`. Credit is a counter per stream, sent as one frame when
+  // the peer next takes data, so a peer that stops reading costs nothing per byte it sent.
+  void add_credit(uint32_t stream, uint32_t bytes);
   // Writes as much of the queue as the descriptor takes now.
   Result<void> flush();
-  bool wants_write() const { return !m_out.empty(); }
+  bool wants_write() const { return !m_out.empty() || !m_credit.empty(); }
+  bool congested() const { return m_out_bytes > kMaxQueuedBytes; }
   // Reads what is available now. Returns false once the peer has closed the connection.
   Result<bool> receive(std::vector<Frame>& frames);
 
@@ -60,6 +69,8 @@ class Channel {
   FrameDecoder m_decoder;
   std::deque<std::string> m_out;
   size_t m_out_offset = 0;
+  size_t m_out_bytes = 0;
+  std::map<uint32_t, uint64_t> m_credit;  // not yet sent, per stream
 };
 
 }  // namespace vessel::channel

@@ -28,3 +28,80 @@ std::string version_mismatch_message(std::string_view runtime_version,
 }
 
 }  // namespace vessel::channel
+
+namespace vessel::channel {
+
+namespace {
+
+// A number field within [min, max]; nothing if absent; an error if present but not such a number.
+Result<std::optional<int64_t>> bounded_integer(const nlohmann::json& message, const char* key,
+                                               int64_t min, int64_t max) {
+  auto it = message.find(key);
+  if (it == message.end()) return std::optional<int64_t>{};
+  if (!it->is_number_integer() || it->get<int64_t>() < min || it->get<int64_t>() > max ||
+      (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(max)))
+    return fail(EPROTO, std::string("agent channel: \"") + key + "\" is not a number in [" +
+                            std::to_string(min) + ", " + std::to_string(max) + "]");
+  return std::optional<int64_t>{it->get<int64_t>()};
+}
+
+Result<std::string> bounded_string(const nlohmann::json& message, const char* key) {
+  auto it = message.find(key);
+  if (it == message.end()) return std::string();
+  if (!it->is_string())
+    return fail(EPROTO, std::string("agent channel: \"") + key + "\" is not a string");
+  return printable(it->get_ref<const std::string&>());
+}
+
+}  // namespace
+
+std::string printable(std::string_view text, size_t max) {
+  std::string out;
+  for (size_t i = 0; i < text.size() && out.size() < max;) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    // The length of the UTF-8 sequence starting here, or 0 for a byte that cannot start one.
+    size_t length = byte < 0x80             ? 1
+                    : (byte & 0xe0) == 0xc0 ? 2
+                    : (byte & 0xf0) == 0xe0 ? 3
+                    : (byte & 0xf8) == 0xf0 ? 4
+                                            : 0;
+    bool formed = length > 0 && i + length <= text.size() && !(length == 2 && byte < 0xc2);
+    for (size_t k = 1; formed && k < length; ++k)
+      formed = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (!formed) {
+      out.push_back('?');
+      ++i;
+      continue;
+    }
+    // C0 controls, DEL and C1 controls (U+0080-U+009F) all steer terminals.
+    bool control = (length == 1 && (byte < 0x20 || byte == 0x7f)) ||
+                   (length == 2 && byte == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
+    if (control) {
+      out.push_back('?');
+    } else {
+      if (out.size() + length > max) break;  // never cut inside a character
+      out.append(text.substr(i, length));
+    }
+    i += length;
+  }
+  return out;
+}
+
+Result<AgentMessage> parse_agent_message(const Frame& frame) {
+  nlohmann::json json = TRY(parse_message(frame));
+  AgentMessage message;
+  message.type = printable(json["type"].get_ref<const std::string&>(), 64);
+  if (auto exec = TRY(bounded_integer(json, "exec", 1, kMaxProcessId)))
+    message.exec = static_cast<uint32_t>(*exec);
+  message.version = TRY(bounded_string(json, "version"));
+  message.text = TRY(bounded_string(json, "message"));
+  if (auto code = TRY(bounded_integer(json, "exit_code", 0, 255)))
+    message.exit_code = static_cast<int>(*code);
+  if (auto signal = TRY(bounded_integer(json, "signal", 1, 64)))
+    message.signal = static_cast<int>(*signal);
+  if (message.type == "exit" && !message.exit_code && !message.signal)
+    return fail(EPROTO, "agent channel: an exit message without exit_code or signal");
+  return message;
+}
+
+}  // namespace vessel::channel

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/channel/frame.h"
@@ -33,6 +34,27 @@ std::string_view build_version();
 void send_message(Channel& channel, const nlohmann::json& message);
 // Parses a Control frame's payload; the result always has a string "type".
 Result<nlohmann::json> parse_message(const Frame& frame);
+
+// What the host accepts from the agent. The guest is untrusted: every field is type-checked and
+// bounded here, once, so the shim never reads a raw JSON value the guest chose.
+struct AgentMessage {
+  std::string type;              // hello, created, started, error, exit, exec_started, or other
+  std::optional<uint32_t> exec;  // the exec'd process it concerns; none for the container's init
+  std::string version;           // hello
+  std::string text;              // error: printable, at most kMaxGuestText bytes
+  std::optional<int> exit_code;  // exit: 0-255
+  std::optional<int> signal;     // exit: 1-64, when the process was killed by a signal
+};
+
+constexpr size_t kMaxGuestText = 1024;
+
+// Parses a Control frame from the agent. Fails on anything that is not a JSON object with a
+// string "type" or whose known fields have the wrong type or range.
+Result<AgentMessage> parse_agent_message(const Frame& frame);
+
+// Text from the guest made safe to print or log: control characters and invalid UTF-8 become
+// '?', and it is cut at max bytes.
+std::string printable(std::string_view text, size_t max = kMaxGuestText);
 
 // The error a runtime reports when the agent in the guest image is from another build.
 std::string version_mismatch_message(std::string_view runtime_version,

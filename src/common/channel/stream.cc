@@ -8,12 +8,6 @@
 
 namespace vessel::channel {
 
-static std::string encode_credit(uint32_t bytes) {
-  std::string out(4, '\0');
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((bytes >> (8 * i)) & 0xff);
-  return out;
-}
-
 StreamSender::StreamSender(uint32_t stream, UniqueFd source)
     : m_stream(stream), m_source(std::move(source)) {
   if (m_source) (void)sys::set_nonblocking(m_source.get());
@@ -34,10 +28,11 @@ Result<void> StreamSender::on_readable(Channel& channel) {
 }
 
 Result<void> StreamSender::on_credit(std::string_view payload) {
+  if (payload.size() != 4) return fail(EPROTO, "agent channel: a credit frame is 4 bytes");
   uint32_t bytes = 0;
   for (int i = 0; i < 4; ++i)
     bytes |= static_cast<uint32_t>(static_cast<uint8_t>(payload[i])) << (8 * i);
-  if (m_credit + bytes > kStreamWindow)
+  if (bytes > kStreamWindow || m_credit + bytes > kStreamWindow)
     return fail(EPROTO, "agent channel: credit beyond the stream window");
   m_credit += bytes;
   return {};
@@ -60,7 +55,7 @@ Result<void> StreamReceiver::on_data(Channel& channel, std::string payload) {
   if (m_outstanding + payload.size() > kStreamWindow)
     return fail(EPROTO, "agent channel: peer exceeded the flow-control window");
   if (!m_sink) {  // nobody reads this stream any more: discard, but keep the sender moving
-    channel.send(FrameType::Credit, m_stream, encode_credit(static_cast<uint32_t>(payload.size())));
+    channel.add_credit(m_stream, static_cast<uint32_t>(payload.size()));
     return {};
   }
   m_outstanding += payload.size();
@@ -96,7 +91,7 @@ Result<void> StreamReceiver::on_writable(Channel& channel) {
   }
   if (written > 0 && !m_peer_closed) {
     m_outstanding -= written;
-    channel.send(FrameType::Credit, m_stream, encode_credit(static_cast<uint32_t>(written)));
+    channel.add_credit(m_stream, static_cast<uint32_t>(written));
   }
   return {};
 }

@@ -10,6 +10,7 @@
 
 #include "common/process.h"
 #include "common/sys.h"
+#include "hypervisor/qemu/jail.h"
 
 namespace vessel::hypervisor {
 
@@ -32,21 +33,34 @@ std::string virtio_device(const VmConfig& config, const std::string& kind) {
   return kind + (is_microvm(config) ? "-device" : "-pci");
 }
 
+JailPlan jail_plan(const VmConfig& config);
+
 class QemuHypervisor final : public Hypervisor {
  public:
   ~QemuHypervisor() override { stop(); }
 
   Result<void> start(const VmConfig& config) override {
+    if (config.nics.size() > kQemuMaxTaps)
+      return fail("a VM takes at most " + std::to_string(kQemuMaxTaps) + " network interfaces");
     UniqueFd null_fd = TRY(sys::open("/dev/null", O_RDWR));
-    std::string log_path = config.console_log + ".qemu";
-    UniqueFd log_fd = TRY(sys::open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600));
     SpawnOptions options;
     options.argv = qemu_argv(config);
-    options.fds = {
-        {0, null_fd.get()}, {1, log_fd.get()}, {2, log_fd.get()}, {kQemuAgentFd, config.agent_fd}};
+    options.fds = {{0, null_fd.get()},
+                   {1, config.log_fd},
+                   {2, config.log_fd},
+                   {kQemuAgentFd, config.agent_fd},
+                   {kQemuConsoleFd, config.console_fd}};
     for (size_t i = 0; i < config.nics.size(); ++i)
       options.fds.push_back({kQemuFirstTapFd + static_cast<int>(i), config.nics[i].tap_fd});
+    JailPlan jail = jail_plan(config);
+    for (size_t i = 0; i < config.shares.size(); ++i)
+      if (config.shares[i].fd >= 0)
+        options.fds.push_back({kQemuFirstShareFd + static_cast<int>(i), config.shares[i].fd});
     options.die_with_parent = true;
+    options.env = std::vector<std::string>{};  // nothing of the caller's environment
+    options.namespaces = jail_namespaces();
+    options.after_clone = write_identity_maps;
+    options.before_exec = [&jail] { return enter_jail(jail); };
     m_process = TRY(ChildProcess::spawn(options).map_error(context("starting QEMU")));
     return {};
   }
@@ -73,7 +87,27 @@ class QemuHypervisor final : public Hypervisor {
   ChildProcess m_process;
 };
 
+// What QEMU's jail holds: the guest image, each share, its own binary if /usr lacks it, and the
+// device nodes it opens.
+JailPlan jail_plan(const VmConfig& config) {
+  JailPlan plan;
+  plan.binds.push_back({config.kernel, kJailKernel, false, true});
+  plan.binds.push_back({config.initrd, kJailInitrd, false, true});
+  if (!config.hypervisor_path.starts_with("/usr/"))
+    plan.binds.push_back({config.hypervisor_path, config.hypervisor_path, false, true});
+  for (size_t i = 0; i < config.shares.size(); ++i) {
+    const Share& share = config.shares[i];
+    plan.binds.push_back({share.host_path, jail_share_path(share), true, share.readonly,
+                          share.fd >= 0 ? kQemuFirstShareFd + static_cast<int>(i) : -1});
+  }
+  plan.devices = {"/dev/null", "/dev/urandom"};
+  if (config.accel == Accel::Kvm) plan.devices.push_back("/dev/kvm");
+  return plan;
+}
+
 }  // namespace
+
+std::string jail_share_path(const Share& share) { return "/vessel/share/" + share.tag; }
 
 std::vector<std::string> qemu_argv(const VmConfig& config) {
   std::string machine = config.machine_type;
@@ -104,13 +138,15 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
       "-sandbox",
       "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
       "-kernel",
-      config.kernel,
+      kJailKernel,
       "-initrd",
-      config.initrd,
+      kJailInitrd,
       "-append",
       append,
+      "-chardev",
+      "socket,id=console,fd=" + std::to_string(kQemuConsoleFd),
       "-serial",
-      "file:" + config.console_log,
+      "chardev:console",
       "-device",
       virtio_device(config, "virtio-serial"),
       "-chardev",
@@ -124,12 +160,14 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
   int index = 0;
   for (const auto& share : config.shares) {
     std::string id = "fs" + std::to_string(index++);
-    argv.insert(argv.end(),
-                {"-fsdev",
-                 "local,id=" + id + ",path=" + escape_option(share.host_path) +
-                     ",security_model=passthrough" + (share.readonly ? ",readonly=on" : ""),
-                 "-device",
-                 virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
+    argv.insert(
+        argv.end(),
+        {"-fsdev",
+         "local,id=" + id + ",path=" + escape_option(jail_share_path(share)) + ",security_model=" +
+             (share.ownership == Ownership::Host ? "passthrough" : "mapped-xattr") +
+             (share.readonly ? ",readonly=on" : ""),
+         "-device",
+         virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
   }
   for (size_t i = 0; i < config.nics.size(); ++i) {
     std::string id = "net" + std::to_string(i);

@@ -1,5 +1,5 @@
 // The QEMU implementation of Hypervisor: builds QEMU's command line from a VmConfig and runs
-// QEMU as a child that dies with its parent, sandboxed with -sandbox on.
+// QEMU as a child that dies with its parent, in its jail (jail.h) and under -sandbox on.
 #pragma once
 
 #include <string>
@@ -9,11 +9,19 @@
 
 namespace vessel::hypervisor {
 
-// The descriptor numbers the agent socket and the taps have inside QEMU.
+// The descriptor numbers the agent socket, the console and the taps have inside QEMU.
 constexpr int kQemuAgentFd = 3;
-constexpr int kQemuFirstTapFd = 4;
+constexpr int kQemuConsoleFd = 4;
+constexpr int kQemuFirstTapFd = 5;
+constexpr int kQemuMaxTaps = 16;
+constexpr int kQemuFirstShareFd = kQemuFirstTapFd + kQemuMaxTaps;  // closed before exec
 
-// QEMU's argv for `config` (pure: tested on its own).
+// Where QEMU finds the guest image and each share inside its jail.
+constexpr const char* kJailKernel = "/vessel/kernel";
+constexpr const char* kJailInitrd = "/vessel/initrd";
+std::string jail_share_path(const Share& share);
+
+// QEMU's argv for `config`, with the paths it has in its jail (pure: tested on its own).
 std::vector<std::string> qemu_argv(const VmConfig& config);
 
 }  // namespace vessel::hypervisor

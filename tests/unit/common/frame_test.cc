@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/channel/messages.h"
 #include "common/sys.h"
 
 namespace vessel::channel {
@@ -29,7 +30,45 @@ TEST(FrameTest, RejectsOversizedLengthsBeforeBufferingThem) {
   std::vector<Frame> frames;
   auto result = decoder.feed(header, frames);
   ASSERT_FALSE(result);
-  EXPECT_NE(result.error().message.find("exceeds the limit"), std::string::npos);
+  EXPECT_EQ(result.error().message,
+            "agent channel: a frame of type 2 cannot be 4294967295 bytes long");
+}
+
+TEST(FrameTest, CreditIsExactlyFourBytesAndCloseIsEmpty) {
+  for (auto [type, payload] : {std::pair{FrameType::Credit, std::string("\x01\x00")},
+                               std::pair{FrameType::Credit, std::string("\x01\x00\x00\x00\x00")},
+                               std::pair{FrameType::Close, std::string("x")}}) {
+    FrameDecoder decoder;
+    std::vector<Frame> frames;
+    EXPECT_FALSE(decoder.feed(encode_frame(type, 1, payload), frames));
+    EXPECT_TRUE(frames.empty());
+  }
+}
+
+TEST(ChannelTest, CreditIsOneCounterPerStreamNotAFramePerWrite) {
+  auto [a, b] = sys::socketpair().value();
+  Channel guest(std::move(a)), host(std::move(b));
+  for (int i = 0; i < 100000; ++i) host.add_credit(kStdout, 1);
+  host.add_credit(kStderr, 7);
+  EXPECT_FALSE(host.congested());
+  ASSERT_TRUE(host.flush());
+  std::vector<Frame> frames;
+  ASSERT_TRUE(guest.receive(frames));
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].stream, kStdout);
+  EXPECT_EQ(frames[0].payload, std::string("\xa0\x86\x01\x00", 4));  // 100000
+  EXPECT_EQ(frames[1].payload, std::string("\x07\x00\x00\x00", 4));
+}
+
+TEST(ChannelTest, APeerThatStopsReadingMakesTheChannelCongested) {
+  auto [a, b] = sys::socketpair().value();
+  Channel guest(std::move(a)), host(std::move(b));
+  std::string chunk(kMaxDataPayload, 'x');
+  for (int i = 0; i < 64 && !host.congested(); ++i) {
+    host.send(FrameType::Data, kStdin, chunk);
+    ASSERT_TRUE(host.flush());
+  }
+  EXPECT_TRUE(host.congested());
 }
 
 TEST(FrameTest, RejectsUnknownTypes) {

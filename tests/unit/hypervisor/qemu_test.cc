@@ -16,8 +16,8 @@ VmConfig sample() {
   config.initrd = "/g/initrd.img";
   config.accel = Accel::Tcg;
   config.tsc_khz = 2100000;
-  config.shares = {{"rootfs", "/var/lib/a,b", true}};
-  config.console_log = "/run/vessel/abc/console.log";
+  config.shares = {{"rootfs", "/var/lib/a,b", true},
+                   {"volume0", "/srv/data", false, Ownership::Mapped}};
   return config;
 }
 
@@ -40,11 +40,23 @@ TEST(QemuArgvTest, TcgMicrovmWithTscRateSandboxAndNoDefaults) {
   EXPECT_EQ(std::find(argv.begin(), argv.end(), "-cpu"), argv.end());
 }
 
-TEST(QemuArgvTest, SharesEscapeCommasAndHonourReadonly) {
+TEST(QemuArgvTest, SharesAreServedFromTheJailWithTheirOwnershipModel) {
   auto argv = qemu_argv(sample());
   EXPECT_EQ(after(argv, "-fsdev"),
-            "local,id=fs0,path=/var/lib/a,,b,security_model=passthrough,readonly=on");
+            "local,id=fs0,path=/vessel/share/rootfs,security_model=passthrough,readonly=on");
   EXPECT_EQ(after(argv, "-device", 3), "virtio-9p-device,fsdev=fs0,mount_tag=rootfs");
+  // A volume is a host directory: what the guest makes there is never setuid, a device or owned
+  // by anyone but QEMU's user.
+  EXPECT_EQ(after(argv, "-fsdev", 1),
+            "local,id=fs1,path=/vessel/share/volume0,security_model=mapped-xattr");
+  EXPECT_EQ(after(argv, "-kernel"), "/vessel/kernel");
+  EXPECT_EQ(after(argv, "-initrd"), "/vessel/initrd");
+}
+
+TEST(QemuArgvTest, TheConsoleIsASocketTheShimReads) {
+  auto argv = qemu_argv(sample());
+  EXPECT_EQ(after(argv, "-serial"), "chardev:console");
+  EXPECT_EQ(after(argv, "-chardev", 0), "socket,id=console,fd=" + std::to_string(kQemuConsoleFd));
 }
 
 TEST(QemuArgvTest, KvmUsesTheHostCpuAndNoTscHint) {

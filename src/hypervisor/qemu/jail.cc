@@ -1,0 +1,242 @@
+#include "hypervisor/qemu/jail.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+#include <filesystem>
+
+#include "common/scope_exit.h"
+#include "common/sys.h"
+
+namespace vessel::hypervisor {
+
+namespace {
+
+// Where the jail's root is assembled, in the child's own mount namespace (hidden from the host).
+constexpr const char* kJailRoot = "/tmp";
+
+// The only capabilities QEMU keeps, inside its own user namespace: what its 9p server needs to
+// act on files of any owner (passthrough ownership on the root filesystem, xattrs elsewhere).
+constexpr int kKeptCapabilities[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                                     CAP_FSETID};
+
+Result<void> write_map(pid_t child, const char* kind) {
+  std::string own = TRY(sys::read_file(std::string("/proc/self/") + kind, 65536));
+  std::string identity;
+  unsigned long inside, outside, count;
+  for (const char* line = own.c_str();
+       std::sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3;) {
+    identity +=
+        std::to_string(inside) + " " + std::to_string(inside) + " " + std::to_string(count) + "\n";
+    line = std::strchr(line, '\n');
+    if (!line) break;
+    ++line;
+  }
+  std::string path = "/proc/" + std::to_string(child) + "/" + kind;
+  UniqueFd fd = TRY(sys::open(path, O_WRONLY));
+  return sys::write_all(fd.get(), identity).map_error(context("writing " + path));
+}
+
+// Mount flags a bind in a user namespace must keep when remounted (the kernel locks them).
+unsigned long locked_flags(const std::string& path) {
+  struct statvfs st;
+  if (::statvfs(path.c_str(), &st) < 0) return 0;
+  unsigned long flags = 0;
+  if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  return flags;
+}
+
+Result<void> make_mount_point(const std::string& path, bool directory) {
+  TRY(sys::mkdir_p(path.substr(0, path.rfind('/')), 0755));
+  if (directory) {
+    if (::mkdir(path.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + path);
+    return {};
+  }
+  UniqueFd fd = TRY(sys::open(path, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644));
+  return {};
+}
+
+Result<void> bind_into(const std::string& source, const std::string& target, bool directory,
+                       bool readonly, unsigned long extra) {
+  TRY(make_mount_point(target, directory));
+  if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+    return fail_errno("bind " + source + " on " + target);
+  unsigned long flags =
+      MS_REMOUNT | MS_BIND | extra | locked_flags(target) | (readonly ? MS_RDONLY : 0);
+  if (::mount(nullptr, target.c_str(), nullptr, flags, nullptr) < 0)
+    return fail_errno("remount " + target);
+  return {};
+}
+
+// The loader's links and directories outside /usr, as the host has them (/lib → usr/lib …).
+Result<void> bind_system_dirs(const std::string& root) {
+  TRY(bind_into("/usr", root + "/usr", true, true, MS_NODEV));
+  for (const char* dir : {"/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin"}) {
+    struct stat st;
+    if (::lstat(dir, &st) < 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      ssize_t n = ::readlink(dir, target, sizeof target - 1);
+      if (n <= 0) continue;
+      target[n] = '\0';
+      if (::symlink(target, (root + dir).c_str()) < 0)
+        return fail_errno(std::string("symlink ") + dir);
+    } else if (S_ISDIR(st.st_mode)) {
+      TRY(bind_into(dir, root + dir, true, true, MS_NODEV));
+    }
+  }
+  if (sys::exists("/etc/ld.so.cache"))
+    TRY(bind_into("/etc/ld.so.cache", root + "/etc/ld.so.cache", false, true, MS_NODEV));
+  return {};
+}
+
+Result<void> drop_capabilities() {
+  uint64_t kept = 0;
+  for (int cap : kKeptCapabilities) kept |= uint64_t{1} << cap;
+  for (int cap = 0; cap <= 63; ++cap)
+    if (!(kept >> cap & 1) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+      return fail_errno("dropping capability " + std::to_string(cap));
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  data[0].effective = data[0].permitted = static_cast<uint32_t>(kept);
+  data[1].effective = data[1].permitted = static_cast<uint32_t>(kept >> 32);
+  // SAFETY: capset takes a v3 header and two data words (64 capability bits).
+  if (::syscall(SYS_capset, &header, data) < 0) return fail_errno("capset");
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+    return fail_errno("clearing ambient capabilities");
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return fail_errno("no_new_privs");
+  return {};
+}
+
+// Calls a VMM has no business making; QEMU's -sandbox covers the rest (spawn, setuid …).
+Result<void> load_denylist() {
+  scmp_filter_ctx filter = ::seccomp_init(SCMP_ACT_ALLOW);
+  if (!filter) return fail("seccomp_init failed");
+  ScopeExit release([&] { ::seccomp_release(filter); });
+  for (const char* name : {"mount",
+                           "umount2",
+                           "pivot_root",
+                           "chroot",
+                           "unshare",
+                           "setns",
+                           "ptrace",
+                           "process_vm_readv",
+                           "process_vm_writev",
+                           "bpf",
+                           "perf_event_open",
+                           "keyctl",
+                           "add_key",
+                           "request_key",
+                           "init_module",
+                           "finit_module",
+                           "delete_module",
+                           "kexec_load",
+                           "kexec_file_load",
+                           "userfaultfd",
+                           "open_by_handle_at",
+                           "name_to_handle_at",
+                           "swapon",
+                           "swapoff",
+                           "reboot",
+                           "acct",
+                           "settimeofday",
+                           "clock_settime",
+                           "clock_adjtime",
+                           "adjtimex",
+                           "quotactl",
+                           "lookup_dcookie",
+                           "fsopen",
+                           "fsmount",
+                           "fsconfig",
+                           "move_mount",
+                           "open_tree",
+                           "mount_setattr",
+                           "iopl",
+                           "ioperm",
+                           "syslog",
+                           "vhangup",
+                           "personality"}) {
+    int number = ::seccomp_syscall_resolve_name(name);
+    if (number == __NR_SCMP_ERROR) continue;  // not on this architecture
+    if (::seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), number, 0) < 0)
+      return fail(std::string("seccomp: cannot refuse ") + name);
+  }
+  if (::seccomp_load(filter) < 0) return fail("seccomp_load failed");
+  return {};
+}
+
+}  // namespace
+
+int jail_namespaces() {
+  return CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+}
+
+Result<void> write_identity_maps(pid_t child) {
+  TRY(write_map(child, "uid_map").map_error(context("QEMU's user namespace")));
+  TRY(write_map(child, "gid_map").map_error(context("QEMU's user namespace")));
+  return {};
+}
+
+Result<void> enter_jail(const JailPlan& plan) {
+  const std::string root = kJailRoot;
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
+    return fail_errno("making QEMU's mounts private");
+  // Every source is a host path or a descriptor: reach them before the tmpfs hides /tmp.
+  std::vector<UniqueFd> sources;
+  for (const auto& bind_ : plan.binds) {
+    sources.push_back(
+        TRY(sys::open(bind_.source, O_PATH | (bind_.expected >= 0 ? O_NOFOLLOW : 0))));
+    struct stat now, checked;
+    if (bind_.expected >= 0 &&
+        (::fstat(sources.back().get(), &now) < 0 || ::fstat(bind_.expected, &checked) < 0 ||
+         now.st_dev != checked.st_dev || now.st_ino != checked.st_ino))
+      return fail(EBUSY, bind_.source + " was replaced while the VM was starting");
+    if (bind_.expected >= 0) ::close(bind_.expected);
+  }
+  for (const auto& device : plan.devices) sources.push_back(TRY(sys::open(device, O_PATH)));
+  if (::mount("vessel-jail", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
+    return fail_errno("mounting QEMU's root");
+  TRY(bind_system_dirs(root));
+  size_t index = 0;
+  for (const auto& bind_ : plan.binds) {
+    TRY(bind_into("/proc/self/fd/" + std::to_string(sources[index++].get()), root + bind_.target,
+                  bind_.directory, bind_.readonly, MS_NOSUID | MS_NODEV));
+  }
+  for (const auto& device : plan.devices)
+    TRY(bind_into("/proc/self/fd/" + std::to_string(sources[index++].get()), root + device, false,
+                  false, MS_NOSUID));
+  sources.clear();
+  // 9p sets modes through /proc/self/fd. Only its own pids are there (subset=pid: no
+  // sysrq-trigger, no /proc/sys), and the pid namespace holds QEMU alone.
+  TRY(make_mount_point(root + "/proc", true));
+  if (::mount("proc", (root + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "subset=pid") < 0)
+    return fail_errno("mounting QEMU's /proc");
+
+  // pivot_root with the old root stacked under the new one, then detach it (as runc does).
+  if (::chdir(root.c_str()) < 0) return fail_errno("chdir " + root);
+  if (::syscall(SYS_pivot_root, ".", ".") < 0) return fail_errno("pivot_root");
+  if (::umount2(".", MNT_DETACH) < 0) return fail_errno("detaching the host's mounts");
+  if (::chdir("/") < 0) return fail_errno("chdir /");
+  if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) < 0)
+    return fail_errno("making QEMU's root read-only");
+  ::sethostname("vessel-qemu", 11);
+  TRY(drop_capabilities());
+  return load_denylist();
+}
+
+}  // namespace vessel::hypervisor

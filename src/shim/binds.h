@@ -1,0 +1,29 @@
+// Bind mounts come from the host, which the guest cannot see: a small regular file (resolv.conf,
+// hosts, hostname, .containerenv) travels inside the create message; a directory (a volume) is
+// shared over 9p with mapped ownership (hypervisor::Ownership::Mapped). Each source is opened
+// once, without following a symlink in its last component, and only that descriptor is used, so a
+// path swapped after the check cannot redirect a root-owned read or share.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "common/oci_spec.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "hypervisor/hypervisor.h"
+
+namespace vessel::shim {
+
+struct BindPlan {
+  std::vector<hypervisor::Share> volumes;  // fds point into `fds`
+  std::vector<UniqueFd> fds;
+  nlohmann::json binds = nlohmann::json::array();  // for the agent: destination, content or share
+};
+
+bool is_bind(const oci::Mount& mount);
+// O_PATH descriptor of a bind source; a symlink as the last component is refused.
+Result<UniqueFd> open_bind_source(const std::string& source);
+Result<BindPlan> plan_binds(const oci::Spec& spec);
+
+}  // namespace vessel::shim

@@ -1,0 +1,36 @@
+// Assembling and starting the VM for one container (Firecracker's "builder"): the accelerator,
+// the guest image, the root filesystem and volume shares, the NICs, and the descriptors QEMU
+// talks to the shim on (the agent channel, the serial console, QEMU's own messages).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/oci_spec.h"
+#include "common/unique_fd.h"
+#include "hypervisor/hypervisor.h"
+#include "shim/binds.h"
+#include "shim/guest_output.h"
+#include "shim/network.h"
+#include "shim/options.h"
+
+namespace vessel::shim {
+
+struct BootedVm {
+  std::unique_ptr<hypervisor::Hypervisor> vm;
+  UniqueFd agent;  // the shim's end of the agent channel
+  GuestOutput console;
+  GuestOutput qemu_log;
+  std::string warning;  // the TCG fallback, if it happened
+};
+
+// Caps on what the guest can make the shim keep.
+constexpr size_t kConsoleLogCap = 2 << 20;
+constexpr size_t kQemuLogCap = 512 << 10;
+constexpr size_t kShimLogCap = 2 << 20;
+constexpr size_t kGuestOutputRate = 256 << 10;  // bytes a second, averaged
+
+Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, const Network& network,
+                         const BindPlan& binds, int state_dir);
+
+}  // namespace vessel::shim

@@ -1,0 +1,101 @@
+#include "shim/container_view.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/sys.h"
+#include "shim/binds.h"
+
+namespace vessel::shim {
+
+namespace {
+
+// The destination inside the root filesystem, resolved as if it were / (a symlink in the image
+// cannot lead out of it); nothing if it does not exist.
+Result<UniqueFd> open_in_root(int root, const std::string& path) {
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(::syscall(SYS_openat2, root, path.c_str(), &how, sizeof how));
+  if (fd < 0) return fail_errno("open " + path + " in the container");
+  return UniqueFd(fd);
+}
+
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+Result<void> remount_readonly(const std::string& target) {
+  struct statvfs st;
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+  if (::statvfs(target.c_str(), &st) == 0) {
+    if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+    if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  }
+  if (::mount(nullptr, target.c_str(), nullptr, flags, nullptr) < 0)
+    return fail_errno("remount " + target + " read-only");
+  return {};
+}
+
+Result<void> bind_at_destination(int root, const oci::Mount& mount) {
+  UniqueFd source = TRY(open_bind_source(mount.source));
+  auto destination = open_in_root(root, mount.destination);
+  if (!destination) {
+    // The guest made every mount point it could; a missing one is not ours to make from here.
+    log::debug("not showing " + mount.destination +
+               " to podman cp: " + destination.error().message);
+    return {};
+  }
+  struct stat from, to;
+  if (::fstat(source.get(), &from) < 0 || ::fstat(destination->get(), &to) < 0 ||
+      S_ISDIR(from.st_mode) != S_ISDIR(to.st_mode))
+    return {};
+  std::string target = fd_path(destination->get());
+  if (::mount(fd_path(source.get()).c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) <
+      0)
+    return fail_errno("bind " + mount.source + " on " + mount.destination);
+  bool readonly = false;
+  for (const auto& option : mount.options) readonly |= option == "ro";
+  if (readonly) {
+    UniqueFd mounted = TRY(open_in_root(root, mount.destination));
+    TRY(remount_readonly(fd_path(mounted.get())));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> mount_own_proc() {
+  if (::getpid() != 1) return {};
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0)
+    return fail_errno("making the shim's mounts private");
+  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
+    return fail_errno("mounting the shim's /proc");
+  return {};
+}
+
+Result<void> enter_container_view(const oci::Spec& spec) {
+  if (::getpid() != 1) return fail("the shim is not in a pid namespace of its own");
+  const std::string& root = spec.root_path;
+  if (::mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+    return fail_errno("bind " + root);
+  UniqueFd root_fd = TRY(sys::open(root, O_PATH | O_DIRECTORY));
+  for (const auto& mount : spec.mounts)
+    if (is_bind(mount)) TRY(bind_at_destination(root_fd.get(), mount));
+  if (spec.root_readonly) TRY(remount_readonly(root));
+  // pivot_root with the old root stacked under the new one, then detach it (as runc does).
+  if (::fchdir(root_fd.get()) < 0) return fail_errno("chdir " + root);
+  if (::syscall(SYS_pivot_root, ".", ".") < 0) return fail_errno("pivot_root");
+  if (::umount2(".", MNT_DETACH) < 0) return fail_errno("detaching the host's mounts");
+  if (::chdir("/") < 0) return fail_errno("chdir /");
+  return {};
+}
+
+}  // namespace vessel::shim

@@ -1,0 +1,19 @@
+// The shim's pid is "the container" for Podman: `podman cp` and `podman top` enter the mount
+// namespace of that pid. So the shim starts in new mount and pid namespaces (vessel create makes
+// them) and, once the VM runs, makes the container's root filesystem, with the spec's bind mounts
+// at their destinations, the root of its mount namespace. Nothing of the host is left in it: no
+// /proc, no host directory but those the container already sees through 9p.
+#pragma once
+
+#include "common/oci_spec.h"
+#include "common/result.h"
+
+namespace vessel::shim {
+
+// A /proc for the shim's own pid namespace, so that pids the shim gets from clone() and the
+// /proc/PID paths it opens (QEMU's id maps) agree. A no-op when the shim is not its pid 1.
+Result<void> mount_own_proc();
+// pivot_root into the container's root filesystem and its bind mounts.
+Result<void> enter_container_view(const oci::Spec& spec);
+
+}  // namespace vessel::shim

@@ -1,0 +1,58 @@
+#include "common/channel/messages.h"
+
+#include <gtest/gtest.h>
+
+namespace vessel::channel {
+
+namespace {
+Result<AgentMessage> parse(const std::string& text) {
+  return parse_agent_message(Frame{FrameType::Control, kControlStream, text});
+}
+}  // namespace
+
+TEST(AgentMessageTest, TakesWellTypedFields) {
+  auto exit = parse(R"({"type":"exit","exit_code":3,"exec":7})");
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->type, "exit");
+  EXPECT_EQ(exit->exit_code, 3);
+  EXPECT_EQ(exit->exec, 7u);
+  auto killed = parse(R"({"type":"exit","signal":9})");
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(killed->signal, 9);
+  EXPECT_FALSE(killed->exec);
+}
+
+TEST(AgentMessageTest, WrongTypesAndRangesAreErrorsNotExceptions) {
+  for (const char* text :
+       {R"({"type":"exit","exit_code":"seven"})", R"({"type":"exit","signal":[9]})",
+        R"({"type":"exit","exit_code":1e300})", R"({"type":"exit","exit_code":-1})",
+        R"({"type":"exit","exit_code":256})", R"({"type":"exit","signal":0})",
+        R"({"type":"exit","signal":18446744073709551615})", R"({"type":"exit"})",
+        R"({"type":"hello","version":5})", R"({"type":"error","message":{"a":1}})",
+        R"({"type":"exit","exit_code":0,"exec":-1})", R"({"type":"exit","exit_code":0,"exec":2e9})",
+        R"({"type":7})", R"([1,2])", R"(not json)"}) {
+    auto message = parse(text);
+    EXPECT_FALSE(message) << text;
+    if (!message) {
+      EXPECT_EQ(message.error().code, EPROTO) << text;
+    }
+  }
+}
+
+TEST(AgentMessageTest, GuestTextIsPrintableAndCapped) {
+  auto message = parse(R"({"type":"error","message":"\u001b]0;pwned\u0007bad\r\nthing\u0085"})");
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text, "?]0;pwned?bad??thing?");
+  auto long_one = parse(R"({"type":"error","message":")" + std::string(100000, 'a') + "\"}");
+  ASSERT_TRUE(long_one);
+  EXPECT_EQ(long_one->text.size(), kMaxGuestText);
+}
+
+TEST(AgentMessageTest, PrintableKeepsUtf8AndReplacesBrokenSequences) {
+  EXPECT_EQ(printable("héllo ✔"), "héllo ✔");
+  EXPECT_EQ(printable("a\xff\xc3"), "a??");
+  EXPECT_EQ(printable("\xc0\xaf"), "??");  // an overlong '/'
+  EXPECT_EQ(printable("✔✔", 4), "✔");      // never cut inside a character
+}
+
+}  // namespace vessel::channel
