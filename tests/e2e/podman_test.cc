@@ -2,6 +2,7 @@
 // busybox image (tests/e2e/build-image.sh). Podman runs with scripts/podman-sandbox.conf, the
 // settings this sandbox needs (see docs/testing.md); vessel itself depends on none of them.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -292,6 +293,152 @@ TEST_F(PodmanTest, ProgramNotFoundExits127LikeRunc) {
   auto result = podman(podman_run({"--rm", kImage, "no-such-program"}));
   EXPECT_EQ(result.exit_code, 127);
   EXPECT_NE(result.err.find("executable file not found in $PATH"), std::string::npos) << result.err;
+}
+
+// Podman enters the mount namespace of the container's pid: the shim's, which shows the
+// container's files (the same ones the guest sees over 9p) and nothing of the host.
+TEST_F(PodmanTest, PodmanCpMovesFilesInTheContainerAndNeverOnTheHost) {
+  TempDir volume;
+  auto started = podman(podman_run({"-d", "-v", volume.path() + ":/vol", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  TempDir files;
+  std::string probe = "vessel-cp-probe-" + id.substr(0, 12);
+  sh("echo from-the-host > " + files.path() + "/in");
+  ASSERT_FALSE(std::filesystem::exists("/tmp/" + probe));
+
+  auto in = podman({"cp", files.path() + "/in", id + ":/tmp/" + probe});
+  EXPECT_EQ(in.exit_code, 0) << in.err;
+  EXPECT_FALSE(std::filesystem::exists("/tmp/" + probe)) << "podman cp wrote on the host";
+  EXPECT_EQ(podman({"exec", id, "cat", "/tmp/" + probe}).out, "from-the-host\n")
+      << "the guest does not see what podman cp wrote";
+
+  auto to_volume = podman({"cp", files.path() + "/in", id + ":/vol/copied"});
+  EXPECT_EQ(to_volume.exit_code, 0) << to_volume.err;
+  EXPECT_EQ(sh("cat " + volume.path() + "/copied").out, "from-the-host\n");
+
+  ASSERT_EQ(podman({"exec", id, "sh", "-c", "echo from-the-guest > /tmp/made-inside"}).exit_code,
+            0);
+  auto out = podman({"cp", id + ":/tmp/made-inside", files.path() + "/out"});
+  EXPECT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_EQ(sh("cat " + files.path() + "/out").out, "from-the-guest\n");
+  auto passwd = podman({"cp", id + ":/etc/passwd", files.path() + "/passwd"});
+  EXPECT_EQ(passwd.exit_code, 0) << passwd.err;
+  EXPECT_EQ(sh("cat " + files.path() + "/passwd").out,
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+      << "podman cp read the host's /etc/passwd";
+
+  // podman top reads /proc where the shim's pid leads: no host process may show up there.
+  auto top = podman({"top", id});
+  EXPECT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_EQ(std::count(top.out.begin(), top.out.end(), '\n'), 1) << top.out;
+
+  // A stopped container: Podman copies from its storage, and the file is still there.
+  ASSERT_EQ(podman({"stop", "-t", "0", id}).exit_code, 0);
+  auto stopped = podman({"cp", id + ":/tmp/" + probe, files.path() + "/after"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_EQ(sh("cat " + files.path() + "/after").out, "from-the-host\n");
+  EXPECT_EQ(podman({"rm", "-f", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
+// Exactly runc's five sets for each way a user changes them.
+TEST_F(PodmanTest, CapabilitySetsAreExactlyRuncs) {
+  for (const auto& flags :
+       std::vector<std::vector<std::string>>{{"--cap-drop=all"},
+                                             {"--cap-drop=CHOWN"},
+                                             {"--cap-add=SYS_ADMIN"},
+                                             {"--privileged"},
+                                             {"--cap-drop=all", "--user=1000"}}) {
+    auto with = [&](const std::string& runtime) {
+      std::vector<std::string> args = {"run", "--rm", "--runtime=" + runtime};
+      args.insert(args.end(), flags.begin(), flags.end());
+      args.insert(args.end(), {kImage, "grep", "^Cap", "/proc/self/status"});
+      return podman(args);
+    };
+    auto runc = with("runc");
+    auto ours = with(vessel());
+    ASSERT_EQ(runc.exit_code, 0) << runc.err;
+    EXPECT_EQ(std::count(ours.out.begin(), ours.out.end(), '\n'), 5) << ours.out << ours.err;
+    EXPECT_EQ(ours.out, runc.out) << "flags: " << flags[0];
+  }
+}
+
+// QEMU as Firecracker's jailer would leave it: not host root, nothing of the host's mounts.
+TEST_F(PodmanTest, QemuRunsInItsOwnNamespacesWithoutHostPrivileges) {
+  auto started = podman(podman_run({"-d", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  auto qemu = processes_matching("-name vessel-" + id);
+  ASSERT_EQ(qemu.size(), 1u);
+  std::string pid = qemu[0].substr(0, qemu[0].find(':'));
+  auto ns = [](const std::string& who, const std::string& kind) {
+    return std::filesystem::read_symlink("/proc/" + who + "/ns/" + kind).string();
+  };
+  auto shim = podman({"inspect", "-f", "{{.State.Pid}}", id}).out;
+  shim = shim.substr(0, shim.find('\n'));
+  for (const char* kind : {"user", "mnt", "pid", "ipc", "uts", "net"})
+    EXPECT_NE(ns(pid, kind), ns("self", kind)) << kind << " namespace is the host's";
+  EXPECT_NE(ns(pid, "mnt"), ns(shim, "mnt"));
+  auto status = sh("grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/" + pid + "/status").out;
+  // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, held in its own user namespace only.
+  EXPECT_EQ(status,
+            "CapEff:\t000000000000001f\nCapBnd:\t000000000000001f\nNoNewPrivs:\t1\nSeccomp:\t2\n");
+  EXPECT_EQ(sh("wc -c < /proc/" + pid + "/environ").out, "0\n") << "QEMU inherited an environment";
+  // Its root holds what it runs from and serves, no host /etc, /home or /run.
+  auto root = sh("ls /proc/" + pid + "/root/").out;
+  EXPECT_EQ(root, "bin\ndev\netc\nlib\nlib32\nlib64\nproc\nsbin\nusr\nvessel\n");
+  EXPECT_EQ(sh("ls /proc/" + pid + "/root/etc/").out, "ld.so.cache\n");
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
+// With Podman's default capabilities (and MKNOD) the guest may make setuid files and devices; in
+// a volume (a host directory) they exist only in the guest's view (mapped ownership).
+TEST_F(PodmanTest, AVolumeNeverReceivesASetuidOrDeviceFile) {
+  TempDir volume;
+  auto result = podman(podman_run(
+      {"--rm", "--cap-add=MKNOD", "-v", volume.path() + ":/data", kImage, "sh", "-c",
+       "cp /bin/busybox /data/suid && chown 0:0 /data/suid && chmod 6755 /data/suid && "
+       "mknod /data/null c 1 3 && stat -c '%A %u %g' /data/suid && stat -c %F /data/null"}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "-rwsr-sr-x 0 0\ncharacter special file\n") << "the guest's own view";
+  struct stat suid {
+  }, null{};
+  ASSERT_EQ(::stat((volume.path() + "/suid").c_str(), &suid), 0);
+  EXPECT_EQ(suid.st_mode & (S_ISUID | S_ISGID), 0u) << "a setuid file reached the host";
+  ASSERT_EQ(::stat((volume.path() + "/null").c_str(), &null), 0);
+  EXPECT_TRUE(S_ISREG(null.st_mode)) << "a device node reached the host";
+}
+
+// A guest that ignores signals, or floods the shim, still goes when Podman says so.
+TEST_F(PodmanTest, StopAndForcedRemovalEndAHostileGuest) {
+  TempDir dir;
+  for (const char* mode : {"ignore-signals", "data-flood"}) {
+    std::string config = dir.path() + "/" + mode + ".toml";
+    std::ofstream(config) << "[hypervisor.qemu]\npath = \"" << build_dir()
+                          << "/tests/hostile-qemu\"\nkernel_params = \"vessel.hostile=" << mode
+                          << "\"\n";
+    std::string runtime = dir.path() + "/vessel-" + mode;
+    std::ofstream(runtime) << "#!/bin/sh\nexport VESSEL_CONFIG=" << config << "\nexec " << vessel()
+                           << " \"$@\"\n";
+    std::filesystem::permissions(runtime, std::filesystem::perms::owner_all);
+    auto started = podman({"run", "-d", "--runtime=" + runtime, kImage, "sleep", "1000"});
+    ASSERT_EQ(started.exit_code, 0) << started.err;
+    std::string id = full_id(started.out);
+    auto before = std::chrono::steady_clock::now();
+    auto ended = std::string(mode) == "ignore-signals" ? podman({"stop", "-t", "1", id})
+                                                       : podman({"rm", "-f", "-t", "0", id});
+    EXPECT_EQ(ended.exit_code, 0) << mode << ": " << ended.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(15)) << mode;
+    EXPECT_EQ(processes_matching("hostile-qemu"), std::vector<std::string>{}) << mode;
+    // conmon runs Podman's cleanup once the container is gone, then exits too.
+    for (int i = 0; i < 100 && !processes_matching("conmon --api-version 1 -c " + id).empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(processes_matching("conmon --api-version 1 -c " + id), std::vector<std::string>{});
+    podman({"rm", "-f", id});
+    expect_nothing_left(id);
+  }
 }
 
 }  // namespace vessel::test

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "support/harness.h"
@@ -189,6 +190,61 @@ TEST_F(RootlessTest, ReferenceWalkthroughForAFreshUser) {
   EXPECT_NE(date.out.find("UTC"), std::string::npos) << date.out;
   sh(source_dir() + "/tests/e2e/rootless-setup.sh " + build_dir() + " " + prefix() + "-walk " +
      user + " --remove");
+}
+
+// Podman enters the mount namespace of the shim's pid: it holds the container's files only.
+TEST_F(RootlessTest, PodmanCpAndTopSeeOnlyTheContainer) {
+  auto started = podman(std::string("run -d --runtime=vessel ") + kImage + " sleep 1000");
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  std::string probe = "/tmp/vessel-rootless-cp-" + id.substr(0, 12);
+  auto in = as_user(kUser, "echo from-the-host > " + probe + ".src && podman cp " + probe +
+                               ".src " + id + ":" + probe + " && rm " + probe + ".src");
+  EXPECT_EQ(in.exit_code, 0) << in.err;
+  EXPECT_EQ(sh("ls " + probe + " 2>/dev/null").out, "") << "podman cp wrote on the host";
+  EXPECT_EQ(podman("exec " + id + " cat " + probe).out, "from-the-host\n");
+  auto out = podman("cp " + id + ":/www/index.html -");
+  EXPECT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_NE(out.out.find("served-from-the-vm"), std::string::npos);
+  auto top = podman("top " + id);
+  EXPECT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_EQ(std::count(top.out.begin(), top.out.end(), '\n'), 1) << top.out;
+  EXPECT_EQ(podman("rm -f -t 0 " + id).exit_code, 0);
+  expect_nothing_left();
+}
+
+// QEMU in a user namespace of its own below Podman's, with its own mounts; a volume never gets
+// a setuid file or a device node from the guest, and what the guest makes there is the user's.
+TEST_F(RootlessTest, QemuIsConfinedAndVolumesGetNoSetuidFilesOrDevices) {
+  auto started = podman(std::string("run -d --runtime=vessel ") + kImage + " sleep 1000");
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  std::string qemu =
+      sh("pgrep -u " + std::string(kUser) + " -f 'qemu-system.*vessel-" + id + "'").out;
+  qemu = qemu.substr(0, qemu.find('\n'));
+  ASSERT_FALSE(qemu.empty());
+  std::string shim = podman("inspect -f '{{.State.Pid}}' " + id).out;
+  shim = shim.substr(0, shim.find('\n'));
+  auto ns = [](const std::string& pid, const std::string& kind) {
+    return sh("readlink /proc/" + pid + "/ns/" + kind).out;
+  };
+  for (const char* kind : {"user", "mnt", "pid", "net"}) {
+    EXPECT_NE(ns(qemu, kind), ns("self", kind)) << kind;
+    EXPECT_NE(ns(qemu, kind), ns(shim, kind)) << kind;
+  }
+  EXPECT_EQ(sh("grep -E '^CapEff:' /proc/" + qemu + "/status").out, "CapEff:\t000000000000001f\n");
+  EXPECT_EQ(podman("rm -f -t 0 " + id).exit_code, 0);
+
+  auto made = as_user(
+      kUser, "d=$(mktemp -d) && podman run --rm --runtime=vessel --cap-add=MKNOD -v $d:/data " +
+                 std::string(kImage) +
+                 " sh -c 'cp /bin/busybox /data/suid && chown 0:0 /data/suid && chmod 6755 "
+                 "/data/suid && mknod /data/null c 1 3' && stat -c '%a %U %F' $d/suid $d/null && "
+                 "rm -rf $d");
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(made.out,
+            "600 " + std::string(kUser) + " regular file\n600 " + kUser + " regular empty file\n");
+  expect_nothing_left();
 }
 
 }  // namespace vessel::test

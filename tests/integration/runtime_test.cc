@@ -316,6 +316,46 @@ TEST_F(RuntimeTest, MissingRootfs) {
   expect_nothing_left("noroot");
 }
 
+// A state root somebody else made (the /tmp fallback is shared) is never used.
+TEST_F(RuntimeTest, StateRootOwnedByAnotherUserOrASymlinkIsRefused) {
+  make_busybox_bundle(m_bundle, {"true"});
+  std::filesystem::create_directories(m_root);
+  ASSERT_EQ(::chown(m_root.c_str(), 4242, 4242), 0);
+  auto foreign = vessel_cmd({"create", "--bundle", m_bundle, "foreign"});
+  EXPECT_EQ(foreign.exit_code, 1);
+  EXPECT_EQ(foreign.err, "vessel: state root: " + m_root +
+                             " belongs to uid 4242, not to you (uid 0): remove it, or choose "
+                             "another --root\n");
+  std::filesystem::remove(m_root);
+  std::filesystem::create_directory_symlink(m_bundle, m_root);
+  auto linked = vessel_cmd({"create", "--bundle", m_bundle, "linked"});
+  EXPECT_EQ(linked.exit_code, 1);
+  EXPECT_EQ(linked.err, "vessel: state root: " + m_root +
+                            " is not a directory (a symlink or a file is in its place): remove "
+                            "it, or choose another --root\n");
+  EXPECT_FALSE(std::filesystem::exists(m_bundle + "/linked"));
+}
+
+// A bind source is opened once, and never through a symlink in its last component.
+TEST_F(RuntimeTest, BindSourceThatIsASymlinkIsRefused) {
+  make_busybox_bundle(m_bundle, {"true"});
+  std::filesystem::create_directories(m_dir.path() + "/volume");
+  std::filesystem::create_directory_symlink(m_dir.path() + "/volume", m_dir.path() + "/link");
+  std::ifstream in(m_bundle + "/config.json");
+  auto config = nlohmann::json::parse(in);
+  config["mounts"].push_back({{"destination", "/data"},
+                              {"type", "bind"},
+                              {"source", m_dir.path() + "/link"},
+                              {"options", {"rbind"}}});
+  std::ofstream(m_bundle + "/config.json") << config.dump();
+  auto result = vessel_cmd({"create", "--bundle", m_bundle, "linked"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "vessel: bind mount source " + m_dir.path() +
+                            "/link is a symbolic link: give the path of the file or directory it "
+                            "points to\n");
+  expect_nothing_left("linked");
+}
+
 TEST_F(RuntimeTest, ExistingId) {
   make_busybox_bundle(m_bundle, {"sleep", "1000"});
   ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "twice"}).exit_code, 0);
