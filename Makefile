@@ -1,9 +1,11 @@
 # Wrappers over CMake. `make demo` and `make test` do all set-up on a fresh Debian 12.
 BUILD ?= build
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build guest test demo bench install clean
+.PHONY: all deps build guest test fuzz demo bench install clean
 
 all: build
 
@@ -21,6 +23,12 @@ guest: deps
 test: build
 	cd $(BUILD) && ctest --output-on-failure
 
+# libFuzzer targets (tests/fuzz), built with clang, each run for FUZZ_SECONDS.
+fuzz: deps
+	cmake -S tests/fuzz -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 demo: build
 	scripts/demo.sh $(BUILD)
 
@@ -31,4 +39,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -8,6 +8,8 @@ packages=(
   cmake g++ make pkg-config clang-format
   libexpected-dev nlohmann-json3-dev libtomlplusplus-dev libseccomp-dev libcap-dev
   googletest libgtest-dev
+  # fuzzing (make fuzz): libFuzzer comes with libclang-rt-14-dev, which clang only recommends
+  clang libclang-rt-14-dev
   # guest kernel and initrd
   linux-source-6.1 bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio
   # running containers in VMs under Podman

@@ -30,12 +30,18 @@ static Result<std::vector<std::string>> string_list(const json& parent, const ch
   return out;
 }
 
+// An id or mode that fits T: 4294967296 must not become uid 0.
+template <typename T>
+static Result<T> unsigned_value(const json& value, const std::string& what) {
+  if (!value.is_number_unsigned() || value.get<uint64_t>() > std::numeric_limits<T>::max())
+    return fail(what + " must be an integer from 0 to " +
+                std::to_string(std::numeric_limits<T>::max()));
+  return static_cast<T>(value.get<uint64_t>());
+}
+
 template <typename T>
 static Result<T> unsigned_field(const json& parent, const char* key, const std::string& where) {
-  const json& value = parent[key];
-  if (!value.is_number_unsigned())
-    return fail(where + "." + key + " must be a non-negative integer");
-  return value.get<T>();
+  return unsigned_value<T>(parent[key], where + "." + key);
 }
 
 namespace {
@@ -144,11 +150,9 @@ Result<Process> parse_process(const json& object) {
     if (user.contains("additionalGids") && !user["additionalGids"].is_null()) {
       if (!user["additionalGids"].is_array())
         return fail("process.user.additionalGids must be an array");
-      for (const auto& gid : user["additionalGids"]) {
-        if (!gid.is_number_unsigned())
-          return fail("process.user.additionalGids must hold non-negative integers");
-        process.user.additional_gids.push_back(gid.get<gid_t>());
-      }
+      for (const auto& gid : user["additionalGids"])
+        process.user.additional_gids.push_back(
+            TRY(unsigned_value<gid_t>(gid, "process.user.additionalGids")));
     }
   }
   if (object.contains("capabilities") && object["capabilities"].is_object()) {
@@ -163,7 +167,9 @@ Result<Process> parse_process(const json& object) {
     process.no_new_privileges = object["noNewPrivileges"].get<bool>();
   if (object.contains("rlimits") && object["rlimits"].is_array()) {
     for (const auto& entry : object["rlimits"]) {
-      std::string type = entry.is_object() ? entry.value("type", "") : "";
+      std::string type = entry.is_object() && entry.contains("type") && entry["type"].is_string()
+                             ? entry["type"].get<std::string>()
+                             : "";
       const auto* known = std::find_if(std::begin(kRlimits), std::end(kRlimits),
                                        [&](const auto& pair) { return type == pair.first; });
       if (known == std::end(kRlimits))
@@ -190,8 +196,11 @@ Result<Spec> parse_spec(const json& config) {
       !config["root"]["path"].is_string())
     return fail("root.path is missing");
   spec.root_path = config["root"]["path"].get<std::string>();
-  if (config["root"].contains("readonly"))
+  if (config["root"].contains("readonly")) {
+    if (!config["root"]["readonly"].is_boolean())
+      return fail("root.readonly must be true or false");
     spec.root_readonly = config["root"]["readonly"].get<bool>();
+  }
   if (config.contains("hostname") && config["hostname"].is_string())
     spec.hostname = config["hostname"];
   if (config.contains("mounts") && !config["mounts"].is_null()) {
@@ -233,13 +242,13 @@ Result<Spec> parse_spec_text(const std::string& text, const std::string& where) 
   json config;
   try {
     config = json::parse(text);
-  } catch (const json::parse_error& error) {
+  } catch (const json::exception& error) {  // parse errors, and numbers out of range
     // nlohmann's message reads "[json.exception.parse_error.101] parse error at line 1, column 2:
     // ..."
     std::string detail = error.what();
-    size_t at = detail.find("parse error");
+    size_t at = detail.starts_with("[json.exception") ? detail.find("] ") : std::string::npos;
     return fail(where + " is not valid JSON (" +
-                (at == std::string::npos ? detail : detail.substr(at)) + ")");
+                (at == std::string::npos ? detail : detail.substr(at + 2)) + ")");
   }
   return parse_spec(config).map_error([&](Error error) {
     error.message = where + ": " + error.message;

@@ -54,6 +54,8 @@ Result<void> FrameDecoder::feed(std::string_view bytes, std::vector<Frame>& fram
     if (type < static_cast<uint8_t>(FrameType::Control) ||
         type > static_cast<uint8_t>(FrameType::Close))
       return fail(EPROTO, "agent channel: unknown frame type " + std::to_string(type));
+    if (header[5] || header[6] || header[7])
+      return fail(EPROTO, "agent channel: a frame header's padding is not zero");
     auto frame_type = static_cast<FrameType>(type);
     if (length > max_payload(frame_type) ||
         (frame_type == FrameType::Credit && length != max_payload(frame_type)))

@@ -65,17 +65,24 @@ std::string printable(std::string_view text, size_t max) {
                     : (byte & 0xf0) == 0xe0 ? 3
                     : (byte & 0xf8) == 0xf0 ? 4
                                             : 0;
-    bool formed = length > 0 && i + length <= text.size() && !(length == 2 && byte < 0xc2);
-    for (size_t k = 1; formed && k < length; ++k)
-      formed = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    bool formed = length > 0 && i + length <= text.size();
+    uint32_t code = length == 1 ? byte : byte & (0x7f >> length);
+    for (size_t k = 1; formed && k < length; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      formed = (next & 0xc0) == 0x80;
+      code = code << 6 | (next & 0x3f);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    static constexpr uint32_t kShortest[] = {0, 0, 0x80, 0x800, 0x10000};
+    formed = formed && code >= kShortest[length] && !(code >= 0xd800 && code <= 0xdfff) &&
+             code <= 0x10ffff;
     if (!formed) {
       out.push_back('?');
       ++i;
       continue;
     }
     // C0 controls, DEL and C1 controls (U+0080-U+009F) all steer terminals.
-    bool control = (length == 1 && (byte < 0x20 || byte == 0x7f)) ||
-                   (length == 2 && byte == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
+    bool control = code < 0x20 || (code >= 0x7f && code < 0xa0);
     if (control) {
       out.push_back('?');
     } else {

@@ -45,6 +45,14 @@ TEST(FrameTest, CreditIsExactlyFourBytesAndCloseIsEmpty) {
   }
 }
 
+TEST(FrameTest, HeaderPaddingMustBeZero) {
+  std::string frame = encode_frame(FrameType::Data, 2, "x");
+  frame[6] = 1;
+  FrameDecoder decoder;
+  std::vector<Frame> frames;
+  EXPECT_FALSE(decoder.feed(frame, frames));
+}
+
 TEST(ChannelTest, CreditIsOneCounterPerStreamNotAFramePerWrite) {
   auto [a, b] = sys::socketpair().value();
   Channel guest(std::move(a)), host(std::move(b));

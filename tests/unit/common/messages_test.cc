@@ -51,8 +51,13 @@ TEST(AgentMessageTest, GuestTextIsPrintableAndCapped) {
 TEST(AgentMessageTest, PrintableKeepsUtf8AndReplacesBrokenSequences) {
   EXPECT_EQ(printable("héllo ✔"), "héllo ✔");
   EXPECT_EQ(printable("a\xff\xc3"), "a??");
-  EXPECT_EQ(printable("\xc0\xaf"), "??");  // an overlong '/'
-  EXPECT_EQ(printable("✔✔", 4), "✔");      // never cut inside a character
+  EXPECT_EQ(printable("\xc0\xaf"), "??");            // an overlong '/'
+  EXPECT_EQ(printable("✔✔", 4), "✔");                // never cut inside a character
+  EXPECT_EQ(printable("\xed\xa0\x80"), "???");       // a UTF-16 surrogate
+  EXPECT_EQ(printable("\xe0\x80\x9b"), "???");       // an overlong ESC
+  EXPECT_EQ(printable("\xf0\x80\x80\x9b"), "????");  // another one
+  EXPECT_EQ(printable("\xf4\x90\x80\x80"), "????");  // past U+10FFFF
+  EXPECT_EQ(printable("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");
 }
 
 }  // namespace vessel::channel

@@ -57,3 +57,32 @@ TEST(OciSpecTest, LoadBundleRequiresTheRootFilesystem) {
 }
 
 }  // namespace vessel::oci
+
+namespace vessel::oci {
+
+// Found by the oci_spec fuzzer: each of these threw out of the parser, or truncated an id.
+TEST(OciSpecTest, WrongTypesAndHugeNumbersAreErrorsNotExceptionsOrRoot) {
+  auto error = [](const std::string& text) {
+    auto spec = parse_spec_text(text, "config.json");
+    return spec ? std::string("(accepted)") : spec.error().message;
+  };
+  EXPECT_EQ(error(R"({"a":1e999})"),
+            "config.json is not valid JSON (number overflow parsing '1e999')");
+  EXPECT_EQ(
+      error(R"({"ociVersion":"1","process":{"args":["a"]},"root":{"path":"r","readonly":"yes"}})"),
+      "config.json: root.readonly must be true or false");
+  EXPECT_EQ(
+      error(
+          R"({"ociVersion":"1","process":{"args":["a"],"rlimits":[{"type":1}]},"root":{"path":"r"}})"),
+      "config.json: process.rlimits: unknown type \"\"");
+  EXPECT_EQ(
+      error(
+          R"({"ociVersion":"1","process":{"args":["a"],"user":{"uid":4294967296}},"root":{"path":"r"}})"),
+      "config.json: process.user.uid must be an integer from 0 to 4294967295");
+  EXPECT_EQ(
+      error(
+          R"({"ociVersion":"1","process":{"args":["a"],"user":{"additionalGids":[4294967296]}},"root":{"path":"r"}})"),
+      "config.json: process.user.additionalGids must be an integer from 0 to 4294967295");
+}
+
+}  // namespace vessel::oci
