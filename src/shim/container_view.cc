@@ -72,10 +72,15 @@ Result<void> bind_at_destination(int root, const oci::Mount& mount) {
 
 }  // namespace
 
-Result<void> mount_own_proc() {
+Result<void> make_mounts_private() {
   if (::getpid() != 1) return {};
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0)
     return fail_errno("making the shim's mounts private");
+  return {};
+}
+
+Result<void> mount_own_proc() {
+  if (::getpid() != 1) return {};
   if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
     return fail_errno("mounting the shim's /proc");
   return {};

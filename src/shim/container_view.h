@@ -10,6 +10,9 @@
 
 namespace vessel::shim {
 
+// First thing in the shim: nothing it mounts may propagate to the host (the namespace it got
+// from clone holds copies of the host's shared mounts). A no-op when the shim is not its pid 1.
+Result<void> make_mounts_private();
 // A /proc for the shim's own pid namespace, so that pids the shim gets from clone() and the
 // /proc/PID paths it opens (QEMU's id maps) agree. A no-op when the shim is not its pid 1.
 Result<void> mount_own_proc();

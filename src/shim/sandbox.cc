@@ -42,6 +42,7 @@ namespace {
 
 // Every wait on the guest ends.
 constexpr auto kBootTimeout = std::chrono::seconds(120);
+constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kExecStartTimeout = std::chrono::seconds(10);
 // After SIGKILL the agent has this long to report the exit before the VM is stopped outright.
 constexpr auto kKillGrace = std::chrono::seconds(2);
@@ -57,6 +58,7 @@ class Sandbox {
 
   // Everything up to "created": on failure the destructor stops the VM.
   Result<std::string> prepare() {
+    TRY(make_mounts_private());
     std::string config_text = TRY(sys::read_file(m_options.bundle + "/config.json", 4 << 20));
     json config = json::parse(config_text, nullptr, false);
     oci::Spec spec = TRY(oci::parse_spec_text(config_text, "config.json"));
@@ -109,6 +111,13 @@ class Sandbox {
       if (m_exit_message && all_output_written()) return finish(*m_exit_message);
       if (m_kill_deadline && Clock::now() >= *m_kill_deadline) {
         log::warning("the guest did not stop within 2 s of SIGKILL: stopping the VM");
+        return finish(128 + SIGKILL);
+      }
+      if (m_start_deadline && Clock::now() >= *m_start_deadline) {
+        std::string error = "the agent did not start the container within " +
+                            std::to_string(kStartTimeout.count()) + " s";
+        log::error(error + ": stopping the VM");
+        reply_pending_start({{"ok", false}, {"error", error}});
         return finish(128 + SIGKILL);
       }
     }
@@ -216,6 +225,7 @@ class Sandbox {
   std::chrono::milliseconds next_timeout() const {
     auto now = Clock::now();
     std::optional<Clock::time_point> next = m_kill_deadline;
+    if (m_start_deadline && (!next || *m_start_deadline < *next)) next = m_start_deadline;
     for (const auto& [id, session] : m_execs)
       if (session.start_deadline && (!next || *session.start_deadline < *next))
         next = session.start_deadline;
@@ -504,6 +514,7 @@ class Sandbox {
       log::debug("starting the container");
       channel::send_message(*m_channel, {{"type", "start"}});
       m_start_client = std::move(client.fd);
+      m_start_deadline = Clock::now() + kStartTimeout;
     } else if (op == "pause" || op == "resume") {
       // The whole VM stops: its clock, its devices, every process in it, as a cgroup freezer would.
       ::kill(m_vm->pid(), op == "pause" ? SIGSTOP : SIGCONT);
@@ -531,6 +542,7 @@ class Sandbox {
   }
 
   void reply_pending_start(const json& reply) {
+    m_start_deadline.reset();
     if (m_start_client) respond(m_start_client, reply);
   }
 
@@ -555,6 +567,7 @@ class Sandbox {
   std::optional<int> m_exit_message;
   std::optional<int> m_exit_code;
   std::optional<Clock::time_point> m_kill_deadline;
+  std::optional<Clock::time_point> m_start_deadline;
 };
 
 }  // namespace

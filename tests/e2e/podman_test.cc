@@ -332,6 +332,10 @@ TEST_F(PodmanTest, PodmanCpMovesFilesInTheContainerAndNeverOnTheHost) {
   auto top = podman({"top", id});
   EXPECT_EQ(top.exit_code, 0) << top.err;
   EXPECT_EQ(std::count(top.out.begin(), top.out.end(), '\n'), 1) << top.out;
+  // With ps(1) options Podman runs ps in the container: the guest's processes.
+  auto guest_top = podman({"top", id, "-ef"});
+  EXPECT_EQ(guest_top.exit_code, 0) << guest_top.err;
+  EXPECT_NE(guest_top.out.find("    1 root     sleep 1000"), std::string::npos) << guest_top.out;
 
   // A stopped container: Podman copies from its storage, and the file is still there.
   ASSERT_EQ(podman({"stop", "-t", "0", id}).exit_code, 0);

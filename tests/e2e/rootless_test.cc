@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <thread>
 
 #include "support/harness.h"
@@ -244,6 +245,33 @@ TEST_F(RootlessTest, QemuIsConfinedAndVolumesGetNoSetuidFilesOrDevices) {
   EXPECT_EQ(made.exit_code, 0) << made.err;
   EXPECT_EQ(made.out,
             "600 " + std::string(kUser) + " regular file\n600 " + kUser + " regular empty file\n");
+  expect_nothing_left();
+}
+
+// A guest that ignores signals, or floods the shim, still goes when the user's Podman says so.
+TEST_F(RootlessTest, StopAndForcedRemovalEndAHostileGuest) {
+  std::string dir = prefix() + "/hostile";
+  ASSERT_EQ(
+      sh("mkdir -p " + dir + " && cp " + build_dir() + "/tests/hostile-qemu " + dir).exit_code, 0);
+  for (const std::string mode : {"ignore-signals", "data-flood"}) {
+    std::ofstream(dir + "/" + mode + ".toml")
+        << "[hypervisor.qemu]\npath = \"" << dir << "/hostile-qemu\"\nkernel_params = "
+        << "\"vessel.hostile=" << mode << "\"\n";
+    std::ofstream(dir + "/vessel-" + mode)
+        << "#!/bin/sh\nexport VESSEL_CONFIG=" << dir << "/" << mode << ".toml\nexec " << prefix()
+        << "/bin/vessel \"$@\"\n";
+    sh("chmod -R a+rX " + dir + " && chmod a+x " + dir + "/vessel-" + mode);
+    auto started =
+        podman("run -d --runtime=" + dir + "/vessel-" + mode + " " + kImage + " sleep 1000");
+    ASSERT_EQ(started.exit_code, 0) << started.err;
+    std::string id = started.out.substr(0, started.out.find('\n'));
+    auto before = std::chrono::steady_clock::now();
+    auto ended = podman((mode == "ignore-signals" ? "stop -t 1 " : "rm -f -t 0 ") + id);
+    EXPECT_EQ(ended.exit_code, 0) << mode << ": " << ended.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(15)) << mode;
+    EXPECT_EQ(run({"pgrep", "-a", "-u", kUser, "-f", "hostile-qemu"}).out, "") << mode;
+    podman("rm -f " + id);
+  }
   expect_nothing_left();
 }
 

@@ -168,6 +168,20 @@ TEST_F(HostileAgentTest, AnAgentThatIgnoresSignalsIsStillKilledAndExecsDoNotWait
   expect_kill_ends_it("ignore-signals", "deaf", shim);
 }
 
+TEST_F(HostileAgentTest, AnAgentThatNeverStartsTheContainerIsStopped) {
+  m_ids.push_back("silent");
+  ASSERT_EQ(vessel_cmd("silent-start", {"create", "--bundle", m_bundle, "silent"}).exit_code, 0);
+  std::ifstream state_file(m_root + "/silent/state.json");
+  pid_t shim = nlohmann::json::parse(state_file).value("pid", 0);
+  auto started = vessel_cmd("silent-start", {"start", "silent"});
+  EXPECT_EQ(started.exit_code, 1);
+  EXPECT_EQ(started.err,
+            "vessel: starting container \"silent\": the agent did not start the container within "
+            "30 s\n");
+  int status = reap(shim, std::chrono::seconds(10));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGKILL) << status;
+}
+
 TEST_F(HostileAgentTest, ForcedDeleteOfAGuestThatIgnoresEverythingLeavesNothing) {
   start("ignore-signals", "forced");
   auto deleted = vessel_cmd("ignore-signals", {"delete", "--force", "forced"});

@@ -9,6 +9,7 @@
 //   wrong-types    after start, reports exit with "exit_code":"seven"
 //   short-credit   after start, sends a 2-byte credit frame
 //   bad-hello      says hello with "version": 5
+//   silent-start   never answers start
 //   ignore-signals after start, reads and ignores everything (SIGTERM included), never exits
 #include <signal.h>
 #include <unistd.h>
@@ -86,7 +87,7 @@ int main(int argc, char** argv) {
   if (!wait_for(agent, decoder, "create")) return 3;
   send_json(agent, {{"type", "created"}});
   if (!wait_for(agent, decoder, "start")) return 3;
-  send_json(agent, {{"type", "started"}});
+  if (mode != "silent-start") send_json(agent, {{"type", "started"}});
 
   if (mode == "data-flood") {
     for (;;) send_raw(agent, FrameType::Data, stream_of(0, kStdout), "x");
