@@ -19,6 +19,7 @@
 #include "common/base64.h"
 #include "common/channel/messages.h"
 #include "common/channel/stream.h"
+#include "common/confine.h"
 #include "common/log.h"
 #include "common/oci_spec.h"
 #include "common/sys.h"
@@ -99,6 +100,9 @@ class Sandbox {
     m_control = TRY(sys::unix_listen(m_options.state_dir + "/shim.sock"));
     TRY(sys::set_nonblocking(m_control.get()));
     TRY(enter_container_view(spec).map_error(context("showing the container to Podman")));
+    // From here on the shim only relays what the guest sends: it needs no privilege at all.
+    TRY(drop_capabilities({}).map_error(context("dropping the shim's privileges")));
+    TRY(refuse_privileged_syscalls().map_error(context("dropping the shim's privileges")));
     return booted.warning;
   }
 

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -14,7 +13,7 @@
 #include <climits>
 #include <filesystem>
 
-#include "common/scope_exit.h"
+#include "common/confine.h"
 #include "common/sys.h"
 
 namespace vessel::hypervisor {
@@ -23,11 +22,6 @@ namespace {
 
 // Where the jail's root is assembled, in the child's own mount namespace (hidden from the host).
 constexpr const char* kJailRoot = "/tmp";
-
-// The only capabilities QEMU keeps, inside its own user namespace: what its 9p server needs to
-// act on files of any owner (passthrough ownership on the root filesystem, xattrs elsewhere).
-constexpr int kKeptCapabilities[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
-                                     CAP_FSETID};
 
 Result<void> write_map(pid_t child, const char* kind) {
   std::string own = TRY(sys::read_file(std::string("/proc/self/") + kind, 65536));
@@ -104,81 +98,6 @@ Result<void> bind_system_dirs(const std::string& root) {
   return {};
 }
 
-Result<void> drop_capabilities() {
-  uint64_t kept = 0;
-  for (int cap : kKeptCapabilities) kept |= uint64_t{1} << cap;
-  for (int cap = 0; cap <= 63; ++cap)
-    if (!(kept >> cap & 1) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-      return fail_errno("dropping capability " + std::to_string(cap));
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  data[0].effective = data[0].permitted = static_cast<uint32_t>(kept);
-  data[1].effective = data[1].permitted = static_cast<uint32_t>(kept >> 32);
-  // SAFETY: capset takes a v3 header and two data words (64 capability bits).
-  if (::syscall(SYS_capset, &header, data) < 0) return fail_errno("capset");
-  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-    return fail_errno("clearing ambient capabilities");
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return fail_errno("no_new_privs");
-  return {};
-}
-
-// Calls a VMM has no business making; QEMU's -sandbox covers the rest (spawn, setuid …).
-Result<void> load_denylist() {
-  scmp_filter_ctx filter = ::seccomp_init(SCMP_ACT_ALLOW);
-  if (!filter) return fail("seccomp_init failed");
-  ScopeExit release([&] { ::seccomp_release(filter); });
-  for (const char* name : {"mount",
-                           "umount2",
-                           "pivot_root",
-                           "chroot",
-                           "unshare",
-                           "setns",
-                           "ptrace",
-                           "process_vm_readv",
-                           "process_vm_writev",
-                           "bpf",
-                           "perf_event_open",
-                           "keyctl",
-                           "add_key",
-                           "request_key",
-                           "init_module",
-                           "finit_module",
-                           "delete_module",
-                           "kexec_load",
-                           "kexec_file_load",
-                           "userfaultfd",
-                           "open_by_handle_at",
-                           "name_to_handle_at",
-                           "swapon",
-                           "swapoff",
-                           "reboot",
-                           "acct",
-                           "settimeofday",
-                           "clock_settime",
-                           "clock_adjtime",
-                           "adjtimex",
-                           "quotactl",
-                           "lookup_dcookie",
-                           "fsopen",
-                           "fsmount",
-                           "fsconfig",
-                           "move_mount",
-                           "open_tree",
-                           "mount_setattr",
-                           "iopl",
-                           "ioperm",
-                           "syslog",
-                           "vhangup",
-                           "personality"}) {
-    int number = ::seccomp_syscall_resolve_name(name);
-    if (number == __NR_SCMP_ERROR) continue;  // not on this architecture
-    if (::seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), number, 0) < 0)
-      return fail(std::string("seccomp: cannot refuse ") + name);
-  }
-  if (::seccomp_load(filter) < 0) return fail("seccomp_load failed");
-  return {};
-}
-
 }  // namespace
 
 int jail_namespaces() {
@@ -235,8 +154,11 @@ Result<void> enter_jail(const JailPlan& plan) {
   if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) < 0)
     return fail_errno("making QEMU's root read-only");
   ::sethostname("vessel-qemu", 11);
-  TRY(drop_capabilities());
-  return load_denylist();
+  // The only capabilities QEMU keeps, inside its own user namespace: what its 9p server needs to
+  // act on files of any owner (passthrough ownership on the root filesystem, xattrs elsewhere).
+  TRY(drop_capabilities(
+      {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID}));
+  return refuse_privileged_syscalls();
 }
 
 }  // namespace vessel::hypervisor
