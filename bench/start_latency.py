@@ -53,7 +53,7 @@ def pss_kib(pid):
     return 0
 
 
-def vessel_qemu_argv(vessel):
+def vessel_qemu_argv(vessel, guest_dir):
     """QEMU's command line as vessel starts it, read from a running container."""
     cid = podman("run", "-d", f"--runtime={vessel}", IMAGE, "sleep", "1000").stdout.strip()
     try:
@@ -64,13 +64,18 @@ def vessel_qemu_argv(vessel):
     finally:
         podman("rm", "-f", "-t", "0", cid, capture=True)
     # The same virtual hardware with neutral backends: the NIC on an unconnected UDP socket, the
-    # shares on an empty directory. The difference then is what vessel adds: the shim, the
-    # container's processes and their use of the devices.
+    # shares on an empty directory, the console into /dev/null; the guest image from the build
+    # (vessel's paths are those of QEMU's jail). The difference then is what vessel adds: the
+    # shim, the jail, the container's processes and their use of the devices.
     empty = EMPTY_SHARE.name
+    jail_paths = {"/vessel/kernel": os.path.join(guest_dir, "vmlinux"),
+                  "/vessel/initrd": os.path.join(guest_dir, "initrd.img")}
     bare = []
     for arg in argv:
-        if arg.startswith("file:"):
-            arg = "file:/dev/null"
+        if arg in jail_paths:
+            arg = jail_paths[arg]
+        elif arg.startswith("socket,id=console,"):
+            arg = "file,id=console,path=/dev/null"
         elif arg.startswith("tap,id="):
             arg = arg.split(",")[1].replace("id=", "socket,id=") + ",udp=127.0.0.1:9,localaddr=127.0.0.1:0"
         elif arg.startswith("local,id=fs"):
@@ -119,7 +124,7 @@ def main():
         subprocess.run([os.path.join(here, "..", "scripts", "demo.sh"), args.build], check=True,
                        stdout=subprocess.DEVNULL)
 
-    bare_argv = vessel_qemu_argv(vessel)
+    bare_argv = vessel_qemu_argv(vessel, os.path.join(os.path.abspath(args.build), "guest"))
     timed_run(vessel), timed_run("runc")  # warm the page cache and Podman's storage
     times = {"vessel": [], "runc": [], "bare": []}
     for _ in range(args.rounds):

@@ -16,22 +16,6 @@
 namespace vessel::channel {
 namespace {
 
-// Assert `<=`: Credit and Close frames may become exactly 4 and 0 bytes, never larger.
-size_t payload_limit(FrameType type) {
-  switch (type) {
-    case FrameType::Control:
-      return kMaxControlPayload;
-    case FrameType::Data:
-      return kMaxDataPayload;
-    case FrameType::Credit:
-      return 4;
-    case FrameType::Close:
-      return 0;
-  }
-  FUZZ_CHECK(false, "the decoder produced a frame of an unknown type");
-  return 0;
-}
-
 bool same_frames(const std::vector<Frame>& a, const std::vector<Frame>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const Frame& x, const Frame& y) {
     return x.type == y.type && x.stream == y.stream && x.payload == y.payload;
@@ -78,9 +62,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(same_frames(in_reads.frames, whole.frames), "how the bytes were cut changed frames");
 
   std::string wire;
-  std::string fed;  // the bytes the frames came from, with the padding the decoder ignores zeroed
+  std::string fed;  // the bytes the frames came from (their padding is zero, or they were refused)
   for (const Frame& frame : whole.frames) {
-    FUZZ_CHECK(frame.payload.size() <= payload_limit(frame.type), "a frame exceeds its limit");
+    FUZZ_CHECK(frame.payload.size() <= max_payload(frame.type), "a frame exceeds its limit");
     wire += encode_frame(frame.type, frame.stream, frame.payload);
     FUZZ_CHECK(wire.size() <= bytes.size(), "the frames hold more bytes than were fed");
     fed.append(bytes.substr(fed.size(), wire.size() - fed.size()));

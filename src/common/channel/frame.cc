@@ -30,20 +30,6 @@ std::string encode_frame(FrameType type, uint32_t stream, std::string_view paylo
   return out;
 }
 
-static size_t max_payload(FrameType type) {
-  switch (type) {
-    case FrameType::Control:
-      return kMaxControlPayload;
-    case FrameType::Data:
-      return kMaxDataPayload;
-    case FrameType::Credit:
-      return 4;
-    case FrameType::Close:
-      return 0;
-  }
-  return 0;
-}
-
 Result<void> FrameDecoder::feed(std::string_view bytes, std::vector<Frame>& frames) {
   m_buffer.append(bytes);
   size_t offset = 0;

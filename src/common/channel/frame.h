@@ -29,6 +29,21 @@ constexpr size_t kStreamWindow = 256 << 10;
 constexpr size_t kMaxQueuedBytes = 2 << 20;
 constexpr uint32_t kControlStream = 0;
 
+// The most a frame of `type` may carry; a Credit frame carries exactly this much.
+constexpr size_t max_payload(FrameType type) {
+  switch (type) {
+    case FrameType::Control:
+      return kMaxControlPayload;
+    case FrameType::Data:
+      return kMaxDataPayload;
+    case FrameType::Credit:
+      return 4;
+    case FrameType::Close:
+      return 0;
+  }
+  return 0;
+}
+
 struct Frame {
   FrameType type;
   uint32_t stream;
