@@ -92,8 +92,11 @@ Result<void> enter_container_view(const oci::Spec& spec) {
   if (::mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
     return fail_errno("bind " + root);
   UniqueFd root_fd = TRY(sys::open(root, O_PATH | O_DIRECTORY));
+  // A bind that cannot be shown only hides that path from podman cp: the container still runs.
   for (const auto& mount : spec.mounts)
-    if (is_bind(mount)) TRY(bind_at_destination(root_fd.get(), mount));
+    if (is_bind(mount))
+      if (auto shown = bind_at_destination(root_fd.get(), mount); !shown)
+        log::warning("podman cp will not see " + mount.destination + ": " + shown.error().message);
   if (spec.root_readonly) TRY(remount_readonly(root));
   // pivot_root with the old root stacked under the new one, then detach it (as runc does).
   if (::fchdir(root_fd.get()) < 0) return fail_errno("chdir " + root);
