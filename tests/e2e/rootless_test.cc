@@ -275,4 +275,21 @@ TEST_F(RootlessTest, StopAndForcedRemovalEndAHostileGuest) {
   expect_nothing_left();
 }
 
+// Exactly rootless runc's five capability sets for each way a user changes them. (The image's
+// root directory is 0700, as mktemp makes it: another --user cannot run anything in it.)
+TEST_F(RootlessTest, CapabilitySetsAreExactlyRuncs) {
+  for (const char* flags :
+       {"--cap-drop=all", "--cap-drop=CHOWN", "--cap-add=SYS_ADMIN", "--privileged"}) {
+    auto with = [&](const std::string& runtime) {
+      return podman("run --rm --runtime=" + runtime + " " + flags + " " + kImage +
+                    " grep ^Cap /proc/self/status");
+    };
+    auto runc = with("runc");
+    auto ours = with("vessel");
+    ASSERT_EQ(runc.exit_code, 0) << runc.err;
+    EXPECT_EQ(std::count(ours.out.begin(), ours.out.end(), '\n'), 5) << ours.out << ours.err;
+    EXPECT_EQ(ours.out, runc.out) << flags;
+  }
+}
+
 }  // namespace vessel::test
