@@ -213,7 +213,10 @@ class Sandbox {
     }
     UniqueFd slave = TRY(open_console_for(m_options.console_socket));
     m_terminal_fd = slave.get();
-    m_stdio.add(0, UniqueFd(::dup(slave.get())), std::move(slave), UniqueFd());
+    // The input is a second descriptor for the slave: make it before `slave` is moved away
+    // (argument evaluation order is unspecified).
+    UniqueFd input(::fcntl(slave.get(), F_DUPFD_CLOEXEC, 0));
+    m_stdio.add(0, std::move(input), std::move(slave), UniqueFd());
     send_window_size();
     return {};
   }
@@ -420,10 +423,12 @@ class Sandbox {
       return;
     }
     uint32_t id = m_next_exec++;
-    if (terminal)
-      m_stdio.add(id, UniqueFd(::dup(fds[0].get())), std::move(fds[0]), UniqueFd());
-    else
+    if (terminal) {
+      UniqueFd input(::fcntl(fds[0].get(), F_DUPFD_CLOEXEC, 0));
+      m_stdio.add(id, std::move(input), std::move(fds[0]), UniqueFd());
+    } else {
       m_stdio.add(id, std::move(fds[0]), std::move(fds[1]), std::move(fds[2]));
+    }
     channel::send_message(*m_channel,
                           {{"type", "exec"}, {"exec", id}, {"process", request["process"]}});
     m_execs[id] =

@@ -448,4 +448,77 @@ TEST_F(PodmanTest, StopAndForcedRemovalEndAHostileGuest) {
   }
 }
 
+// A terminal as a person uses one: tmux runs `podman run -it` and `podman exec -it`, keys are
+// typed into it and the screen is read back.
+class Terminal {
+ public:
+  Terminal(const std::string& name, const std::string& command) : m_name(name) {
+    sh("tmux kill-session -t " + m_name + " 2>/dev/null; tmux new-session -d -s " + m_name +
+       " -x 120 -y 30 '" + command + "; echo exited-$?; sleep 60'");
+  }
+  ~Terminal() { sh("tmux kill-session -t " + m_name + " 2>/dev/null"); }
+
+  void type(const std::string& keys) { sh("tmux send-keys -t " + m_name + " -l '" + keys + "'"); }
+  void press(const std::string& key) { sh("tmux send-keys -t " + m_name + " " + key); }
+  void resize(int columns, int rows) {
+    sh("tmux resize-window -t " + m_name + " -x " + std::to_string(columns) + " -y " +
+       std::to_string(rows));
+  }
+  std::string screen() { return sh("tmux capture-pane -p -t " + m_name).out; }
+  // Waits until `text` is on the screen.
+  bool shows(const std::string& text, int seconds = 30) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (screen().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+ private:
+  std::string m_name;
+};
+
+TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesAndExitCodes) {
+  std::string name = "vessel-tty-test";
+  podman({"rm", "-f", "-t", "0", name});
+  std::string podman_cmd =
+      "CONTAINERS_CONF=" + source_dir() + "/scripts/podman-sandbox.conf podman";
+  Terminal run_tty("vessel-run", podman_cmd + " run --name " + name + " -it --runtime=" + vessel() +
+                                     " " + kImage + " sh");
+  ASSERT_TRUE(run_tty.shows("/ #")) << run_tty.screen();
+  run_tty.type("echo hello-$((6*7))");
+  run_tty.press("Enter");
+  EXPECT_TRUE(run_tty.shows("hello-42")) << run_tty.screen();
+
+  run_tty.type("sleep 100");
+  run_tty.press("Enter");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  run_tty.press("C-c");  // reaches the foreground program, not the container
+  run_tty.type("echo after-$?");
+  run_tty.press("Enter");
+  EXPECT_TRUE(run_tty.shows("after-130")) << run_tty.screen();
+
+  run_tty.resize(100, 25);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  run_tty.type("stty size");
+  run_tty.press("Enter");
+  EXPECT_TRUE(run_tty.shows("25 100")) << run_tty.screen();
+
+  {
+    Terminal exec_tty("vessel-exec", podman_cmd + " exec -it " + name + " sh");
+    ASSERT_TRUE(exec_tty.shows("/ #")) << exec_tty.screen();
+    exec_tty.type("echo exec-$((1+1))");
+    exec_tty.press("Enter");
+    EXPECT_TRUE(exec_tty.shows("exec-2")) << exec_tty.screen();
+    exec_tty.press("C-d");  // end of input: the shell exits 0
+    EXPECT_TRUE(exec_tty.shows("exited-0")) << exec_tty.screen();
+  }
+
+  run_tty.type("exit 3");
+  run_tty.press("Enter");
+  EXPECT_TRUE(run_tty.shows("exited-3")) << run_tty.screen();
+  EXPECT_EQ(podman({"inspect", "-f", "{{.State.ExitCode}}", name}).out, "3\n");
+  podman({"rm", "-f", name});
+}
+
 }  // namespace vessel::test
