@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <map>
 
-#include "common/base64.h"
 #include "common/log.h"
 #include "common/sys.h"
 
@@ -89,36 +88,48 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// A host file arrives as its content: it is written to the guest's own /run and bound from there.
-Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target, int index) {
+constexpr const char* k9pOptions = "trans=virtio,version=9p2000.L,msize=524288";
+
+// A host directory is its own 9p share; host files are entries of the one files share, mounted
+// once under /run/binds without a cache (Podman rewrites /etc/hosts in place) and bound from there.
+Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target) {
   bool readonly = bind.value("readonly", false);
-  if (bind.contains("content")) {
-    std::string content = TRY(base64_decode(bind.value("content", "")));
-    std::string copy = "/run/binds/" + std::to_string(index);
-    TRY(sys::mkdir_p("/run/binds"));
-    TRY(sys::write_file_atomic(copy, content, 0644));
+  std::string share = bind.value("share", "");
+  if (bind.contains("device")) {
+    // The guest's own device with the host device's numbers.
+    TRY(sys::mkdir_p(target.substr(0, target.rfind('/'))));
+    ::unlink(target.c_str());
+    mode_t type = bind.value("device", "c") == "b" ? S_IFBLK : S_IFCHR;
+    if (::mknod(target.c_str(), type | 0666,
+                makedev(bind.value("major", 0u), bind.value("minor", 0u))) < 0)
+      return fail_errno("mknod " + target);
+    return {};
+  } else if (bind.contains("file")) {
+    std::string files = "/run/binds/" + share;
+    if (!is_directory(files)) {
+      TRY(sys::mkdir_p(files));
+      TRY(do_mount(share, files, "9p", 0, k9pOptions));
+    }
     if (!sys::exists(target)) {
       TRY(sys::mkdir_p(target.substr(0, target.rfind('/'))));
       UniqueFd created = TRY(sys::open(target, O_WRONLY | O_CREAT, 0644));
     }
-    TRY(do_mount(copy, target, "", MS_BIND, ""));
+    TRY(do_mount(files + "/" + bind.value("file", ""), target, "", MS_BIND, ""));
   } else {
     TRY(sys::mkdir_p(target));
-    TRY(do_mount(bind.value("share", ""), target, "9p", 0,
-                 "trans=virtio,version=9p2000.L,msize=524288,cache=mmap"));
+    TRY(do_mount(share, target, "9p", 0, std::string(k9pOptions) + ",cache=mmap"));
   }
   if (readonly) TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
   return {};
 }
 
 Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
-                              const nlohmann::json& binds, int index) {
+                              const nlohmann::json& binds) {
   std::string target = root + mount.destination;
   ParsedOptions options = parse_mount_options(mount.options);
   if ((options.flags & MS_BIND) || mount.type == "bind") {
     for (const auto& bind : binds)
-      if (bind.value("destination", "") == mount.destination)
-        return bind_from_host(bind, target, index);
+      if (bind.value("destination", "") == mount.destination) return bind_from_host(bind, target);
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};
   }
@@ -161,10 +172,8 @@ Result<void> enter_container_root(const oci::Spec& spec, const std::string& root
   TRY(do_mount(rootfs_tag, root, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288,cache=mmap")
           .map_error(context("mounting the container's root filesystem")));
   bool have_dev = false;
-  int index = 0;
   for (const auto& mount : spec.mounts) {
-    TRY(mount_spec_entry(mount, root, binds, index++)
-            .map_error(context("mounting " + mount.destination)));
+    TRY(mount_spec_entry(mount, root, binds).map_error(context("mounting " + mount.destination)));
     have_dev |= mount.destination == "/dev";
   }
   if (!have_dev && is_directory(root + "/dev")) {

@@ -31,6 +31,15 @@ struct Share {
   int fd = -1;  // the directory, opened by the caller without following symlinks; else host_path
 };
 
+// A host file shared with the guest: all of them are served by one 9p share, kFilesShareTag,
+// whose root holds those files alone (as 0, 1, ... in order), never their siblings.
+struct SharedFile {
+  std::string host_path;
+  bool readonly = false;
+  int fd = -1;  // opened by the caller without following symlinks
+};
+inline constexpr const char* kFilesShareTag = "files";
+
 // A network card backed by a tap the caller opened (in the container's network namespace).
 struct Nic {
   int tap_fd = -1;
@@ -49,6 +58,7 @@ struct VmConfig {
   Accel accel = Accel::Tcg;  // resolved: never Auto here
   uint64_t tsc_khz = 0;      // the host TSC rate, needed by a guest under TCG
   std::vector<Share> shares;
+  std::vector<SharedFile> files;
   std::vector<Nic> nics;
   int agent_fd = -1;    // connected stream socket: the guest's "vessel.0" port
   int console_fd = -1;  // connected stream socket: the guest's serial console

@@ -2,16 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
-#include "common/base64.h"
 #include "common/log.h"
 #include "common/sys.h"
 
 namespace vessel::shim {
-
-namespace {
-constexpr size_t kMaxBoundFile = 1 << 20;
-}
 
 bool is_bind(const oci::Mount& mount) {
   bool bind = mount.type == "bind";
@@ -30,6 +26,10 @@ Result<UniqueFd> open_bind_source(const std::string& source) {
   return fd;
 }
 
+static const char* special_kind(mode_t mode) {
+  return S_ISSOCK(mode) ? "a socket" : S_ISFIFO(mode) ? "a FIFO" : "not a file or directory";
+}
+
 Result<BindPlan> plan_binds(const oci::Spec& spec) {
   BindPlan plan;
   for (const auto& mount : spec.mounts) {
@@ -39,24 +39,34 @@ Result<BindPlan> plan_binds(const oci::Spec& spec) {
     UniqueFd source = TRY(open_bind_source(mount.source));
     struct stat st;
     if (::fstat(source.get(), &st) < 0) return fail_errno("bind mount source " + mount.source);
-    std::string by_fd = "/proc/self/fd/" + std::to_string(source.get());
-    if (S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) <= kMaxBoundFile) {
-      std::string content =
-          TRY(sys::read_file(by_fd, kMaxBoundFile).map_error(context(mount.source)));
+    if (S_ISREG(st.st_mode)) {
+      std::string name = std::to_string(plan.files.size());
+      plan.files.push_back({mount.source, readonly, source.get()});
       plan.binds.push_back({{"destination", mount.destination},
-                            {"content", base64_encode(content)},
+                            {"share", hypervisor::kFilesShareTag},
+                            {"file", name},
                             {"readonly", readonly}});
     } else if (S_ISDIR(st.st_mode)) {
       std::string tag = "volume" + std::to_string(plan.volumes.size());
       plan.volumes.push_back(
           {tag, mount.source, readonly, hypervisor::Ownership::Mapped, source.get()});
-      plan.fds.push_back(std::move(source));
       plan.binds.push_back(
           {{"destination", mount.destination}, {"share", tag}, {"readonly", readonly}});
+    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+      // (rootless Podman binds devices it cannot create) The guest's own device with the same
+      // numbers stands in for the host's: /dev/urandom for /dev/urandom.
+      plan.binds.push_back({{"destination", mount.destination},
+                            {"device", S_ISCHR(st.st_mode) ? "c" : "b"},
+                            {"major", major(st.st_rdev)},
+                            {"minor", minor(st.st_rdev)},
+                            {"readonly", readonly}});
+      continue;
     } else {
-      log::warning("leaving out bind mount " + mount.source + " on " + mount.destination +
-                   ": not a file or directory");
+      return fail(EINVAL, "bind mount source " + mount.source + " is " + special_kind(st.st_mode) +
+                              ", which a container in a VM cannot reach: share a directory or a "
+                              "file instead, or use runc for this container");
     }
+    plan.fds.push_back(std::move(source));
   }
   return plan;
 }

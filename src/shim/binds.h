@@ -1,8 +1,11 @@
-// Bind mounts come from the host, which the guest cannot see: a small regular file (resolv.conf,
-// hosts, hostname, .containerenv) travels inside the create message; a directory (a volume) is
-// shared over 9p with mapped ownership (hypervisor::Ownership::Mapped). Each source is opened
-// once, without following a symlink in its last component, and only that descriptor is used, so a
-// path swapped after the check cannot redirect a root-owned read or share.
+// Bind mounts come from the host, which the guest cannot see. A directory (a volume) is shared
+// over 9p; regular files (resolv.conf, hosts, hostname, .containerenv, -v FILE:FILE) are shared
+// together through one 9p share whose root holds those files alone, so writes go both ways and
+// no sibling is exposed; both with mapped ownership (hypervisor::Ownership::Mapped). A device
+// becomes the guest's own device with the same numbers. A socket or FIFO cannot cross into a VM:
+// it is refused. Each source is opened once, without
+// following a symlink in its last component, and only that descriptor is used, so a path
+// swapped after the check cannot redirect a root-owned share.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,8 +20,9 @@ namespace vessel::shim {
 
 struct BindPlan {
   std::vector<hypervisor::Share> volumes;  // fds point into `fds`
+  std::vector<hypervisor::SharedFile> files;
   std::vector<UniqueFd> fds;
-  nlohmann::json binds = nlohmann::json::array();  // for the agent: destination, content or share
+  nlohmann::json binds = nlohmann::json::array();  // for the agent: destination, share[, file]
 };
 
 bool is_bind(const oci::Mount& mount);

@@ -44,6 +44,7 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, cons
   // the guest must not leave setuid files or devices in (hypervisor::Ownership).
   vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
   vm.shares.insert(vm.shares.end(), binds.volumes.begin(), binds.volumes.end());
+  vm.files = binds.files;
   for (const auto& tap : network.taps) vm.nics.push_back({tap.fd.get(), tap.mac});
   vm.agent_fd = agent_qemu.get();
   vm.console_fd = console_qemu.get();

@@ -53,8 +53,10 @@ Result<void> bind_at_destination(int root, const oci::Mount& mount) {
                " to podman cp: " + destination.error().message);
     return {};
   }
+  // Only what the guest shares with the host: directories and files, never a host device.
   struct stat from, to;
   if (::fstat(source.get(), &from) < 0 || ::fstat(destination->get(), &to) < 0 ||
+      !(S_ISDIR(from.st_mode) || S_ISREG(from.st_mode)) ||
       S_ISDIR(from.st_mode) != S_ISDIR(to.st_mode))
     return {};
   std::string target = fd_path(destination->get());

@@ -448,6 +448,47 @@ TEST_F(PodmanTest, StopAndForcedRemovalEndAHostileGuest) {
   }
 }
 
+// -v FILE:FILE shares the file itself: writes go both ways, and QEMU serves the bound files
+// alone, never the directory they sit in.
+TEST_F(PodmanTest, ABindMountedFileIsSharedBothWaysWithoutItsSiblings) {
+  TempDir dir;
+  sh("echo initial > " + dir.path() + "/shared; echo secret > " + dir.path() + "/sibling");
+  auto started = podman(
+      podman_run({"-d", "-v", dir.path() + "/shared:/etc/shared.conf", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  auto wrote =
+      podman({"exec", id, "sh", "-c", "cat /etc/shared.conf; echo from-guest >> /etc/shared.conf"});
+  EXPECT_EQ(wrote.out, "initial\n") << wrote.err;
+  EXPECT_EQ(sh("cat " + dir.path() + "/shared").out, "initial\nfrom-guest\n");
+  sh("echo from-host >> " + dir.path() + "/shared");
+  EXPECT_EQ(podman({"exec", id, "cat", "/etc/shared.conf"}).out,
+            "initial\nfrom-guest\nfrom-host\n");
+  auto qemu = processes_matching("-name vessel-" + id);
+  ASSERT_EQ(qemu.size(), 1u);
+  // Podman's own files (.containerenv, hostname, hosts, resolv.conf) and ours: numbered, alone.
+  std::string served =
+      sh("ls /proc/" + qemu[0].substr(0, qemu[0].find(':')) + "/root/vessel/files").out;
+  EXPECT_EQ(served.find("sibling"), std::string::npos) << served;
+  EXPECT_EQ(served, "0\n1\n2\n3\n4\n") << served;
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
+// A socket cannot cross into a VM: a clear refusal, never a silent drop.
+TEST_F(PodmanTest, ABindMountedSocketIsRefusedInOneSentence) {
+  TempDir dir;
+  std::string socket = dir.path() + "/app.sock";
+  sh("python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.bind(\"" + socket + "\")'");
+  auto result = podman(podman_run({"--rm", "-v", socket + ":/app.sock", kImage, "true"}));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.err.find("bind mount source " + socket +
+                            " is a socket, which a container in a VM cannot reach: share a "
+                            "directory or a file instead, or use runc for this container"),
+            std::string::npos)
+      << result.err;
+}
+
 // A terminal as a person uses one: tmux runs `podman run -it` and `podman exec -it`, keys are
 // typed into it and the screen is read back.
 class Terminal {

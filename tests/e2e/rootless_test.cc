@@ -292,4 +292,14 @@ TEST_F(RootlessTest, CapabilitySetsAreExactlyRuncs) {
   }
 }
 
+// Rootless Podman bind-mounts the devices it cannot create: the guest's own device with the
+// same numbers stands in for each.
+TEST_F(RootlessTest, ABoundDeviceIsTheGuestsOwnDeviceWithTheSameNumbers) {
+  auto result = podman(
+      std::string("run --rm --runtime=vessel --device /dev/zero:/dev/vessel-zero ") + kImage +
+      " sh -c 'stat -c \"%t:%T\" /dev/vessel-zero; head -c 5 /dev/vessel-zero | wc -c'");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "1:5\n5\n");
+}
+
 }  // namespace vessel::test

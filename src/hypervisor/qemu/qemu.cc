@@ -53,9 +53,10 @@ class QemuHypervisor final : public Hypervisor {
     for (size_t i = 0; i < config.nics.size(); ++i)
       options.fds.push_back({kQemuFirstTapFd + static_cast<int>(i), config.nics[i].tap_fd});
     JailPlan jail = jail_plan(config);
-    for (size_t i = 0; i < config.shares.size(); ++i)
-      if (config.shares[i].fd >= 0)
-        options.fds.push_back({kQemuFirstShareFd + static_cast<int>(i), config.shares[i].fd});
+    int next_fd = kQemuFirstShareFd;
+    for (const auto& share : config.shares) options.fds.push_back({next_fd++, share.fd});
+    for (const auto& file : config.files) options.fds.push_back({next_fd++, file.fd});
+    std::erase_if(options.fds, [](const auto& pair) { return pair.second < 0; });
     options.die_with_parent = true;
     options.env = std::vector<std::string>{};  // nothing of the caller's environment
     options.namespaces = jail_namespaces();
@@ -95,10 +96,17 @@ JailPlan jail_plan(const VmConfig& config) {
   plan.binds.push_back({config.initrd, kJailInitrd, false, true});
   if (!config.hypervisor_path.starts_with("/usr/"))
     plan.binds.push_back({config.hypervisor_path, config.hypervisor_path, false, true});
-  for (size_t i = 0; i < config.shares.size(); ++i) {
-    const Share& share = config.shares[i];
-    plan.binds.push_back({share.host_path, jail_share_path(share), true, share.readonly,
-                          share.fd >= 0 ? kQemuFirstShareFd + static_cast<int>(i) : -1});
+  // Descriptors are numbered as start() hands them over: shares, then files.
+  int fd = kQemuFirstShareFd;
+  for (const auto& share : config.shares) {
+    plan.binds.push_back(
+        {share.host_path, jail_share_path(share), true, share.readonly, share.fd >= 0 ? fd : -1});
+    ++fd;
+  }
+  for (size_t i = 0; i < config.files.size(); ++i, ++fd) {
+    const SharedFile& file = config.files[i];
+    plan.binds.push_back({file.host_path, std::string(kJailFiles) + "/" + std::to_string(i), false,
+                          file.readonly, file.fd >= 0 ? fd : -1});
   }
   plan.devices = {"/dev/null", "/dev/urandom"};
   if (config.accel == Accel::Kvm) plan.devices.push_back("/dev/kvm");
@@ -169,6 +177,12 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
          "-device",
          virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
   }
+  if (!config.files.empty())
+    argv.insert(argv.end(),
+                {"-fsdev", "local,id=files,path=" + std::string(kJailFiles) +
+                               ",security_model=mapped-xattr",
+                 "-device",
+                 virtio_device(config, "virtio-9p") + ",fsdev=files,mount_tag=" + kFilesShareTag});
   for (size_t i = 0; i < config.nics.size(); ++i) {
     std::string id = "net" + std::to_string(i);
     argv.insert(

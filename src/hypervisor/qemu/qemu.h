@@ -19,6 +19,7 @@ constexpr int kQemuFirstShareFd = kQemuFirstTapFd + kQemuMaxTaps;  // closed bef
 // Where QEMU finds the guest image and each share inside its jail.
 constexpr const char* kJailKernel = "/vessel/kernel";
 constexpr const char* kJailInitrd = "/vessel/initrd";
+constexpr const char* kJailFiles = "/vessel/files";  // the files share's root: those files alone
 std::string jail_share_path(const Share& share);
 
 // QEMU's argv for `config`, with the paths it has in its jail (pure: tested on its own).

@@ -53,6 +53,17 @@ TEST(QemuArgvTest, SharesAreServedFromTheJailWithTheirOwnershipModel) {
   EXPECT_EQ(after(argv, "-initrd"), "/vessel/initrd");
 }
 
+TEST(QemuArgvTest, BoundFilesShareOneDeviceWhoseRootHoldsThemAlone) {
+  VmConfig config = sample();
+  auto without = qemu_argv(config);
+  EXPECT_EQ(std::count(without.begin(), without.end(), "-fsdev"), 2) << "no files, no share";
+  config.files = {{"/run/x/hosts", false, -1}, {"/home/u/app.conf", true, -1}};
+  auto argv = qemu_argv(config);
+  EXPECT_EQ(after(argv, "-fsdev", 2),
+            "local,id=files,path=/vessel/files,security_model=mapped-xattr");
+  EXPECT_EQ(after(argv, "-device", 5), "virtio-9p-device,fsdev=files,mount_tag=files");
+}
+
 TEST(QemuArgvTest, TheConsoleIsASocketTheShimReads) {
   auto argv = qemu_argv(sample());
   EXPECT_EQ(after(argv, "-serial"), "chardev:console");
