@@ -15,6 +15,7 @@
 
 #include <cstdlib>
 
+#include "agent/cgroup.h"
 #include "agent/mounts.h"
 #include "agent/seccomp.h"
 #include "common/sys.h"
@@ -161,8 +162,10 @@ std::string prepare_process(const oci::Process& process, const std::string& secc
 [[noreturn]] void run_exec(pid_t init, const oci::Process& process, const std::string& seccomp,
                            ChildStdio stdio, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
-  for (const auto& [name, type] :
-       {std::pair{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"mnt", CLONE_NEWNS}}) {
+  for (const auto& [name, type] : {std::pair{"ipc", CLONE_NEWIPC},
+                                   {"uts", CLONE_NEWUTS},
+                                   {"cgroup", CLONE_NEWCGROUP},
+                                   {"mnt", CLONE_NEWNS}}) {
     auto ns = sys::open("/proc/" + std::to_string(init) + "/ns/" + name, O_RDONLY);
     if (!ns || ::setns(ns->get(), type) < 0)
       child_fail(report_fd, std::string("joining the container's ") + name + " namespace failed");
@@ -263,11 +266,17 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
   // Always a new pid namespace: when the container's init exits, the kernel ends every process
   // left in it, so its stdout and stderr reach end of file and the exit can be reported.
   unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+  // The init starts inside the container's cgroup, in a cgroup namespace rooted there, so
+  // everything it runs is limited and its /sys/fs/cgroup shows its own limits (as with runc):
+  // the agent steps into the cgroup for the clone and back out.
+  bool in_cgroup = join_cgroup(::getpid()).has_value();
+  if (in_cgroup) flags |= CLONE_NEWCGROUP;
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
-  if (pid < 0) return fail_errno("clone");
   if (pid == 0)
     run_init(spec, rootfs_tag, binds, seccomp, pipes.child(), start_pipe.read.get(),
              report_pipe.write.get());
+  if (in_cgroup) (void)leave_cgroup(::getpid());
+  if (pid < 0) return fail_errno("clone");
   Container container;
   container.m_pid = pid;
   container.m_seccomp = seccomp;
@@ -296,6 +305,7 @@ Result<pid_t> Container::exec(const oci::Process& process, ContainerStdio& stdio
   if (pid == 0) run_exec(m_pid, process, m_seccomp, pipes.child(), report_pipe.write.get());
   ::setns(own.get(), CLONE_NEWPID);
   if (pid < 0) return fail_errno("fork");
+  (void)join_cgroup(pid);
   report_pipe.write.reset();
   pipes.close_child_ends();
   // The master is sent before exec; if it never comes, the report says why.

@@ -133,14 +133,16 @@ Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};
   }
-  if (mount.type == "cgroup" || mount.type == "cgroup2")
-    return {};  // no host cgroups inside the VM
   TRY(sys::mkdir_p(target));
   std::string data = options.data;
   if (mount.type == "devpts")
     data += std::string(data.empty() ? "" : ",") + "newinstance,ptmxmode=0666";
-  TRY(do_mount(mount.source.empty() ? mount.type : mount.source, target, mount.type,
-               options.flags & ~MS_RDONLY, data));
+  // cgroup (v1 or v2 in the spec) is the guest's own cgroup2, seen from the container's cgroup
+  // namespace: its own limits, as with runc.
+  bool cgroup = mount.type == "cgroup" || mount.type == "cgroup2";
+  std::string type = cgroup ? "cgroup2" : mount.type;
+  TRY(do_mount(cgroup || mount.source.empty() ? type : mount.source, target, type,
+               options.flags & ~MS_RDONLY, cgroup ? "" : data));
   if (options.flags & MS_RDONLY)
     TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | (options.flags & ~MS_RDONLY),
                  ""));

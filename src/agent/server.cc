@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 
+#include "agent/cgroup.h"
 #include "agent/container.h"
 #include "agent/network.h"
 #include "common/base64.h"
@@ -168,6 +169,14 @@ class Server {
       reply(started ? json{{"type", "started"}}
                     : json{{"type", "error"}, {"message", started.error().message}},
             std::nullopt);
+    } else if (type == "update") {
+      auto updated = m_container ? oci::parse_resources(message.value("resources", json::object()))
+                                 : fail("no container was created");
+      auto applied =
+          updated ? apply_limits(*updated) : Result<void>(tl::unexpected(updated.error()));
+      reply(applied ? json{{"type", "updated"}}
+                    : json{{"type", "update_failed"}, {"message", applied.error().message}},
+            std::nullopt);
     } else if (type == "exec" && exec_id) {
       auto executed = exec(*exec_id, message);
       reply(executed ? json{{"type", "exec_started"}}
@@ -200,6 +209,13 @@ class Server {
     oci::Spec spec = TRY(oci::parse_spec(message["spec"]));
     std::string seccomp = TRY(base64_decode(message.value("seccomp", "")));
     m_network = message.value("network", json::object());
+    const oci::Resources& limits = spec.resources;
+    bool limited =
+        limits.memory_limit || limits.pids_limit || limits.cpu_quota || !limits.cpuset_cpus.empty();
+    if (auto made = create_cgroup(limits); !made) {
+      if (limited) return tl::unexpected(made.error());
+      log::warning("no cgroup for the container: " + made.error().message);
+    }
     ContainerStdio stdio;
     m_container = std::make_unique<Container>(TRY(Container::create(
         spec, kRootfsTag, message.value("binds", json::array()), seccomp, stdio)));
@@ -246,8 +262,11 @@ class Server {
         continue;
       }
       json message = {{"type", "exit"}};
-      if (WIFSIGNALED(*process.status))
-        message["signal"] = WTERMSIG(*process.status);
+      if (WIFSIGNALED(*process.status)) message["signal"] = WTERMSIG(*process.status);
+      // The container's memory limit, not a signal someone sent: Podman shows OOMKilled.
+      if (process.id == 0 && WIFSIGNALED(*process.status) && WTERMSIG(*process.status) == SIGKILL &&
+          oom_killed())
+        message["oom_killed"] = true;
       else
         message["exit_code"] = WEXITSTATUS(*process.status);
       reply(message, process.id == 0 ? std::nullopt : std::optional<uint32_t>(process.id));

@@ -184,6 +184,32 @@ Result<Process> parse_process(const json& object) {
   return process;
 }
 
+// A signed number field of linux.resources; absent or null: no limit.
+static Result<std::optional<int64_t>> resource_number(const json& section, const char* key,
+                                                      const std::string& where) {
+  if (!section.contains(key) || section[key].is_null()) return std::optional<int64_t>{};
+  if (!section[key].is_number_integer())
+    return fail("linux.resources." + where + "." + key + " must be an integer");
+  return std::optional<int64_t>{section[key].get<int64_t>()};
+}
+
+Result<Resources> parse_resources(const json& resources) {
+  Resources out;
+  if (!resources.is_object()) return out;
+  if (resources.contains("memory") && resources["memory"].is_object())
+    out.memory_limit = TRY(resource_number(resources["memory"], "limit", "memory"));
+  if (resources.contains("cpu") && resources["cpu"].is_object()) {
+    const json& cpu = resources["cpu"];
+    out.cpu_quota = TRY(resource_number(cpu, "quota", "cpu"));
+    if (auto period = TRY(resource_number(cpu, "period", "cpu")); period && *period > 0)
+      out.cpu_period = static_cast<uint64_t>(*period);
+    if (cpu.contains("cpus") && cpu["cpus"].is_string()) out.cpuset_cpus = cpu["cpus"];
+  }
+  if (resources.contains("pids") && resources["pids"].is_object())
+    out.pids_limit = TRY(resource_number(resources["pids"], "limit", "pids"));
+  return out;
+}
+
 Result<Spec> parse_spec(const json& config) {
   if (!config.is_object()) return fail("the top level must be a JSON object");
   Spec spec;
@@ -223,6 +249,8 @@ Result<Spec> parse_spec(const json& config) {
     if (linux_section.contains("sysctl") && linux_section["sysctl"].is_object())
       for (const auto& [key, value] : linux_section["sysctl"].items())
         if (value.is_string()) spec.sysctl.emplace_back(key, value.get<std::string>());
+    if (linux_section.contains("resources"))
+      spec.resources = TRY(parse_resources(linux_section["resources"]));
     spec.masked_paths = TRY(string_list(linux_section, "maskedPaths", "linux"));
     spec.readonly_paths = TRY(string_list(linux_section, "readonlyPaths", "linux"));
     if (linux_section.contains("namespaces") && linux_section["namespaces"].is_array()) {

@@ -55,6 +55,15 @@ struct Namespace {
   std::string path;  // empty: create a new one
 };
 
+// linux.resources, as far as the guest enforces it (cgroup v2) and the VM is sized by it.
+struct Resources {
+  std::optional<int64_t> memory_limit;  // bytes
+  std::optional<int64_t> cpu_quota;     // microseconds per period
+  std::optional<uint64_t> cpu_period;
+  std::string cpuset_cpus;  // "0-1,3"
+  std::optional<int64_t> pids_limit;
+};
+
 struct Spec {
   std::string oci_version;
   Process process;
@@ -66,11 +75,14 @@ struct Spec {
   std::vector<std::pair<std::string, std::string>> sysctl;
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
+  Resources resources;
 
   const Namespace* find_namespace(std::string_view type) const;
 };
 
 Result<Process> parse_process(const nlohmann::json& process);
+// A LinuxResources object (linux.resources, or what `update --resources` reads).
+Result<Resources> parse_resources(const nlohmann::json& resources);
 // "CAP_CHOWN" → 0 …; nothing for a name this build does not know.
 std::optional<int> capability_number(std::string_view name);
 Result<Spec> parse_spec(const nlohmann::json& config);

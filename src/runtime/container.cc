@@ -177,6 +177,23 @@ Result<void> pause_container(const StateStore& store, const std::string& id, boo
   return store.save(state);
 }
 
+Result<void> update_container(const StateStore& store, const std::string& id,
+                              const std::string& resources_json) {
+  ContainerState state = TRY(store.load(id));
+  Status status = state.effective_status();
+  if (status != Status::Running && status != Status::Created && status != Status::Paused)
+    return fail("cannot update container \"" + id + "\": it is " +
+                std::string(status_name(status)));
+  json resources = json::parse(resources_json, nullptr, false);
+  if (resources.is_discarded() || !resources.is_object())
+    return fail("the resources to update are not a JSON object");
+  TRY(oci::parse_resources(resources));
+  TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", "update"}, {"resources", resources}},
+                   std::chrono::seconds(20))
+          .map_error(context("updating container \"" + id + "\"")));
+  return {};
+}
+
 Result<void> delete_container(const StateStore& store, const std::string& id, bool force) {
   if (!store.exists(id)) {
     if (force) return {};

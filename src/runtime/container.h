@@ -35,6 +35,9 @@ Result<void> start_container(const StateStore& store, const std::string& id);
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal);
 // Freezes the whole VM (QEMU stops running it) or lets it run again.
 Result<void> pause_container(const StateStore& store, const std::string& id, bool pause);
+// Sends new linux.resources (JSON) to the container's cgroup in the guest.
+Result<void> update_container(const StateStore& store, const std::string& id,
+                              const std::string& resources_json);
 Result<void> delete_container(const StateStore& store, const std::string& id, bool force);
 // The OCI state document (`vessel state`).
 Result<std::string> container_state_json(const StateStore& store, const std::string& id);

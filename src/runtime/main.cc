@@ -31,6 +31,7 @@ constexpr Command kCommands[] = {
     {"kill", command_kill, "kill ID [SIGNAL]"},
     {"pause", command_pause, "pause ID"},
     {"resume", command_resume, "resume ID"},
+    {"update", command_update, "update --resources FILE|- ID"},
     {"delete", command_delete, "delete [--force] ID"},
     {"run", command_run, "run [--bundle DIR] [--detach] ID"},
     {"exec", command_exec,

@@ -2,11 +2,41 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "common/sys.h"
 #include "hypervisor/accel.h"
 
 namespace vessel::shim {
+
+VmSize vm_size(const ShimOptions& options, const oci::Resources& resources) {
+  VmSize size{options.memory_mib, options.vcpus};
+  constexpr int64_t kMiB = 1 << 20;
+  if (resources.memory_limit && *resources.memory_limit > 0)
+    size.memory_mib += static_cast<unsigned>(
+        std::min<int64_t>((*resources.memory_limit + kMiB - 1) / kMiB, 1 << 20));
+  if (resources.cpu_quota && *resources.cpu_quota > 0 && resources.cpu_period) {
+    uint64_t quota = static_cast<uint64_t>(*resources.cpu_quota);
+    size.vcpus =
+        std::max<uint64_t>(size.vcpus, (quota + *resources.cpu_period - 1) / *resources.cpu_period);
+  }
+  // "0-1,3": the highest CPU named must exist in the guest.
+  unsigned number = 0;
+  bool digits = false;
+  for (char c : resources.cpuset_cpus + ",") {
+    if (c >= '0' && c <= '9') {
+      number = std::min(number * 10 + (c - '0'), kMaxVcpus);
+      digits = true;
+    } else {
+      if (digits) size.vcpus = std::max(size.vcpus, number + 1);
+      number = 0;
+      digits = false;
+    }
+  }
+  size.vcpus = std::min(size.vcpus, kMaxVcpus);
+  return size;
+}
 
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, const Network& network,
                          const BindPlan& binds, int state_dir) {
@@ -36,8 +66,9 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, cons
   vm.initrd = options.initrd;
   vm.machine_type = options.machine_type;
   vm.kernel_params = options.kernel_params;
-  vm.vcpus = options.vcpus;
-  vm.memory_mib = options.memory_mib;
+  VmSize size = vm_size(options, spec.resources);
+  vm.vcpus = size.vcpus;
+  vm.memory_mib = size.memory_mib;
   vm.accel = choice.accel;
   if (vm.accel == hypervisor::Accel::Tcg) vm.tsc_khz = hypervisor::host_tsc_khz(options.state_root);
   // The root filesystem keeps the guest's ownership, as with runc; volumes are host directories

@@ -30,6 +30,16 @@ constexpr size_t kQemuLogCap = 512 << 10;
 constexpr size_t kShimLogCap = 2 << 20;
 constexpr size_t kGuestOutputRate = 256 << 10;  // bytes a second, averaged
 
+// The VM a container gets, by Kata's rule: the configured default_memory plus the container's
+// memory limit (the guest's kernel and agent live in the default), and as many vCPUs as the CPU
+// quota asks (rounded up) and its cpuset names, never fewer than default_vcpus.
+struct VmSize {
+  unsigned memory_mib;
+  unsigned vcpus;
+};
+constexpr unsigned kMaxVcpus = 64;
+VmSize vm_size(const ShimOptions& options, const oci::Resources& resources);
+
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, const Network& network,
                          const BindPlan& binds, int state_dir);
 

@@ -45,6 +45,7 @@ namespace {
 constexpr auto kBootTimeout = std::chrono::seconds(120);
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kExecStartTimeout = std::chrono::seconds(10);
+constexpr auto kUpdateTimeout = std::chrono::seconds(10);
 // After SIGKILL the agent has this long to report the exit before the VM is stopped outright.
 constexpr auto kKillGrace = std::chrono::seconds(2);
 // Host-side clients are bounded too: a request line, the open connections, the exec sessions.
@@ -65,6 +66,8 @@ class Sandbox {
     oci::Spec spec = TRY(oci::parse_spec_text(config_text, "config.json"));
     if (spec.root_path[0] != '/') spec.root_path = m_options.bundle + "/" + spec.root_path;
     m_terminal = spec.process.terminal;
+    // Kept for the `oom` file Podman looks for there, after the shim has left the host's mounts.
+    m_bundle = TRY(sys::open(m_options.bundle, O_PATH | O_DIRECTORY));
 
     std::string seccomp =
         TRY(compile_seccomp(config.contains("linux") && config["linux"].is_object()
@@ -117,6 +120,10 @@ class Sandbox {
         log::warning("the guest did not stop within 2 s of SIGKILL: stopping the VM");
         return finish(128 + SIGKILL);
       }
+      if (m_update_deadline && Clock::now() >= *m_update_deadline)
+        reply_pending_update({{"ok", false},
+                              {"error", "the agent did not answer the update within " +
+                                            std::to_string(kUpdateTimeout.count()) + " s"}});
       if (m_start_deadline && Clock::now() >= *m_start_deadline) {
         std::string error = "the agent did not start the container within " +
                             std::to_string(kStartTimeout.count()) + " s";
@@ -232,7 +239,8 @@ class Sandbox {
   std::chrono::milliseconds next_timeout() const {
     auto now = Clock::now();
     std::optional<Clock::time_point> next = m_kill_deadline;
-    if (m_start_deadline && (!next || *m_start_deadline < *next)) next = m_start_deadline;
+    for (const auto& deadline : {m_start_deadline, m_update_deadline})
+      if (deadline && (!next || *deadline < *next)) next = deadline;
     for (const auto& [id, session] : m_execs)
       if (session.start_deadline && (!next || *session.start_deadline < *next))
         next = session.start_deadline;
@@ -328,9 +336,20 @@ class Sandbox {
     if (message.type == "exit") {
       if (m_exit_message) return {};
       m_exit_message = exit_status(message);
-      log::info("the container exited with status " + std::to_string(*m_exit_message));
+      log::info("the container exited with status " + std::to_string(*m_exit_message) +
+                (message.oom_killed ? " (out of memory)" : ""));
+      // As conmon does for runc: Podman's inspect then says OOMKilled.
+      if (message.oom_killed)
+        if (auto marked = sys::write_file_atomic_at(m_bundle.get(), "oom", "", 0644); !marked)
+          log::warning("cannot record the OOM kill for Podman: " + marked.error().message);
       // Nothing more will be read from the guest: stop sending stdin.
       m_stdio.close_input(0, *m_channel);
+    } else if (message.type == "updated" || message.type == "update_failed") {
+      reply_pending_update(
+          message.type == "updated"
+              ? json{{"ok", true}}
+              : json{{"ok", false},
+                     {"error", message.text.empty() ? "update failed" : message.text}});
     } else if (message.type == "started" || message.type == "error") {
       log::debug("the agent answered " + message.type);
       reply_pending_start(
@@ -538,6 +557,11 @@ class Sandbox {
       }
       channel::send_message(*m_channel, {{"type", "signal"}, {"signal", signal}});
       respond(client.fd, {{"ok", true}});
+    } else if (op == "update" && request.contains("resources") &&
+               request["resources"].is_object() && !m_update_client) {
+      channel::send_message(*m_channel, {{"type", "update"}, {"resources", request["resources"]}});
+      m_update_client = std::move(client.fd);
+      m_update_deadline = Clock::now() + kUpdateTimeout;
     } else if (op == "exec") {
       start_exec(client, request, std::move(client.fds));
     } else {
@@ -550,6 +574,11 @@ class Sandbox {
     fd.reset();
   }
 
+  void reply_pending_update(const json& reply) {
+    m_update_deadline.reset();
+    if (m_update_client) respond(m_update_client, reply);
+  }
+
   void reply_pending_start(const json& reply) {
     m_start_deadline.reset();
     if (m_start_client) respond(m_start_client, reply);
@@ -557,6 +586,7 @@ class Sandbox {
 
   const ShimOptions& m_options;
   UniqueFd m_state_dir;
+  UniqueFd m_bundle;
   std::unique_ptr<hypervisor::Hypervisor> m_vm;
   std::unique_ptr<Channel> m_channel;
   GuestOutput m_console;
@@ -577,6 +607,8 @@ class Sandbox {
   std::optional<int> m_exit_code;
   std::optional<Clock::time_point> m_kill_deadline;
   std::optional<Clock::time_point> m_start_deadline;
+  UniqueFd m_update_client;
+  std::optional<Clock::time_point> m_update_deadline;
 };
 
 }  // namespace

@@ -489,6 +489,39 @@ TEST_F(PodmanTest, ABindMountedSocketIsRefusedInOneSentence) {
       << result.err;
 }
 
+// --memory and --cpus size the VM (default_memory + the limit, ceil(cpus) vCPUs) and the guest's
+// cgroup enforces them: over the limit the container is OOM-killed in the guest, exits 137, and
+// Podman says OOMKilled; podman update changes the limit the container sees.
+TEST_F(PodmanTest, ResourcesSizeTheVmAndAreEnforcedInTheGuest) {
+  auto sized =
+      podman(podman_run({"--rm", "--memory", "512m", "--cpus", "2", kImage, "sh", "-c",
+                         "grep MemTotal /proc/meminfo; nproc; cat /sys/fs/cgroup/memory.max "
+                         "/sys/fs/cgroup/cpu.max"}));
+  ASSERT_EQ(sized.exit_code, 0) << sized.err;
+  long kib = std::stol(sized.out.substr(sized.out.find(':') + 1));
+  EXPECT_GE(kib, 512 * 1024) << sized.out;
+  EXPECT_NE(sized.out.find("\n2\n536870912\n200000 100000\n"), std::string::npos) << sized.out;
+
+  std::string name = "vessel-oom-test";
+  podman({"rm", "-f", name});
+  auto oom = podman(podman_run(
+      {"--name", name, "--memory", "64m", kImage, "sh", "-c", "x=a; while :; do x=$x$x; done"}));
+  EXPECT_EQ(oom.exit_code, 137) << oom.err;
+  EXPECT_EQ(podman({"inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", name}).out,
+            "true 137\n");
+  podman({"rm", "-f", name});
+
+  auto started = podman(podman_run({"-d", "--memory", "256m", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  EXPECT_EQ(podman({"exec", id, "cat", "/sys/fs/cgroup/memory.max"}).out, "268435456\n");
+  auto updated = podman({"update", "--memory", "300m", id});
+  EXPECT_EQ(updated.exit_code, 0) << updated.err;
+  EXPECT_EQ(podman({"exec", id, "cat", "/sys/fs/cgroup/memory.max"}).out, "314572800\n");
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
 // A terminal as a person uses one: tmux runs `podman run -it` and `podman exec -it`, keys are
 // typed into it and the screen is read back.
 class Terminal {

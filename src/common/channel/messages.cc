@@ -106,6 +106,10 @@ Result<AgentMessage> parse_agent_message(const Frame& frame) {
     message.exit_code = static_cast<int>(*code);
   if (auto signal = TRY(bounded_integer(json, "signal", 1, 64)))
     message.signal = static_cast<int>(*signal);
+  if (auto oom = json.find("oom_killed"); oom != json.end()) {
+    if (!oom->is_boolean()) return fail(EPROTO, "agent channel: \"oom_killed\" is not a boolean");
+    message.oom_killed = oom->get<bool>();
+  }
   if (message.type == "exit" && !message.exit_code && !message.signal)
     return fail(EPROTO, "agent channel: an exit message without exit_code or signal");
   return message;

@@ -44,6 +44,7 @@ struct AgentMessage {
   std::string text;              // error: printable, at most kMaxGuestText bytes
   std::optional<int> exit_code;  // exit: 0-255
   std::optional<int> signal;     // exit: 1-64, when the process was killed by a signal
+  bool oom_killed = false;       // exit: the container's memory limit killed it
 };
 
 constexpr size_t kMaxGuestText = 1024;

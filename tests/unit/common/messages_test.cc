@@ -20,6 +20,10 @@ TEST(AgentMessageTest, TakesWellTypedFields) {
   ASSERT_TRUE(killed);
   EXPECT_EQ(killed->signal, 9);
   EXPECT_FALSE(killed->exec);
+  EXPECT_FALSE(killed->oom_killed);
+  auto oom = parse(R"({"type":"exit","signal":9,"oom_killed":true})");
+  ASSERT_TRUE(oom);
+  EXPECT_TRUE(oom->oom_killed);
 }
 
 TEST(AgentMessageTest, WrongTypesAndRangesAreErrorsNotExceptions) {
@@ -30,7 +34,8 @@ TEST(AgentMessageTest, WrongTypesAndRangesAreErrorsNotExceptions) {
         R"({"type":"exit","signal":18446744073709551615})", R"({"type":"exit"})",
         R"({"type":"hello","version":5})", R"({"type":"error","message":{"a":1}})",
         R"({"type":"exit","exit_code":0,"exec":-1})", R"({"type":"exit","exit_code":0,"exec":2e9})",
-        R"({"type":7})", R"([1,2])", R"(not json)"}) {
+        R"({"type":"exit","signal":9,"oom_killed":"yes"})", R"({"type":7})", R"([1,2])",
+        R"(not json)"}) {
     auto message = parse(text);
     EXPECT_FALSE(message) << text;
     if (!message) {

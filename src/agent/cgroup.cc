@@ -1,0 +1,73 @@
+#include "agent/cgroup.h"
+
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include "common/log.h"
+#include "common/sys.h"
+
+namespace vessel::agent {
+
+namespace {
+
+constexpr const char* kRoot = "/sys/fs/cgroup";
+constexpr const char* kContainer = "/sys/fs/cgroup/container";
+
+Result<void> write(const std::string& file, const std::string& value) {
+  std::string path = std::string(kContainer) + "/" + file;
+  UniqueFd fd = TRY(sys::open(path, O_WRONLY));
+  return sys::write_all(fd.get(), value).map_error(context("writing " + value + " to " + path));
+}
+
+}  // namespace
+
+Result<void> create_cgroup(const oci::Resources& resources) {
+  struct statfs fs;
+  if (::statfs(kRoot, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+    if (::mount("cgroup2", kRoot, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
+      return fail_errno("mounting cgroup2 on /sys/fs/cgroup");
+  // Each controller on its own: one the kernel lacks must not keep the others off.
+  for (const char* controller : {"+memory", "+pids", "+cpu", "+cpuset"}) {
+    UniqueFd control = TRY(sys::open(std::string(kRoot) + "/cgroup.subtree_control", O_WRONLY));
+    if (auto enabled = sys::write_all(control.get(), controller); !enabled)
+      log::warning(std::string("cgroup controller ") + (controller + 1) + ": " +
+                   enabled.error().message);
+  }
+  if (::mkdir(kContainer, 0755) < 0 && errno != EEXIST)
+    return fail_errno("mkdir /sys/fs/cgroup/container");
+  return apply_limits(resources);
+}
+
+// A limit the spec names: a positive number, or none ("max") for -1 and 0 (as runc reads them).
+static std::string limit(int64_t value) { return value > 0 ? std::to_string(value) : "max"; }
+
+Result<void> apply_limits(const oci::Resources& resources) {
+  if (resources.memory_limit) {
+    TRY(write("memory.max", limit(*resources.memory_limit)));
+    (void)write("memory.swap.max", "0");  // the guest has no swap; the limit is the limit
+  }
+  if (resources.pids_limit) TRY(write("pids.max", limit(*resources.pids_limit)));
+  if (resources.cpu_quota || resources.cpu_period)
+    TRY(write("cpu.max", limit(resources.cpu_quota.value_or(-1)) + " " +
+                             std::to_string(resources.cpu_period.value_or(100000))));
+  if (!resources.cpuset_cpus.empty()) TRY(write("cpuset.cpus", resources.cpuset_cpus));
+  return {};
+}
+
+Result<void> join_cgroup(pid_t pid) { return write("cgroup.procs", std::to_string(pid)); }
+
+Result<void> leave_cgroup(pid_t pid) {
+  UniqueFd fd = TRY(sys::open(std::string(kRoot) + "/cgroup.procs", O_WRONLY));
+  return sys::write_all(fd.get(), std::to_string(pid));
+}
+
+bool oom_killed() {
+  auto events = sys::read_file(std::string(kContainer) + "/memory.events", 4096);
+  if (!events) return false;
+  size_t at = events->find("oom_kill ");
+  return at != std::string::npos && std::strtoull(events->c_str() + at + 9, nullptr, 10) > 0;
+}
+
+}  // namespace vessel::agent
