@@ -14,6 +14,7 @@
 #include "common/oci_spec.h"
 #include "common/scope_exit.h"
 #include "common/sys.h"
+#include "runtime/hooks.h"
 #include "runtime/shim_client.h"
 
 namespace vessel::runtime {
@@ -51,6 +52,14 @@ Result<json> read_shim_report(int fd) {
   return parsed;
 }
 
+// config.json as JSON, for what the spec model does not carry (hooks).
+Result<json> bundle_config(const std::string& bundle) {
+  std::string text = TRY(sys::read_file(bundle + "/config.json", 4 << 20));
+  json config = json::parse(text, nullptr, false);
+  if (config.is_discarded()) return fail(bundle + "/config.json is not valid JSON");
+  return config;
+}
+
 bool wait_until_gone(const ContainerState& state, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (sys::process_alive(state.pid, state.pid_start_time)) {
@@ -74,6 +83,8 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   // Like runc, keep the bundle as an absolute path: the shim and `state` must not depend on cwd.
   const std::string bundle = std::filesystem::absolute(request.bundle).lexically_normal().string();
   oci::Spec spec = TRY(oci::load_bundle(bundle));
+  json spec_json = TRY(bundle_config(bundle));
+  TRY(refuse_guest_hooks(spec_json));
   if (spec.process.terminal && request.console_socket.empty())
     return fail(
         "process.terminal is true but no --console-socket was given: pass one or set terminal to "
@@ -129,6 +140,11 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   state.pid_start_time = sys::process_start_time(shim.pid()).value_or(0);
   state.status = Status::Created;
   TRY(store.save(state));
+  // The runtime's environment is ready and the container created: the host-side hooks run now;
+  // a failure ends the container (the shim is killed on return, the state removed).
+  std::string state_json = TRY(container_state_json(store, request.id));
+  for (const char* phase : {"prestart", "createRuntime"})
+    TRY(run_hooks(TRY(hooks_of(spec_json, phase)), phase, state_json));
   // runc writes the pid without a newline; conmon reads it as a decimal number.
   if (!request.pid_file.empty())
     TRY(sys::write_file_atomic(request.pid_file, std::to_string(shim.pid()), 0644));
@@ -136,7 +152,8 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   return shim;
 }
 
-Result<void> start_container(const StateStore& store, const std::string& id) {
+Result<void> start_container(const StateStore& store, const std::string& id,
+                             const std::function<void(const std::string&)>& warn) {
   ContainerState state = TRY(store.load(id));
   Status status = state.effective_status();
   if (status != Status::Created)
@@ -145,7 +162,14 @@ Result<void> start_container(const StateStore& store, const std::string& id) {
   TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", "start"}}, std::chrono::seconds(60))
           .map_error(context("starting container \"" + id + "\"")));
   state.status = Status::Running;
-  return store.save(state);
+  TRY(store.save(state));
+  // A poststart hook that fails is a warning: the container runs (runtime spec).
+  auto config = bundle_config(state.bundle);
+  auto hooks = config ? hooks_of(*config, "poststart") : std::vector<Hook>{};
+  if (hooks && !hooks->empty())
+    if (auto ran = run_hooks(*hooks, "poststart", TRY(container_state_json(store, id))); !ran)
+      warn(ran.error().message);
+  return {};
 }
 
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal) {
@@ -194,7 +218,8 @@ Result<void> update_container(const StateStore& store, const std::string& id,
   return {};
 }
 
-Result<void> delete_container(const StateStore& store, const std::string& id, bool force) {
+Result<void> delete_container(const StateStore& store, const std::string& id, bool force,
+                              const std::function<void(const std::string&)>& warn) {
   if (!store.exists(id)) {
     if (force) return {};
     TRY(store.validate_id(id));
@@ -214,7 +239,14 @@ Result<void> delete_container(const StateStore& store, const std::string& id, bo
       wait_until_gone(state, std::chrono::seconds(3));
     }
   }
-  return store.remove(id);
+  // poststop hooks see the container stopped; a failure is a warning (runtime spec).
+  auto config = bundle_config(state.bundle);
+  auto hooks = config ? hooks_of(*config, "poststop") : std::vector<Hook>{};
+  std::string final_state = container_state_json(store, id).value_or("");
+  TRY(store.remove(id));
+  if (hooks && !hooks->empty())
+    if (auto ran = run_hooks(*hooks, "poststop", final_state); !ran) warn(ran.error().message);
+  return {};
 }
 
 Result<std::string> container_state_json(const StateStore& store, const std::string& id) {

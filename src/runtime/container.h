@@ -31,14 +31,17 @@ bool inherited_fd5();
 Result<ChildProcess> create_container(const StateStore& store, const Config& config,
                                       const CreateRequest& request,
                                       const std::function<void(const std::string&)>& warn);
-Result<void> start_container(const StateStore& store, const std::string& id);
+// Warnings (a failed poststart or poststop hook) go to `warn`.
+Result<void> start_container(const StateStore& store, const std::string& id,
+                             const std::function<void(const std::string&)>& warn);
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal);
 // Freezes the whole VM (QEMU stops running it) or lets it run again.
 Result<void> pause_container(const StateStore& store, const std::string& id, bool pause);
 // Sends new linux.resources (JSON) to the container's cgroup in the guest.
 Result<void> update_container(const StateStore& store, const std::string& id,
                               const std::string& resources_json);
-Result<void> delete_container(const StateStore& store, const std::string& id, bool force);
+Result<void> delete_container(const StateStore& store, const std::string& id, bool force,
+                              const std::function<void(const std::string&)>& warn);
 // The OCI state document (`vessel state`).
 Result<std::string> container_state_json(const StateStore& store, const std::string& id);
 

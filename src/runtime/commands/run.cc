@@ -15,9 +15,9 @@ Result<int> command_run(Context& context, const Arguments& args) {
   Config config = TRY(load_config());
   auto warn = [&](const std::string& line) { context.warn(line); };
   ChildProcess shim = TRY(create_container(context.store, config, request, warn));
-  if (auto started = start_container(context.store, request.id); !started) {
+  if (auto started = start_container(context.store, request.id, warn); !started) {
     shim = ChildProcess();
-    (void)delete_container(context.store, request.id, true);
+    (void)delete_container(context.store, request.id, true, warn);
     return tl::unexpected(started.error());
   }
   if (parser.has("detach")) {
@@ -25,7 +25,7 @@ Result<int> command_run(Context& context, const Arguments& args) {
     return 0;
   }
   int status = TRY(shim.wait());
-  TRY(delete_container(context.store, request.id, true));
+  TRY(delete_container(context.store, request.id, true, warn));
   return exit_code_from_status(status);
 }
 

@@ -6,7 +6,8 @@ namespace vessel::runtime {
 Result<int> command_start(Context& context, const Arguments& args) {
   ArgumentParser parser("start", args);
   TRY(parser.parse({}, {}));
-  TRY(start_container(context.store, TRY(parser.id())));
+  auto warn = [&](const std::string& line) { context.warn(line); };
+  TRY(start_container(context.store, TRY(parser.id()), warn));
   return 0;
 }
 
