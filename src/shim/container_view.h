@@ -16,6 +16,9 @@ Result<void> make_mounts_private();
 // A /proc for the shim's own pid namespace, so that pids the shim gets from clone() and the
 // /proc/PID paths it opens (QEMU's id maps) agree. A no-op when the shim is not its pid 1.
 Result<void> mount_own_proc();
+// A read-only root filesystem cannot get its mount points in the guest: make the missing ones
+// here first, as runc does before it makes the root read-only (each resolved inside the root).
+Result<void> make_mount_points(const oci::Spec& spec);
 // pivot_root into the container's root filesystem and its bind mounts.
 Result<void> enter_container_view(const oci::Spec& spec);
 

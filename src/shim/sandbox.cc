@@ -77,6 +77,7 @@ class Sandbox {
     Network network = TRY(setup_network(spec));
     log::debug("network ready");
     BindPlan binds = TRY(plan_binds(spec));
+    if (spec.root_readonly) TRY(make_mount_points(spec));
     TRY(mount_own_proc());
 
     BootedVm booted = TRY(boot_vm(m_options, spec, network, binds, m_state_dir.get()));

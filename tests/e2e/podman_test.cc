@@ -522,6 +522,26 @@ TEST_F(PodmanTest, ResourcesSizeTheVmAndAreEnforcedInTheGuest) {
   expect_nothing_left(id);
 }
 
+// --read-only (with Podman's tmpfs on /tmp, /var/tmp and /run, mount points the image lacks),
+// --tmpfs and a named volume: the same as under runc.
+TEST_F(PodmanTest, ReadOnlyRootTmpfsAndNamedVolumesBehaveAsWithRunc) {
+  podman({"volume", "rm", "-f", "vessel-test-volume"});
+  ASSERT_EQ(podman({"volume", "create", "vessel-test-volume"}).exit_code, 0);
+  const std::string script =
+      "touch /x 2>/dev/null || echo root-ro; touch /tmp/a /var/tmp/b /run/c && echo tmpfs-rw; "
+      "grep -c ' /scratch tmpfs' /proc/mounts; echo kept >> /data/f; cat /data/f";
+  for (const std::string& runtime : {std::string("runc"), vessel()}) {
+    auto result =
+        podman({"run", "--rm", "--runtime=" + runtime, "--read-only", "--tmpfs", "/scratch", "-v",
+                "vessel-test-volume:/data", kImage, "sh", "-c", script});
+    EXPECT_EQ(result.exit_code, 0) << runtime << ": " << result.err;
+    EXPECT_EQ(result.out,
+              std::string("root-ro\ntmpfs-rw\n1\nkept\n") + (runtime == "runc" ? "" : "kept\n"))
+        << runtime;
+  }
+  podman({"volume", "rm", "-f", "vessel-test-volume"});
+}
+
 // A terminal as a person uses one: tmux runs `podman run -it` and `podman exec -it`, keys are
 // typed into it and the screen is read back.
 class Terminal {
