@@ -116,6 +116,10 @@ Result<std::optional<uint64_t>> capability_set(const json& capabilities, const c
 
 }  // namespace
 
+std::vector<std::string> capability_names() {
+  return std::vector<std::string>(std::begin(kCapabilityNames), std::end(kCapabilityNames));
+}
+
 std::optional<int> capability_number(std::string_view name) {
   for (size_t i = 0; i < std::size(kCapabilityNames); ++i)
     if (name == kCapabilityNames[i]) return static_cast<int>(i);

@@ -85,6 +85,8 @@ Result<Process> parse_process(const nlohmann::json& process);
 Result<Resources> parse_resources(const nlohmann::json& resources);
 // "CAP_CHOWN" → 0 …; nothing for a name this build does not know.
 std::optional<int> capability_number(std::string_view name);
+// Every capability name this build knows, in number order.
+std::vector<std::string> capability_names();
 Result<Spec> parse_spec(const nlohmann::json& config);
 // Parses config.json text; `where` names the file in error messages.
 Result<Spec> parse_spec_text(const std::string& text, const std::string& where);

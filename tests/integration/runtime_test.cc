@@ -372,6 +372,24 @@ TEST_F(RuntimeTest, HooksRunOnTheHostWithTheStateOnStdin) {
   expect_nothing_left("inside");
 }
 
+// The OCI features document says what a VM can honour: no createContainer hooks, no user
+// namespace, cgroup v2 only.
+TEST_F(RuntimeTest, FeaturesDocumentSaysWhatTheVmHonours) {
+  auto result = run({vessel(), "features"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  auto features = nlohmann::json::parse(result.out);
+  EXPECT_EQ(features["ociVersionMin"], "1.0.0");
+  EXPECT_EQ(features["hooks"],
+            nlohmann::json({"prestart", "createRuntime", "poststart", "poststop"}));
+  EXPECT_EQ(features["linux"]["namespaces"],
+            nlohmann::json({"cgroup", "ipc", "mount", "network", "pid", "uts"}));
+  EXPECT_EQ(features["linux"]["cgroup"]["v2"], true);
+  EXPECT_EQ(features["linux"]["cgroup"]["v1"], false);
+  EXPECT_EQ(features["linux"]["capabilities"].back(), "CAP_CHECKPOINT_RESTORE");
+  EXPECT_EQ(features["linux"]["seccomp"]["enabled"], true);
+  EXPECT_EQ(features["annotations"]["io.github.vessel.isolation"], "vm");
+}
+
 // A state root somebody else made (the /tmp fallback is shared) is never used.
 TEST_F(RuntimeTest, StateRootOwnedByAnotherUserOrASymlinkIsRefused) {
   make_busybox_bundle(m_bundle, {"true"});

@@ -61,5 +61,6 @@ Result<int> command_exec(Context& context, const Arguments& args);
 Result<int> command_pause(Context& context, const Arguments& args);
 Result<int> command_resume(Context& context, const Arguments& args);
 Result<int> command_update(Context& context, const Arguments& args);
+Result<int> command_features(Context& context, const Arguments& args);
 
 }  // namespace vessel::runtime
