@@ -542,37 +542,7 @@ TEST_F(PodmanTest, ReadOnlyRootTmpfsAndNamedVolumesBehaveAsWithRunc) {
   podman({"volume", "rm", "-f", "vessel-test-volume"});
 }
 
-// A terminal as a person uses one: tmux runs `podman run -it` and `podman exec -it`, keys are
-// typed into it and the screen is read back.
-class Terminal {
- public:
-  Terminal(const std::string& name, const std::string& command) : m_name(name) {
-    sh("tmux kill-session -t " + m_name + " 2>/dev/null; tmux new-session -d -s " + m_name +
-       " -x 120 -y 30 '" + command + "; echo exited-$?; sleep 60'");
-  }
-  ~Terminal() { sh("tmux kill-session -t " + m_name + " 2>/dev/null"); }
-
-  void type(const std::string& keys) { sh("tmux send-keys -t " + m_name + " -l '" + keys + "'"); }
-  void press(const std::string& key) { sh("tmux send-keys -t " + m_name + " " + key); }
-  void resize(int columns, int rows) {
-    sh("tmux resize-window -t " + m_name + " -x " + std::to_string(columns) + " -y " +
-       std::to_string(rows));
-  }
-  std::string screen() { return sh("tmux capture-pane -p -t " + m_name).out; }
-  // Waits until `text` is on the screen.
-  bool shows(const std::string& text, int seconds = 30) {
-    for (int i = 0; i < seconds * 10; ++i) {
-      if (screen().find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
- private:
-  std::string m_name;
-};
-
-TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesAndExitCodes) {
+TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesDetachAttachAndExitCodes) {
   std::string name = "vessel-tty-test";
   podman({"rm", "-f", "-t", "0", name});
   std::string podman_cmd =
@@ -608,9 +578,23 @@ TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesAndExitCodes) {
     EXPECT_TRUE(exec_tty.shows("exited-0")) << exec_tty.screen();
   }
 
-  run_tty.type("exit 3");
-  run_tty.press("Enter");
-  EXPECT_TRUE(run_tty.shows("exited-3")) << run_tty.screen();
+  // Podman's detach keys, one after the other as a person types them; then attach again.
+  run_tty.press("C-p");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  run_tty.press("C-q");
+  EXPECT_TRUE(run_tty.shows("exited-0")) << run_tty.screen();
+  EXPECT_EQ(podman({"inspect", "-f", "{{.State.Status}}", name}).out, "running\n");
+  Terminal attach_tty("vessel-attach", podman_cmd + " attach " + name);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  attach_tty.type("echo again-$((2+3))");
+  attach_tty.press("Enter");
+  EXPECT_TRUE(attach_tty.shows("again-5")) << attach_tty.screen();
+  attach_tty.type("exit 3");
+  attach_tty.press("Enter");
+  EXPECT_TRUE(attach_tty.shows("exited-")) << attach_tty.screen();
+  for (int i = 0; i < 50 && podman({"inspect", "-f", "{{.State.Status}}", name}).out != "exited\n";
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(podman({"inspect", "-f", "{{.State.ExitCode}}", name}).out, "3\n");
   podman({"rm", "-f", name});
 }

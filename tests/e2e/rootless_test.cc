@@ -302,4 +302,27 @@ TEST_F(RootlessTest, ABoundDeviceIsTheGuestsOwnDeviceWithTheSameNumbers) {
   EXPECT_EQ(result.out, "1:5\n5\n");
 }
 
+// A terminal typed into, as the user: keystrokes, Ctrl-C reaching the foreground program, an
+// exit code.
+TEST_F(RootlessTest, TerminalsTakeKeystrokesCtrlCAndExitCodes) {
+  Terminal tty("vessel-rootless-tty", "runuser -l " + std::string(kUser) +
+                                          " -c \"cd /tmp && podman run --rm -it --runtime=vessel " +
+                                          kImage + " sh\"");
+  ASSERT_TRUE(tty.shows("/ #")) << tty.screen();
+  tty.type("echo hello-$((6*7))");
+  tty.press("Enter");
+  EXPECT_TRUE(tty.shows("hello-42")) << tty.screen();
+  tty.type("sleep 100");
+  tty.press("Enter");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  tty.press("C-c");
+  tty.type("echo after-$?");
+  tty.press("Enter");
+  EXPECT_TRUE(tty.shows("after-130")) << tty.screen();
+  tty.type("exit 3");
+  tty.press("Enter");
+  EXPECT_TRUE(tty.shows("exited-3")) << tty.screen();
+  expect_nothing_left();
+}
+
 }  // namespace vessel::test

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace vessel::test {
 
@@ -226,6 +227,34 @@ std::string host_kernel_release() {
   utsname name{};
   ::uname(&name);
   return name.release;
+}
+
+Terminal::Terminal(const std::string& name, const std::string& command) : m_name(name) {
+  sh("tmux kill-session -t " + m_name + " 2>/dev/null; tmux new-session -d -s " + m_name +
+     " -x 120 -y 30 '" + command + "; echo exited-$?; sleep 60'");
+}
+
+Terminal::~Terminal() { sh("tmux kill-session -t " + m_name + " 2>/dev/null"); }
+
+void Terminal::type(const std::string& text) {
+  sh("tmux send-keys -t " + m_name + " -l '" + text + "'");
+}
+
+void Terminal::press(const std::string& key) { sh("tmux send-keys -t " + m_name + " " + key); }
+
+void Terminal::resize(int columns, int rows) {
+  sh("tmux resize-window -t " + m_name + " -x " + std::to_string(columns) + " -y " +
+     std::to_string(rows));
+}
+
+std::string Terminal::screen() { return sh("tmux capture-pane -p -t " + m_name).out; }
+
+bool Terminal::shows(const std::string& text, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    if (screen().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
 }
 
 }  // namespace vessel::test

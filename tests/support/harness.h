@@ -55,4 +55,21 @@ std::vector<std::string> processes_matching(const std::string& needle);
 
 std::string host_kernel_release();
 
+// A terminal as a person uses one: tmux runs `command` (then prints "exited-<status>"), keys are
+// typed into it and the screen is read back.
+class Terminal {
+ public:
+  Terminal(const std::string& name, const std::string& command);
+  ~Terminal();
+  void type(const std::string& text);  // literally
+  void press(const std::string& key);  // a tmux key name: Enter, C-c …
+  void resize(int columns, int rows);
+  std::string screen();
+  // Waits until `text` is on the screen.
+  bool shows(const std::string& text, int seconds = 30);
+
+ private:
+  std::string m_name;
+};
+
 }  // namespace vessel::test
