@@ -253,6 +253,8 @@ Result<Spec> parse_spec(const json& config) {
     if (linux_section.contains("sysctl") && linux_section["sysctl"].is_object())
       for (const auto& [key, value] : linux_section["sysctl"].items())
         if (value.is_string()) spec.sysctl.emplace_back(key, value.get<std::string>());
+    if (linux_section.contains("cgroupsPath") && linux_section["cgroupsPath"].is_string())
+      spec.cgroups_path = linux_section["cgroupsPath"].get<std::string>();
     if (linux_section.contains("resources"))
       spec.resources = TRY(parse_resources(linux_section["resources"]));
     spec.masked_paths = TRY(string_list(linux_section, "maskedPaths", "linux"));

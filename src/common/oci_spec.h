@@ -76,6 +76,7 @@ struct Spec {
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
   Resources resources;
+  std::string cgroups_path;  // linux.cgroupsPath
 
   const Namespace* find_namespace(std::string_view type) const;
 };

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/host_cgroup.h"
 #include "common/oci_spec.h"
 #include "common/scope_exit.h"
 #include "common/sys.h"
@@ -96,7 +97,10 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
         "slirp4netns, pasta, a bridge or --network=none all work)");
   TRY(check_guest_image(config));
   TRY(store.create_dir(request.id));
-  ScopeExit remove_dir([&] { (void)store.remove(request.id); });
+  ScopeExit remove_dir([&] {
+    (void)store.remove(request.id);
+    host_cgroup::remove(spec.cgroups_path);  // the shim joined it, and is gone
+  });
   const std::string dir = store.dir(request.id);
 
   json shim_options = {
@@ -241,6 +245,8 @@ Result<void> delete_container(const StateStore& store, const std::string& id, bo
   }
   // poststop hooks see the container stopped; a failure is a warning (runtime spec).
   auto config = bundle_config(state.bundle);
+  if (config && config->contains("linux") && (*config)["linux"].is_object())
+    host_cgroup::remove((*config)["linux"].value("cgroupsPath", ""));
   auto hooks = config ? hooks_of(*config, "poststop") : std::vector<Hook>{};
   std::string final_state = container_state_json(store, id).value_or("");
   TRY(store.remove(id));

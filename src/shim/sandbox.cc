@@ -20,6 +20,7 @@
 #include "common/channel/messages.h"
 #include "common/channel/stream.h"
 #include "common/confine.h"
+#include "common/host_cgroup.h"
 #include "common/log.h"
 #include "common/oci_spec.h"
 #include "common/sys.h"
@@ -76,6 +77,9 @@ class Sandbox {
     log::debug("setting up the network");
     Network network = TRY(setup_network(spec));
     log::debug("network ready");
+    // QEMU, started below, inherits the cgroup Podman reads the container's cost from.
+    for (const auto& dir : host_cgroup::join(spec.cgroups_path))
+      log::debug("not in the host cgroup " + dir);
     BindPlan binds = TRY(plan_binds(spec));
     if (spec.root_readonly) TRY(make_mount_points(spec));
     TRY(mount_own_proc());

@@ -542,6 +542,32 @@ TEST_F(PodmanTest, ReadOnlyRootTmpfsAndNamedVolumesBehaveAsWithRunc) {
   podman({"volume", "rm", "-f", "vessel-test-volume"});
 }
 
+// The shim and QEMU live in the cgroup Podman names (linux.cgroupsPath), as runc's processes
+// do: podman stats reads the VM's real cost, and the cgroup goes with the container.
+TEST_F(PodmanTest, PodmanStatsReadsTheVmsRealCost) {
+  auto started = podman(podman_run({"-d", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  std::string shim = podman({"inspect", "-f", "{{.State.Pid}}", id}).out;
+  shim = shim.substr(0, shim.find('\n'));
+  auto qemu = processes_matching("-name vessel-" + id);
+  ASSERT_EQ(qemu.size(), 1u);
+  for (const std::string& pid : {shim, qemu[0].substr(0, qemu[0].find(':'))})
+    EXPECT_NE(sh("cat /proc/" + pid + "/cgroup").out.find("/libpod_parent/libpod-" + id),
+              std::string::npos)
+        << pid;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto stats = podman({"stats", "--no-stream", "--format", "{{.CPUPerc}} {{.MemUsage}}", id});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  double cpu = std::stod(stats.out);
+  EXPECT_GE(cpu, 0.0) << stats.out;
+  EXPECT_LE(cpu, 100.0 * std::thread::hardware_concurrency()) << stats.out;
+  EXPECT_NE(stats.out.find("MB /"), std::string::npos) << "QEMU's memory, in MB" << stats.out;
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  EXPECT_EQ(sh("find /sys/fs/cgroup -maxdepth 3 -name libpod-" + id).out, "");
+  expect_nothing_left(id);
+}
+
 TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesDetachAttachAndExitCodes) {
   std::string name = "vessel-tty-test";
   podman({"rm", "-f", "-t", "0", name});
