@@ -28,6 +28,7 @@
 #include "shim/binds.h"
 #include "shim/boot.h"
 #include "shim/container_view.h"
+#include "shim/exec_sessions.h"
 #include "shim/network.h"
 #include "shim/seccomp.h"
 #include "shim/stdio_relay.h"
@@ -45,14 +46,12 @@ namespace {
 // Every wait on the guest ends.
 constexpr auto kBootTimeout = std::chrono::seconds(120);
 constexpr auto kStartTimeout = std::chrono::seconds(30);
-constexpr auto kExecStartTimeout = std::chrono::seconds(10);
 constexpr auto kUpdateTimeout = std::chrono::seconds(10);
 // After SIGKILL the agent has this long to report the exit before the VM is stopped outright.
 constexpr auto kKillGrace = std::chrono::seconds(2);
 // Host-side clients are bounded too: a request line, the open connections, the exec sessions.
 constexpr size_t kMaxRequest = 65536;
 constexpr size_t kMaxClients = 64;
-constexpr size_t kMaxExecs = 256;
 
 class Sandbox {
  public:
@@ -90,6 +89,7 @@ class Sandbox {
     m_console = std::move(booted.console);
     m_qemu_log = std::move(booted.qemu_log);
     m_channel = std::make_unique<Channel>(std::move(booted.agent));
+    m_execs.emplace(m_stdio, *m_channel);
 
     AgentMessage hello = TRY(wait_for_message("hello", kBootTimeout));
     log::debug("the agent said hello");
@@ -246,9 +246,7 @@ class Sandbox {
     std::optional<Clock::time_point> next = m_kill_deadline;
     for (const auto& deadline : {m_start_deadline, m_update_deadline})
       if (deadline && (!next || *deadline < *next)) next = deadline;
-    for (const auto& [id, session] : m_execs)
-      if (session.start_deadline && (!next || *session.start_deadline < *next))
-        next = session.start_deadline;
+    if (auto exec = m_execs->next_deadline(); exec && (!next || *exec < *next)) next = exec;
     if (!next) return std::chrono::milliseconds(-1);
     return std::max(std::chrono::milliseconds(0),
                     std::chrono::duration_cast<std::chrono::milliseconds>(*next - now) +
@@ -268,7 +266,7 @@ class Sandbox {
     if (!congested) {
       m_stdio.add_poll_fds(fds);
       for (auto& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
-      for (auto& [id, session] : m_execs) fds.push_back({session.client.get(), POLLIN, 0});
+      m_execs->add_poll_fds(fds);
     } else {
       m_stdio.add_poll_fds(fds, StdioRelay::Input::Paused);
     }
@@ -301,14 +299,11 @@ class Sandbox {
         for (auto& client : m_clients)
           if (client.fd.get() == entry.fd) on_client(client), handled = true;
         if (handled) continue;  // its descriptor may have just become an exec session's
-        std::optional<uint32_t> exec_id;
-        for (auto& [id, session] : m_execs)
-          if (session.client.get() == entry.fd) exec_id = id;
-        if (exec_id) on_exec_client(*exec_id, m_execs.at(*exec_id));
+        m_execs->on_readable(entry.fd);
       }
     }
-    expire_exec_starts();
-    finish_execs();
+    m_execs->expire(Clock::now());
+    m_execs->finish();
     std::erase_if(m_clients, [](const Client& client) { return !client.fd; });
     return m_channel->flush();
   }
@@ -332,12 +327,11 @@ class Sandbox {
     std::vector<UniqueFd> fds;  // passed with the request
   };
 
-  static int exit_status(const AgentMessage& message) {
-    return message.signal ? 128 + *message.signal : message.exit_code.value_or(255);
-  }
-
   Result<void> on_message(const AgentMessage& message) {
-    if (message.exec) return on_exec_message(*message.exec, message);
+    if (message.exec) {
+      m_execs->on_message(*message.exec, message);
+      return {};
+    }
     if (message.type == "exit") {
       if (m_exit_message) return {};
       m_exit_message = exit_status(message);
@@ -364,133 +358,6 @@ class Sandbox {
                      {"error", message.text.empty() ? "start failed" : message.text}});
     }
     return {};
-  }
-
-  // An exec session: the relay process (`vessel exec`) whose pid conmon watches holds `client`
-  // open until the exec'd process's exit code arrives on it.
-  struct ExecSession {
-    UniqueFd client;
-    std::string request;  // a partial line from the relay
-    std::optional<int> exit_code;
-    std::optional<Clock::time_point> start_deadline;  // until the agent answers exec_started
-  };
-
-  Result<void> on_exec_message(uint32_t id, const AgentMessage& message) {
-    auto it = m_execs.find(id);
-    if (it == m_execs.end()) return {};
-    ExecSession& session = it->second;
-    if (message.type == "exec_started" && session.start_deadline) {
-      session.start_deadline.reset();
-      (void)sys::write_all(session.client.get(), json{{"ok", true}}.dump() + "\n");
-    } else if (message.type == "error") {
-      (void)sys::write_all(
-          session.client.get(),
-          json{{"ok", false}, {"error", message.text.empty() ? "exec failed" : message.text}}
-                  .dump() +
-              "\n");
-      end_exec(id);
-    } else if (message.type == "exit" && !session.start_deadline && !session.exit_code) {
-      session.exit_code = exit_status(message);
-      m_stdio.close_input(id, *m_channel);
-    }
-    return {};
-  }
-
-  // Forgets the session's streams and closes the relay's connection (which ends the relay).
-  void end_exec(uint32_t id) {
-    m_stdio.remove(id, *m_channel);
-    m_execs.erase(id);
-  }
-
-  void expire_exec_starts() {
-    std::vector<uint32_t> expired;
-    auto now = Clock::now();
-    for (auto& [id, session] : m_execs)
-      if (session.start_deadline && now >= *session.start_deadline) expired.push_back(id);
-    for (uint32_t id : expired) {
-      (void)sys::write_all(m_execs.at(id).client.get(),
-                           json{{"ok", false},
-                                {"error", "the agent did not start the process within " +
-                                              std::to_string(kExecStartTimeout.count()) + " s"}}
-                                   .dump() +
-                               "\n");
-      channel::send_message(*m_channel, {{"type", "signal"}, {"signal", SIGKILL}, {"exec", id}});
-      end_exec(id);
-    }
-  }
-
-  // Sends each finished exec's code to its relay once its output has been written out.
-  void finish_execs() {
-    std::vector<uint32_t> done;
-    for (auto& [id, session] : m_execs)
-      if (session.exit_code && m_stdio.written(id)) {
-        (void)sys::write_all(session.client.get(),
-                             json{{"exit_code", *session.exit_code}}.dump() + "\n");
-        done.push_back(id);
-      }
-    for (uint32_t id : done) end_exec(id);
-  }
-
-  // {"op":"exec","process":{...},"terminal":bool} with the relay's stdio (three descriptors, or
-  // one pty slave) attached.
-  void start_exec(Client& client, const json& request, std::vector<UniqueFd> fds) {
-    bool terminal = request.contains("terminal") && request["terminal"].is_boolean() &&
-                    request["terminal"].get<bool>();
-    std::string error = m_exit_message                ? "the container is not running"
-                        : m_execs.size() >= kMaxExecs ? "too many exec sessions"
-                        : fds.size() != (terminal ? 1u : 3u) || !request.contains("process") ||
-                                !request["process"].is_object()
-                            ? "bad exec request"
-                            : "";
-    if (!error.empty()) {
-      respond(client.fd, {{"ok", false}, {"error", error}});
-      return;
-    }
-    uint32_t id = m_next_exec++;
-    if (terminal) {
-      UniqueFd input(::fcntl(fds[0].get(), F_DUPFD_CLOEXEC, 0));
-      m_stdio.add(id, std::move(input), std::move(fds[0]), UniqueFd());
-    } else {
-      m_stdio.add(id, std::move(fds[0]), std::move(fds[1]), std::move(fds[2]));
-    }
-    channel::send_message(*m_channel,
-                          {{"type", "exec"}, {"exec", id}, {"process", request["process"]}});
-    m_execs[id] =
-        ExecSession{std::move(client.fd), "", std::nullopt, Clock::now() + kExecStartTimeout};
-  }
-
-  // Later lines from a relay: signals for its process ({"op":"signal"}) and window sizes.
-  void on_exec_client(uint32_t id, ExecSession& session) {
-    char buffer[4096];
-    ssize_t n = ::read(session.client.get(), buffer, sizeof buffer);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n <= 0 || session.request.size() + n > kMaxRequest) {
-      // The relay is gone (killed outright): its process goes too.
-      channel::send_message(*m_channel, {{"type", "signal"}, {"signal", SIGKILL}, {"exec", id}});
-      end_exec(id);
-      return;
-    }
-    session.request.append(buffer, n);
-    size_t newline;
-    while ((newline = session.request.find('\n')) != std::string::npos) {
-      json line = json::parse(session.request.substr(0, newline), nullptr, false);
-      session.request.erase(0, newline + 1);
-      if (!line.is_object()) continue;
-      std::string op =
-          line.contains("op") && line["op"].is_string() ? line["op"].get<std::string>() : "";
-      auto number = [&](const char* key, int fallback) {
-        return line.contains(key) && line[key].is_number_integer() ? line[key].get<int>()
-                                                                   : fallback;
-      };
-      if (op == "signal" && number("signal", 0) > 0 && number("signal", 0) < NSIG)
-        channel::send_message(*m_channel,
-                              {{"type", "signal"}, {"signal", number("signal", 0)}, {"exec", id}});
-      else if (op == "resize")
-        channel::send_message(*m_channel, {{"type", "resize"},
-                                           {"rows", number("rows", 24) & 0xffff},
-                                           {"cols", number("cols", 80) & 0xffff},
-                                           {"exec", id}});
-    }
   }
 
   void on_signals() {
@@ -568,7 +435,7 @@ class Sandbox {
       m_update_client = std::move(client.fd);
       m_update_deadline = Clock::now() + kUpdateTimeout;
     } else if (op == "exec") {
-      start_exec(client, request, std::move(client.fds));
+      m_execs->start(std::move(client.fd), request, std::move(client.fds), !m_exit_message);
     } else {
       respond(client.fd, {{"ok", false}, {"error", "unknown request"}});
     }
@@ -602,8 +469,7 @@ class Sandbox {
   UniqueFd m_signal_fd;
   UniqueFd m_control;
   std::vector<Client> m_clients;
-  std::map<uint32_t, ExecSession> m_execs;
-  uint32_t m_next_exec = 1;
+  std::optional<ExecSessions> m_execs;  // once the channel exists
   bool m_paused = false;
   UniqueFd m_start_client;
   bool m_terminal = false;

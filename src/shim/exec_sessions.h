@@ -1,0 +1,67 @@
+// The exec sessions of one sandbox: each `vessel exec` relay (the process whose pid conmon
+// watches) hands the shim its stdio and keeps its connection open; the shim starts the process in
+// the guest, relays its streams, forwards the relay's signals and window sizes, and sends the
+// exit code back once the output is written. Bounded: at most kMaxExecs sessions, request lines
+// of at most 64 KiB, and 10 s for the agent to start a process.
+#pragma once
+
+#include <poll.h>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+
+#include "common/channel/messages.h"
+#include "common/unique_fd.h"
+#include "shim/stdio_relay.h"
+
+namespace vessel::shim {
+
+// The status a shim or relay exits with: the code, or 128+N for signal N.
+int exit_status(const channel::AgentMessage& message);
+
+class ExecSessions {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr size_t kMaxExecs = 256;
+  static constexpr auto kStartTimeout = std::chrono::seconds(10);
+
+  ExecSessions(StdioRelay& stdio, channel::Channel& channel) : m_stdio(stdio), m_channel(channel) {}
+
+  // {"op":"exec","process":{...},"terminal":bool} with the relay's stdio (three descriptors, or
+  // one pty slave). A refusal is answered on `client` at once.
+  void start(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
+             bool container_running);
+  // exec_started, error and exit from the agent for process `id`.
+  void on_message(uint32_t id, const channel::AgentMessage& message);
+  void add_poll_fds(std::vector<pollfd>& fds) const;
+  // A relay's descriptor is readable: its lines, or its end. False if `fd` is not a relay's.
+  bool on_readable(int fd);
+  // Ends the sessions whose process the agent did not start in time.
+  void expire(Clock::time_point now);
+  // Sends each finished process's code to its relay once its output has been written out.
+  void finish();
+  std::optional<Clock::time_point> next_deadline() const;
+
+ private:
+  struct Session {
+    UniqueFd client;
+    std::string request;  // a partial line from the relay
+    std::optional<int> exit_code;
+    std::optional<Clock::time_point> start_deadline;  // until the agent answers exec_started
+  };
+
+  void answer(const Session& session, const nlohmann::json& reply);
+  void on_lines(uint32_t id, Session& session);
+  // Forgets the session's streams and closes the relay's connection (which ends the relay).
+  void end(uint32_t id);
+
+  StdioRelay& m_stdio;
+  channel::Channel& m_channel;
+  std::map<uint32_t, Session> m_sessions;
+  uint32_t m_next_id = 1;
+};
+
+}  // namespace vessel::shim
