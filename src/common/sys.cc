@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -109,6 +111,19 @@ Result<void> mkdir_p(const std::string& path, mode_t mode) {
   if (error) return fail(error.value(), "mkdir " + path + ": " + error.message());
   ::chmod(path.c_str(), mode);
   return {};
+}
+
+unsigned long locked_mount_flags(const std::string& path) {
+  struct statvfs st;
+  if (::statvfs(path.c_str(), &st) < 0) return 0;
+  unsigned long flags = 0;
+  if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  return flags;
 }
 
 Result<void> remove_tree(const std::string& path) {

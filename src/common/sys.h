@@ -32,6 +32,9 @@ Result<void> make_private_dir(const std::string& path);
 Result<void> write_all(int fd, std::string_view data);
 Result<void> set_nonblocking(int fd);
 Result<void> mkdir_p(const std::string& path, mode_t mode = 0755);
+// The flags of the mount `path` is on that a bind remount must repeat (nosuid, nodev, noexec and
+// the atime ones): in a user namespace the kernel locks them, and a remount without them fails.
+unsigned long locked_mount_flags(const std::string& path);
 Result<void> remove_tree(const std::string& path);
 bool exists(const std::string& path);
 

@@ -4,7 +4,6 @@
 #include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,15 +29,7 @@ Result<UniqueFd> open_in_root(int root, const std::string& path) {
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 Result<void> remount_readonly(const std::string& target) {
-  struct statvfs st;
-  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
-  if (::statvfs(target.c_str(), &st) == 0) {
-    if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-    if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
-    if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-    if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-    if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
-  }
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | sys::locked_mount_flags(target);
   if (::mount(nullptr, target.c_str(), nullptr, flags, nullptr) < 0)
     return fail_errno("remount " + target + " read-only");
   return {};

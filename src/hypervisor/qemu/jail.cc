@@ -4,14 +4,11 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
-#include <filesystem>
 
 #include "common/confine.h"
 #include "common/sys.h"
@@ -40,20 +37,6 @@ Result<void> write_map(pid_t child, const char* kind) {
   return sys::write_all(fd.get(), identity).map_error(context("writing " + path));
 }
 
-// Mount flags a bind in a user namespace must keep when remounted (the kernel locks them).
-unsigned long locked_flags(const std::string& path) {
-  struct statvfs st;
-  if (::statvfs(path.c_str(), &st) < 0) return 0;
-  unsigned long flags = 0;
-  if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-  if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
-  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-  if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-  if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-  if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
-  return flags;
-}
-
 Result<void> make_mount_point(const std::string& path, bool directory) {
   TRY(sys::mkdir_p(path.substr(0, path.rfind('/')), 0755));
   if (directory) {
@@ -70,7 +53,7 @@ Result<void> bind_into(const std::string& source, const std::string& target, boo
   if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
     return fail_errno("bind " + source + " on " + target);
   unsigned long flags =
-      MS_REMOUNT | MS_BIND | extra | locked_flags(target) | (readonly ? MS_RDONLY : 0);
+      MS_REMOUNT | MS_BIND | extra | sys::locked_mount_flags(target) | (readonly ? MS_RDONLY : 0);
   if (::mount(nullptr, target.c_str(), nullptr, flags, nullptr) < 0)
     return fail_errno("remount " + target);
   return {};
