@@ -15,6 +15,8 @@ packages=(
   # running containers in VMs under Podman
   qemu-system-x86 podman runc conmon slirp4netns passt uidmap iproute2
   busybox-static procps psmisc curl python3 tmux
+  # podman run --init
+  catatonit
 )
 
 missing=()

@@ -46,7 +46,15 @@ static std::string limit(int64_t value) { return value > 0 ? std::to_string(valu
 Result<void> apply_limits(const oci::Resources& resources) {
   if (resources.memory_limit) {
     TRY(write("memory.max", limit(*resources.memory_limit)));
-    (void)write("memory.swap.max", "0");  // the guest has no swap; the limit is the limit
+    // The spec's swap is memory + swap (cgroup v1's memsw), cgroup v2 takes swap alone, as runc
+    // converts it. The guest has no swap device, so either way the limit is the limit.
+    std::string swap = "0";
+    if (resources.memory_swap && *resources.memory_swap < 0)
+      swap = "max";
+    else if (resources.memory_swap && *resources.memory_limit > 0 &&
+             *resources.memory_swap > *resources.memory_limit)
+      swap = std::to_string(*resources.memory_swap - *resources.memory_limit);
+    (void)write("memory.swap.max", swap);
   }
   if (resources.pids_limit) TRY(write("pids.max", limit(*resources.pids_limit)));
   if (resources.cpu_quota || resources.cpu_period)

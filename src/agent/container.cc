@@ -16,6 +16,7 @@
 #include <cstdlib>
 
 #include "agent/cgroup.h"
+#include "agent/identity.h"
 #include "agent/mounts.h"
 #include "agent/seccomp.h"
 #include "common/sys.h"
@@ -51,6 +52,32 @@ int last_capability() {
   return last;
 }
 
+// Written while still privileged in the guest: lowering the score needs CAP_SYS_RESOURCE there.
+void set_oom_score_adj(const oci::Process& process, int report_fd) {
+  if (!process.oom_score_adj) return;
+  auto file = sys::open("/proc/self/oom_score_adj", O_WRONLY);
+  if (!file || !sys::write_all(file->get(), std::to_string(*process.oom_score_adj)))
+    child_fail(report_fd, "setting oomScoreAdj failed");
+}
+
+// Set before the user namespace is entered: raising a hard limit needs CAP_SYS_RESOURCE in the
+// guest's own namespace.
+void set_rlimits(const oci::Process& process, int report_fd) {
+  for (const auto& limit : process.rlimits) {
+    rlimit value{limit.soft, limit.hard};
+    if (::setrlimit(limit.resource, &value) < 0)
+      child_fail(report_fd, std::string("setrlimit failed: ") + std::strerror(errno));
+  }
+}
+
+// Enters the user namespace made from the spec's mappings (identity.h), last of all: the
+// namespaces and mounts before it belong to the guest, and the ids from here on are mapped.
+void enter_user_namespace(int userns_fd, int report_fd) {
+  if (userns_fd >= 0 && ::setns(userns_fd, CLONE_NEWUSER) < 0)
+    child_fail(report_fd, std::string("entering the container's user namespace failed: ") +
+                              std::strerror(errno));
+}
+
 // The child's stdio: pipes to the agent, replaced by a pty made in the container's own devpts
 // when the process asks for a terminal (its master goes back to the agent over a socket).
 struct ChildStdio {
@@ -75,11 +102,6 @@ std::string prepare_process(const oci::Process& process, const std::string& secc
   auto program = find_executable(process.args[0], process.env);
   if (!program) child_fail(report_fd, program.error().message);
 
-  for (const auto& limit : process.rlimits) {
-    rlimit value{limit.soft, limit.hard};
-    if (::setrlimit(limit.resource, &value) < 0)
-      child_fail(report_fd, std::string("setrlimit failed: ") + std::strerror(errno));
-  }
   const auto& caps = process.capabilities;
   if (caps.bounding) {
     for (int cap = 0; cap <= last_capability(); ++cap)
@@ -143,12 +165,15 @@ std::string prepare_process(const oci::Process& process, const std::string& secc
 
 [[noreturn]] void run_init(const oci::Spec& spec, const std::string& rootfs_tag,
                            const nlohmann::json& binds, const std::string& seccomp,
-                           ChildStdio stdio, int start_fd, int report_fd) {
+                           ChildStdio stdio, int userns_fd, int start_fd, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
+  set_oom_score_adj(spec.process, report_fd);
   if (auto entered = enter_container_root(spec, rootfs_tag, binds); !entered)
     child_fail(report_fd, "preparing the container's root: " + entered.error().message);
   if (!spec.hostname.empty() && ::sethostname(spec.hostname.c_str(), spec.hostname.size()) < 0)
     child_fail(report_fd, "sethostname failed");
+  set_rlimits(spec.process, report_fd);
+  enter_user_namespace(userns_fd, report_fd);
   UniqueFd terminal;
   std::string program = prepare_process(spec.process, seccomp, stdio, report_fd, terminal);
   (void)sys::write_all(report_fd, std::string_view(&kReady, 1));
@@ -162,14 +187,28 @@ std::string prepare_process(const oci::Process& process, const std::string& secc
 [[noreturn]] void run_exec(pid_t init, const oci::Process& process, const std::string& seccomp,
                            ChildStdio stdio, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
+  set_oom_score_adj(process, report_fd);
+  const std::string init_ns = "/proc/" + std::to_string(init) + "/ns/";
+  // The init's user namespace when it has its own (opened before the mount namespace hides
+  // /proc/INIT of the guest).
+  UniqueFd userns;
+  struct stat own, theirs;
+  if (::stat("/proc/self/ns/user", &own) == 0 && ::stat((init_ns + "user").c_str(), &theirs) == 0 &&
+      own.st_ino != theirs.st_ino) {
+    auto opened = sys::open(init_ns + "user", O_RDONLY);
+    if (!opened) child_fail(report_fd, "opening the container's user namespace failed");
+    userns = std::move(*opened);
+  }
   for (const auto& [name, type] : {std::pair{"ipc", CLONE_NEWIPC},
                                    {"uts", CLONE_NEWUTS},
                                    {"cgroup", CLONE_NEWCGROUP},
                                    {"mnt", CLONE_NEWNS}}) {
-    auto ns = sys::open("/proc/" + std::to_string(init) + "/ns/" + name, O_RDONLY);
+    auto ns = sys::open(init_ns + name, O_RDONLY);
     if (!ns || ::setns(ns->get(), type) < 0)
       child_fail(report_fd, std::string("joining the container's ") + name + " namespace failed");
   }
+  set_rlimits(process, report_fd);
+  enter_user_namespace(userns.get(), report_fd);
   UniqueFd terminal;
   std::string program = prepare_process(process, seccomp, stdio, report_fd, terminal);
   exec_process(process, program, report_fd);
@@ -262,6 +301,8 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
   auto start_pipe = TRY(sys::pipe());
   auto report_pipe = TRY(sys::pipe());
   StdioPipes pipes = TRY(StdioPipes::make());
+  UniqueFd userns;
+  if (wants_user_namespace(spec)) userns = TRY(make_user_namespace(spec));
 
   // Always a new pid namespace: when the container's init exits, the kernel ends every process
   // left in it, so its stdout and stderr reach end of file and the exit can be reported.
@@ -273,7 +314,7 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
   if (in_cgroup) flags |= CLONE_NEWCGROUP;
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
   if (pid == 0)
-    run_init(spec, rootfs_tag, binds, seccomp, pipes.child(), start_pipe.read.get(),
+    run_init(spec, rootfs_tag, binds, seccomp, pipes.child(), userns.get(), start_pipe.read.get(),
              report_pipe.write.get());
   if (in_cgroup) (void)leave_cgroup(::getpid());
   if (pid < 0) return fail_errno("clone");

@@ -1,8 +1,10 @@
 #include "agent/mounts.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -81,6 +83,50 @@ Result<void> populate_dev(const std::string& dev) {
       {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},         {"/proc/kcore", "core"}};
   for (const auto& [target, name] : links) (void)::symlink(target, (dev + "/" + name).c_str());
   return {};
+}
+
+// linux.devices: the guest's own device with the numbers the spec gives (a VM has no host
+// devices), made below the container's root without following its symbolic links.
+// Owners are the container's ids, made the guest's through the spec's mappings.
+Result<void> make_spec_devices(const oci::Spec& spec, const std::string& root) {
+  const auto& devices = spec.devices;
+  if (devices.empty()) return {};
+  UniqueFd root_fd = TRY(sys::open(root, O_PATH | O_DIRECTORY));
+  for (const auto& device : devices) {
+    std::string parent = device.path.substr(0, device.path.rfind('/'));
+    std::string name = device.path.substr(device.path.rfind('/') + 1);
+    if (parent.starts_with("/dev")) TRY(sys::mkdir_p(root + parent));
+    open_how how{};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT;
+    std::string relative = parent.empty() ? "." : parent.substr(1);
+    // SAFETY: openat2 reads `how` of the size given.
+    int dir =
+        static_cast<int>(::syscall(SYS_openat2, root_fd.get(), relative.c_str(), &how, sizeof how));
+    if (dir < 0) return fail_errno("linux.devices: the directory of " + device.path);
+    UniqueFd dir_fd(dir);
+    mode_t type = device.type == 'b' ? S_IFBLK : device.type == 'p' ? S_IFIFO : S_IFCHR;
+    mode_t mode = device.file_mode.value_or(0666);
+    ::unlinkat(dir_fd.get(), name.c_str(), 0);
+    if (::mknodat(dir_fd.get(), name.c_str(), type | mode, makedev(device.major, device.minor)) < 0)
+      return fail_errno("mknod " + device.path);
+    auto uid = oci::host_id(spec.uid_mappings, device.uid.value_or(0));
+    auto gid = oci::host_id(spec.gid_mappings.empty() ? spec.uid_mappings : spec.gid_mappings,
+                            device.gid.value_or(0));
+    if (!uid || !gid) return fail("linux.devices: the owner of " + device.path + " is not mapped");
+    if (::fchmodat(dir_fd.get(), name.c_str(), mode, 0) < 0 ||
+        ::fchownat(dir_fd.get(), name.c_str(), *uid, *gid, AT_SYMLINK_NOFOLLOW) < 0)
+      return fail_errno("setting the owner and mode of " + device.path);
+  }
+  return {};
+}
+
+unsigned long propagation_flags(const std::string& propagation) {
+  unsigned long flags = propagation.starts_with("r") ? MS_REC : 0;
+  if (propagation.ends_with("shared")) return flags | MS_SHARED;
+  if (propagation.ends_with("slave")) return flags | MS_SLAVE;
+  if (propagation.ends_with("unbindable")) return flags | MS_UNBINDABLE;
+  return flags | MS_PRIVATE;
 }
 
 bool is_directory(const std::string& path) {
@@ -185,11 +231,14 @@ Result<void> enter_container_root(const oci::Spec& spec, const std::string& root
     TRY(do_mount("devpts", root + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                  "newinstance,ptmxmode=0666"));
   }
+  TRY(make_spec_devices(spec, root));
   // An initramfs root cannot be pivoted away from: move the new root over "/" and chroot.
   if (::chdir(root.c_str()) < 0) return fail_errno("chdir " + root);
   TRY(do_mount(".", "/", "", MS_MOVE, ""));
   if (::chroot(".") < 0) return fail_errno("chroot");
   if (::chdir("/") < 0) return fail_errno("chdir /");
+  if (!spec.rootfs_propagation.empty())
+    TRY(do_mount("", "/", "", propagation_flags(spec.rootfs_propagation), ""));
   for (const auto& [key, value] : spec.sysctl) {
     std::string path = "/proc/sys/" + key;
     std::replace(path.begin() + 10, path.end(), '.', '/');

@@ -17,6 +17,14 @@ const Namespace* Spec::find_namespace(std::string_view type) const {
   return nullptr;
 }
 
+std::optional<uint32_t> host_id(const std::vector<IdMapping>& mappings, uint32_t id) {
+  if (mappings.empty()) return id;
+  for (const auto& mapping : mappings)
+    if (id >= mapping.container && id - mapping.container < mapping.size)
+      return mapping.host + (id - mapping.container);
+  return std::nullopt;
+}
+
 static Result<std::vector<std::string>> string_list(const json& parent, const char* key,
                                                     const std::string& where) {
   std::vector<std::string> out;
@@ -185,6 +193,12 @@ Result<Process> parse_process(const json& object) {
           {known->second, entry["soft"].get<uint64_t>(), entry["hard"].get<uint64_t>()});
     }
   }
+  if (object.contains("oomScoreAdj") && !object["oomScoreAdj"].is_null()) {
+    const json& adj = object["oomScoreAdj"];
+    if (!adj.is_number_integer() || adj.get<int64_t>() < -1000 || adj.get<int64_t>() > 1000)
+      return fail("process.oomScoreAdj must be an integer from -1000 to 1000");
+    process.oom_score_adj = adj.get<int>();
+  }
   return process;
 }
 
@@ -200,8 +214,10 @@ static Result<std::optional<int64_t>> resource_number(const json& section, const
 Result<Resources> parse_resources(const json& resources) {
   Resources out;
   if (!resources.is_object()) return out;
-  if (resources.contains("memory") && resources["memory"].is_object())
+  if (resources.contains("memory") && resources["memory"].is_object()) {
     out.memory_limit = TRY(resource_number(resources["memory"], "limit", "memory"));
+    out.memory_swap = TRY(resource_number(resources["memory"], "swap", "memory"));
+  }
   if (resources.contains("cpu") && resources["cpu"].is_object()) {
     const json& cpu = resources["cpu"];
     out.cpu_quota = TRY(resource_number(cpu, "quota", "cpu"));
@@ -211,6 +227,91 @@ Result<Resources> parse_resources(const json& resources) {
   }
   if (resources.contains("pids") && resources["pids"].is_object())
     out.pids_limit = TRY(resource_number(resources["pids"], "limit", "pids"));
+  return out;
+}
+
+// linux.uidMappings or gidMappings: at most the kernel's 340 lines, each range inside 32 bits.
+static Result<std::vector<IdMapping>> id_mappings(const json& linux_section, const char* key) {
+  std::vector<IdMapping> out;
+  if (!linux_section.contains(key) || linux_section[key].is_null()) return out;
+  const std::string where = std::string("linux.") + key;
+  if (!linux_section[key].is_array() || linux_section[key].size() > 340)
+    return fail(where + " must be an array of at most 340 mappings");
+  for (const auto& entry : linux_section[key]) {
+    if (!entry.is_object() || !entry.contains("containerID") || !entry.contains("hostID") ||
+        !entry.contains("size"))
+      return fail(where + ": every mapping needs containerID, hostID and size");
+    IdMapping mapping{TRY(unsigned_field<uint32_t>(entry, "containerID", where)),
+                      TRY(unsigned_field<uint32_t>(entry, "hostID", where)),
+                      TRY(unsigned_field<uint32_t>(entry, "size", where))};
+    if (mapping.size == 0 || uint64_t{mapping.container} + mapping.size > (uint64_t{1} << 32) ||
+        uint64_t{mapping.host} + mapping.size > (uint64_t{1} << 32))
+      return fail(where + ": a mapping's size must be at least 1 and keep it within 32 bits");
+    out.push_back(mapping);
+  }
+  return out;
+}
+
+static Result<std::vector<Namespace>> namespace_list(const json& linux_section) {
+  std::vector<Namespace> out;
+  if (!linux_section.contains("namespaces") || linux_section["namespaces"].is_null()) return out;
+  if (!linux_section["namespaces"].is_array()) return fail("linux.namespaces must be an array");
+  for (const auto& entry : linux_section["namespaces"]) {
+    if (!entry.is_object() || !entry.contains("type") || !entry["type"].is_string())
+      return fail("every linux.namespaces entry needs a type");
+    Namespace ns{entry["type"], ""};
+    if (std::find(std::begin(kNamespaceTypes), std::end(kNamespaceTypes), ns.type) ==
+        std::end(kNamespaceTypes))
+      return fail("linux.namespaces: unknown namespace type \"" + ns.type + "\"");
+    for (const auto& earlier : out)
+      if (earlier.type == ns.type)
+        return fail("linux.namespaces names the " + ns.type + " namespace twice");
+    if (entry.contains("path") && !entry["path"].is_null()) {
+      if (!entry["path"].is_string()) return fail("linux.namespaces: path must be a string");
+      ns.path = entry["path"];
+      if (!ns.path.empty() && ns.path[0] != '/')
+        return fail("linux.namespaces: the " + ns.type + " namespace path " + ns.path +
+                    " must be absolute");
+    }
+    out.push_back(std::move(ns));
+  }
+  return out;
+}
+
+static Result<std::vector<Device>> device_list(const json& linux_section) {
+  std::vector<Device> out;
+  if (!linux_section.contains("devices") || linux_section["devices"].is_null()) return out;
+  if (!linux_section["devices"].is_array()) return fail("linux.devices must be an array");
+  for (const auto& entry : linux_section["devices"]) {
+    if (!entry.is_object() || !entry.contains("path") || !entry["path"].is_string() ||
+        !entry.contains("type") || !entry["type"].is_string())
+      return fail("every linux.devices entry needs a path and a type");
+    Device device;
+    device.path = entry["path"];
+    std::string type = entry["type"];
+    if (device.path.size() < 2 || device.path[0] != '/' ||
+        device.path.find("/../") != std::string::npos || device.path.ends_with("/.."))
+      return fail("linux.devices: " + device.path +
+                  " must be an absolute path inside the container");
+    if (type != "c" && type != "u" && type != "b" && type != "p")
+      return fail("linux.devices: " + device.path + " has type \"" + type +
+                  "\"; it must be c, u, b or p");
+    device.type = type[0];
+    const std::string where = "linux.devices " + device.path;
+    if (device.type != 'p') {
+      if (!entry.contains("major") || !entry.contains("minor"))
+        return fail(where + " needs a major and a minor number");
+      device.major = TRY(unsigned_field<uint32_t>(entry, "major", where));
+      device.minor = TRY(unsigned_field<uint32_t>(entry, "minor", where));
+    }
+    if (entry.contains("fileMode") && !entry["fileMode"].is_null())
+      device.file_mode = TRY(unsigned_field<mode_t>(entry, "fileMode", where)) & 07777;
+    if (entry.contains("uid") && !entry["uid"].is_null())
+      device.uid = TRY(unsigned_field<uid_t>(entry, "uid", where));
+    if (entry.contains("gid") && !entry["gid"].is_null())
+      device.gid = TRY(unsigned_field<gid_t>(entry, "gid", where));
+    out.push_back(std::move(device));
+  }
   return out;
 }
 
@@ -259,14 +360,21 @@ Result<Spec> parse_spec(const json& config) {
       spec.resources = TRY(parse_resources(linux_section["resources"]));
     spec.masked_paths = TRY(string_list(linux_section, "maskedPaths", "linux"));
     spec.readonly_paths = TRY(string_list(linux_section, "readonlyPaths", "linux"));
-    if (linux_section.contains("namespaces") && linux_section["namespaces"].is_array()) {
-      for (const auto& entry : linux_section["namespaces"]) {
-        if (!entry.is_object() || !entry.contains("type") || !entry["type"].is_string())
-          return fail("every linux.namespaces entry needs a type");
-        Namespace ns{entry["type"], ""};
-        if (entry.contains("path") && entry["path"].is_string()) ns.path = entry["path"];
-        spec.namespaces.push_back(std::move(ns));
-      }
+    spec.namespaces = TRY(namespace_list(linux_section));
+    spec.uid_mappings = TRY(id_mappings(linux_section, "uidMappings"));
+    spec.gid_mappings = TRY(id_mappings(linux_section, "gidMappings"));
+    spec.devices = TRY(device_list(linux_section));
+    if (linux_section.contains("rootfsPropagation") &&
+        !linux_section["rootfsPropagation"].is_null()) {
+      static const char* kPropagations[] = {"shared",  "rshared",  "slave",      "rslave",
+                                            "private", "rprivate", "unbindable", "runbindable"};
+      const json& value = linux_section["rootfsPropagation"];
+      if (!value.is_string() || std::find(std::begin(kPropagations), std::end(kPropagations),
+                                          value.get<std::string>()) == std::end(kPropagations))
+        return fail(
+            "linux.rootfsPropagation must be one of shared, slave, private, unbindable (or their "
+            "r- forms)");
+      spec.rootfs_propagation = value.get<std::string>();
     }
   }
   return spec;

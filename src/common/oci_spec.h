@@ -41,6 +41,7 @@ struct Process {
   Capabilities capabilities;
   bool no_new_privileges = false;
   std::vector<Rlimit> rlimits;
+  std::optional<int> oom_score_adj;  // -1000 … 1000
 };
 
 struct Mount {
@@ -51,13 +52,39 @@ struct Mount {
 };
 
 struct Namespace {
-  std::string type;
+  std::string type;  // one of kNamespaceTypes
   std::string path;  // empty: create a new one
+};
+
+// The namespace types of the runtime spec, each once at most in linux.namespaces.
+inline constexpr const char* kNamespaceTypes[] = {"pid",  "network", "mount", "ipc",
+                                                  "uts",  "user",    "cgroup", "time"};
+
+// One line of linux.uidMappings / gidMappings: container ids [container, container+size) are
+// host ids [host, host+size).
+struct IdMapping {
+  uint32_t container = 0;
+  uint32_t host = 0;
+  uint32_t size = 0;
+};
+
+// The host id of a container id through `mappings` (none: the same id); nothing if unmapped.
+std::optional<uint32_t> host_id(const std::vector<IdMapping>& mappings, uint32_t id);
+
+// A device node linux.devices asks for in the container's /dev.
+struct Device {
+  std::string path;
+  char type = 'c';  // c (or u), b, p
+  uint32_t major = 0, minor = 0;
+  std::optional<mode_t> file_mode;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
 };
 
 // linux.resources, as far as the guest enforces it (cgroup v2) and the VM is sized by it.
 struct Resources {
   std::optional<int64_t> memory_limit;  // bytes
+  std::optional<int64_t> memory_swap;   // memory + swap, bytes; -1: unlimited
   std::optional<int64_t> cpu_quota;     // microseconds per period
   std::optional<uint64_t> cpu_period;
   std::string cpuset_cpus;  // "0-1,3"
@@ -72,6 +99,9 @@ struct Spec {
   std::string hostname;
   std::vector<Mount> mounts;
   std::vector<Namespace> namespaces;
+  std::vector<IdMapping> uid_mappings, gid_mappings;
+  std::vector<Device> devices;
+  std::string rootfs_propagation;  // "", or shared, slave, private, unbindable (r- forms too)
   std::vector<std::pair<std::string, std::string>> sysctl;
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <cstdio>
+#include <cstring>
+
 #include "common/log.h"
 #include "common/sys.h"
 
@@ -16,14 +19,23 @@ bool is_bind(const oci::Mount& mount) {
 }
 
 Result<UniqueFd> open_bind_source(const std::string& source) {
-  UniqueFd fd = TRY(sys::open(source, O_PATH | O_NOFOLLOW).map_error(context("bind mount source")));
-  struct stat st;
-  if (::fstat(fd.get(), &st) < 0) return fail_errno("bind mount source " + source);
-  if (S_ISLNK(st.st_mode))
-    return fail(ELOOP, "bind mount source " + source +
-                           " is a symbolic link: give the path of the file or directory it "
-                           "points to");
-  return fd;
+  // As mount(2) does for runc, a symlink is followed, once: from here on only the descriptor is
+  // used, so the path can no longer be changed under the share.
+  return sys::open(source, O_PATH).map_error(context("bind mount source"));
+}
+
+bool ids_reach_host_root() {
+  auto map = sys::read_file("/proc/self/uid_map", 65536);
+  if (!map) return true;  // unknown: assume the worst
+  unsigned long inside, outside, count;
+  for (const char* line = map->c_str();
+       std::sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3;) {
+    if (outside == 0 && count > 0) return true;
+    line = std::strchr(line, '\n');
+    if (!line) break;
+    ++line;
+  }
+  return false;
 }
 
 static const char* special_kind(mode_t mode) {
@@ -32,6 +44,8 @@ static const char* special_kind(mode_t mode) {
 
 Result<BindPlan> plan_binds(const oci::Spec& spec) {
   BindPlan plan;
+  const auto volume_ownership =
+      ids_reach_host_root() ? hypervisor::Ownership::Mapped : hypervisor::Ownership::Host;
   for (const auto& mount : spec.mounts) {
     if (!is_bind(mount)) continue;
     bool readonly = false;
@@ -48,8 +62,7 @@ Result<BindPlan> plan_binds(const oci::Spec& spec) {
                             {"readonly", readonly}});
     } else if (S_ISDIR(st.st_mode)) {
       std::string tag = "volume" + std::to_string(plan.volumes.size());
-      plan.volumes.push_back(
-          {tag, mount.source, readonly, hypervisor::Ownership::Mapped, source.get()});
+      plan.volumes.push_back({tag, mount.source, readonly, volume_ownership, source.get()});
       plan.binds.push_back(
           {{"destination", mount.destination}, {"share", tag}, {"readonly", readonly}});
     } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {

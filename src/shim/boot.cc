@@ -71,8 +71,8 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, cons
   vm.memory_mib = size.memory_mib;
   vm.accel = choice.accel;
   if (vm.accel == hypervisor::Accel::Tcg) vm.tsc_khz = hypervisor::host_tsc_khz(options.state_root);
-  // The root filesystem keeps the guest's ownership, as with runc; volumes are host directories
-  // the guest must not leave setuid files or devices in (hypervisor::Ownership).
+  // The root filesystem keeps the guest's ownership, as with runc; volumes too unless QEMU's ids
+  // reach host root (binds.h, hypervisor::Ownership).
   vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
   vm.shares.insert(vm.shares.end(), binds.volumes.begin(), binds.volumes.end());
   vm.files = binds.files;

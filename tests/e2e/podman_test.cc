@@ -593,6 +593,13 @@ TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesDetachAttachAndExitCodes) 
   run_tty.type("stty size");
   run_tty.press("Enter");
   EXPECT_TRUE(run_tty.shows("25 100")) << run_tty.screen();
+  // A running program learns of a resize by SIGWINCH, as full-screen programs do.
+  run_tty.type("sh -c 'trap \"stty size | sed s/^/winch-/\" WINCH; while :; do sleep 0.1; done'");
+  run_tty.press("Enter");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  run_tty.resize(90, 20);
+  EXPECT_TRUE(run_tty.shows("winch-20 90")) << run_tty.screen();
+  run_tty.press("C-c");
 
   {
     Terminal exec_tty("vessel-exec", podman_cmd + " exec -it " + name + " sh");
@@ -623,6 +630,108 @@ TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesDetachAttachAndExitCodes) 
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(podman({"inspect", "-f", "{{.State.ExitCode}}", name}).out, "3\n");
   podman({"rm", "-f", name});
+}
+
+// Podman's everyday verbs, each checked by its effect, under runc and vessel in the same test:
+// --init, wait, logs -f, restart, kill --signal, healthcheck run, export and commit of a running
+// container.
+TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
+  auto observe = [&](const std::string& runtime) {
+    std::string seen;
+    auto run_d = [&](std::vector<std::string> tail) {
+      std::vector<std::string> args = {"run", "-d", "--runtime=" + runtime};
+      args.insert(args.end(), tail.begin(), tail.end());
+      auto started = podman(args);
+      EXPECT_EQ(started.exit_code, 0) << runtime << ": " << started.err;
+      return full_id(started.out);
+    };
+    auto note = [&](const std::string& what, const CommandResult& result) {
+      seen += what + ": " + std::to_string(result.exit_code) + " " + result.out;
+      if (result.out.empty() || result.out.back() != '\n') seen += "\n";
+    };
+    note("init", podman({"run", "--rm", "--init", "--runtime=" + runtime, kImage, "sh", "-c",
+                         "tr '\\0' ' ' < /proc/1/cmdline"}));
+    std::string id = run_d({kImage, "sh", "-c", "sleep 1; exit 7"});
+    note("wait", podman({"wait", id}));
+    podman({"rm", id});
+
+    id = run_d({kImage, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"});
+    note("logs -f", podman({"logs", "-f", id}));
+    podman({"rm", id});
+
+    id = run_d({kImage, "sh", "-c", "echo started; exec sleep 1000"});
+    EXPECT_TRUE(wait_for_log(id, "started"));
+    EXPECT_EQ(podman({"restart", "-t", "0", id}).exit_code, 0) << runtime;
+    for (int i = 0; i < 100 && podman({"logs", id}).out != "started\nstarted\n"; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    note("logs after restart", podman({"logs", id}));
+    note("status", podman({"inspect", "-f", "{{.State.Status}}", id}));
+    podman({"rm", "-f", "-t", "0", id});
+
+    id = run_d({kImage, "sh", "-c",
+                "trap 'echo got-hup' HUP; echo ready; while :; do sleep 0.1; done"});
+    EXPECT_TRUE(wait_for_log(id, "ready"));
+    EXPECT_EQ(podman({"kill", "--signal", "HUP", id}).exit_code, 0) << runtime;
+    EXPECT_TRUE(wait_for_log(id, "got-hup")) << runtime;
+    podman({"kill", id});
+    note("wait after kill", podman({"wait", id}));
+    podman({"rm", id});
+
+    id = run_d({"--health-cmd", "cat /tmp/healthy", "--health-interval", "disable", kImage, "sh",
+                "-c", "echo yes > /tmp/healthy; echo ready; exec sleep 1000"});
+    EXPECT_TRUE(wait_for_log(id, "ready"));
+    note("healthcheck", podman({"healthcheck", "run", id}));
+    podman({"exec", id, "rm", "/tmp/healthy"});
+    note("healthcheck after rm", podman({"healthcheck", "run", id}));
+    podman({"rm", "-f", "-t", "0", id});
+
+    id = run_d({kImage, "sh", "-c", "echo inside > /made; echo ready; exec sleep 1000"});
+    EXPECT_TRUE(wait_for_log(id, "ready"));
+    note("export", sh("podman export " + id + " | tar -tf - | grep -x made", env()));
+    std::string image = "localhost/vessel-committed-" + std::to_string(seen.size());
+    EXPECT_EQ(podman({"commit", "-q", id, image}).exit_code, 0);
+    note("status after commit", podman({"inspect", "-f", "{{.State.Status}}", id}));
+    note("committed", podman({"run", "--rm", "--runtime=" + runtime, image, "cat", "/made"}));
+    podman({"rm", "-f", "-t", "0", id});
+    podman({"rmi", image});
+    return seen;
+  };
+  std::string runc = observe("runc");
+  std::string ours = observe(vessel());
+  EXPECT_EQ(ours, runc);
+  EXPECT_NE(runc.find("init: 0 /run/podman-init -- sh -c"), std::string::npos) << runc;
+  EXPECT_NE(runc.find("wait: 0 7\n"), std::string::npos) << runc;
+  EXPECT_NE(runc.find("logs -f: 0 line1\nline2\nline3\n"), std::string::npos) << runc;
+  EXPECT_NE(runc.find("healthcheck after rm: 1 unhealthy"), std::string::npos) << runc;
+  EXPECT_NE(runc.find("committed: 0 inside"), std::string::npos) << runc;
+}
+
+// `podman pause` of a VM busy with a spinning process: QEMU itself stops using the CPU.
+TEST_F(PodmanTest, PauseUnderLoadStopsTheVmsCpu) {
+  auto started = podman(podman_run({"-d", kImage, "sh", "-c", "echo ready; while :; do :; done"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  ASSERT_TRUE(wait_for_log(id, "ready"));
+  std::string qemu = sh("pgrep -f 'qemu-system.*vessel-" + id + "'").out;
+  qemu = qemu.substr(0, qemu.find('\n'));
+  ASSERT_FALSE(qemu.empty());
+  auto cpu_ticks = [&] {
+    std::string stat = sh("cut -d' ' -f14,15 /proc/" + qemu + "/stat").out;
+    return std::stol(stat) + std::stol(stat.substr(stat.find(' ') + 1));
+  };
+  ASSERT_EQ(podman({"pause", id}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  long before = cpu_ticks();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  long paused = cpu_ticks() - before;
+  ASSERT_EQ(podman({"unpause", id}).exit_code, 0);
+  before = cpu_ticks();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  long running = cpu_ticks() - before;
+  EXPECT_LE(paused, 5) << "clock ticks QEMU used in 2 s while paused";
+  EXPECT_GE(running, 50) << "clock ticks QEMU used in 2 s spinning";
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
 }
 
 }  // namespace vessel::test

@@ -411,8 +411,10 @@ TEST_F(RuntimeTest, StateRootOwnedByAnotherUserOrASymlinkIsRefused) {
 }
 
 // A bind source is opened once, and never through a symlink in its last component.
-TEST_F(RuntimeTest, BindSourceThatIsASymlinkIsRefused) {
-  make_busybox_bundle(m_bundle, {"true"});
+// A bind source that is a symlink shares what it points to, as mount(2) does for runc (Podman's
+// --init binds /usr/libexec/podman/catatonit, a symlink).
+TEST_F(RuntimeTest, BindSourceThatIsASymlinkSharesItsTarget) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "echo through-the-link > /data/written"});
   std::filesystem::create_directories(m_dir.path() + "/volume");
   std::filesystem::create_directory_symlink(m_dir.path() + "/volume", m_dir.path() + "/link");
   std::ifstream in(m_bundle + "/config.json");
@@ -422,11 +424,11 @@ TEST_F(RuntimeTest, BindSourceThatIsASymlinkIsRefused) {
                               {"source", m_dir.path() + "/link"},
                               {"options", {"rbind"}}});
   std::ofstream(m_bundle + "/config.json") << config.dump();
-  auto result = vessel_cmd({"create", "--bundle", m_bundle, "linked"});
-  EXPECT_EQ(result.exit_code, 1);
-  EXPECT_EQ(result.err, "vessel: bind mount source " + m_dir.path() +
-                            "/link is a symbolic link: give the path of the file or directory it "
-                            "points to\n");
+  auto result = vessel_cmd({"run", "linked"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  std::string written;
+  std::getline(std::ifstream(m_dir.path() + "/volume/written"), written);
+  EXPECT_EQ(written, "through-the-link");
   expect_nothing_left("linked");
 }
 
@@ -499,6 +501,83 @@ TEST_F(RuntimeTest, ErrorsGoToTheLogFileAsOneJsonObject) {
   EXPECT_EQ(entry["msg"], "the container's root filesystem " + m_bundle +
                               "/rootfs does not exist: check root.path in " + m_bundle +
                               "/config.json");
+}
+
+}  // namespace vessel::test
+
+namespace vessel::test {
+
+// linux.uidMappings/gidMappings become a user namespace in the guest: ids on the 9p root are the
+// host's, the container sees them through the mapping, and what it writes has the mapped owner
+// on the host (as with runc). Also linux.devices, rootfsPropagation, oomScoreAdj and swap.
+TEST_F(RuntimeTest, MappingsDevicesPropagationOomScoreAdjAndSwapReachTheGuest) {
+  make_busybox_bundle(m_bundle,
+                      {"sh", "-c",
+                       "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; "
+                       "touch /tmp/mine; stat -c %u:%g /tmp/mine; cat /proc/self/oom_score_adj; "
+                       "stat -c '%F %t:%T %a %u' /dev/fuse; stat -c %F /dev/pipe; "
+                       "grep -c ' / / .*shared:' /proc/self/mountinfo; "
+                       "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.swap.max"});
+  auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+  config["linux"]["namespaces"].push_back({{"type", "user"}});
+  config["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+  config["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  config["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config["linux"]["devices"] = {
+      {{"path", "/dev/fuse"}, {"type", "c"}, {"major", 10}, {"minor", 229}, {"fileMode", 0640}},
+      {{"path", "/dev/pipe"}, {"type", "p"}}};
+  config["linux"]["rootfsPropagation"] = "shared";
+  config["linux"]["resources"] = {{"memory", {{"limit", 64 << 20}, {"swap", 96 << 20}}}};
+  config["process"]["oomScoreAdj"] = 432;
+  // The cgroup mount shows the container's own limits.
+  config["mounts"].push_back({{"destination", "/sys/fs/cgroup"},
+                              {"type", "cgroup"},
+                              {"source", "cgroup"},
+                              {"options", {"nosuid", "noexec", "nodev"}}});
+  std::filesystem::permissions(m_bundle + "/rootfs/tmp", std::filesystem::perms::all);
+  std::ofstream(m_bundle + "/config.json") << config.dump();
+  auto result = vessel_cmd({"run", "mapped"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out,
+            "         0     100000      65536\n         0     200000      65536\n0\n0\n0:0\n432\n"
+            "character special file a:e5 640 0\nfifo\n1\n67108864\n33554432\n")
+      << result.err;
+  struct stat st {};
+  ASSERT_EQ(::stat((m_bundle + "/rootfs/tmp/mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u) << "container root is host uid 100000 through the mapping";
+  EXPECT_EQ(st.st_gid, 200000u);
+  expect_nothing_left("mapped");
+}
+
+// A namespace path must be a namespace of its type (the spec's error); only the network
+// namespace can be joined, and the refusal of any other says why.
+TEST_F(RuntimeTest, NamespacePathsOfTheWrongTypeOrOutsideTheVmAreRefused) {
+  make_busybox_bundle(m_bundle, {"true"});
+  auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+  auto with_namespace = [&](const std::string& type, const std::string& path) {
+    auto changed = config;
+    for (auto& ns : changed["linux"]["namespaces"])
+      if (ns["type"] == type) ns["path"] = path;
+    std::ofstream(m_bundle + "/config.json") << changed.dump();
+    return vessel_cmd({"create", "--bundle", m_bundle, "nspath"});
+  };
+  auto wrong = with_namespace("ipc", "/proc/self/ns/net");
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_EQ(wrong.err,
+            "vessel: linux.namespaces: /proc/self/ns/net is not a namespace of type ipc\n");
+  expect_nothing_left("nspath");
+  auto missing = with_namespace("network", "/nonexistent/ns");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(missing.err.starts_with(
+      "vessel: linux.namespaces: the network namespace /nonexistent/ns cannot be opened"))
+      << missing.err;
+  auto outside = with_namespace("uts", "/proc/self/ns/uts");
+  EXPECT_EQ(outside.exit_code, 1);
+  EXPECT_EQ(outside.err,
+            "vessel: linux.namespaces: a container in a VM cannot join the uts namespace "
+            "/proc/self/ns/uts: it runs on its own kernel; give it a uts namespace of its own, or "
+            "run it with runc\n");
+  expect_nothing_left("nspath");
 }
 
 }  // namespace vessel::test

@@ -237,7 +237,7 @@ Terminal::Terminal(const std::string& name, const std::string& command) : m_name
 Terminal::~Terminal() { sh("tmux kill-session -t " + m_name + " 2>/dev/null"); }
 
 void Terminal::type(const std::string& text) {
-  sh("tmux send-keys -t " + m_name + " -l '" + text + "'");
+  run({"tmux", "send-keys", "-t", m_name, "-l", text});
 }
 
 void Terminal::press(const std::string& key) { sh("tmux send-keys -t " + m_name + " " + key); }

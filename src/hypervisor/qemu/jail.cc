@@ -100,8 +100,8 @@ Result<void> enter_jail(const JailPlan& plan) {
   // Every source is a host path or a descriptor: reach them before the tmpfs hides /tmp.
   std::vector<UniqueFd> sources;
   for (const auto& bind_ : plan.binds) {
-    sources.push_back(
-        TRY(sys::open(bind_.source, O_PATH | (bind_.expected >= 0 ? O_NOFOLLOW : 0))));
+    // Symlinks are followed as the shim followed them; the inode must be the one it opened.
+    sources.push_back(TRY(sys::open(bind_.source, O_PATH)));
     struct stat now, checked;
     if (bind_.expected >= 0 &&
         (::fstat(sources.back().get(), &now) < 0 || ::fstat(bind_.expected, &checked) < 0 ||

@@ -86,3 +86,64 @@ TEST(OciSpecTest, WrongTypesAndHugeNumbersAreErrorsNotExceptionsOrRoot) {
 }
 
 }  // namespace vessel::oci
+
+namespace vessel::oci {
+
+static std::string with_linux(const std::string& linux_section, const std::string& process = "") {
+  return R"({"ociVersion":"1.0.2","process":{"args":["a"])" + process +
+         R"(},"root":{"path":"r"},"linux":)" + linux_section + "}";
+}
+
+TEST(OciSpecTest, ParsesMappingsDevicesPropagationOomScoreAndSwap) {
+  auto spec = parse_spec_text(with_linux(R"({"namespaces":[{"type":"user"},{"type":"mount"}],
+        "uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],
+        "gidMappings":[{"containerID":0,"hostID":200000,"size":1000}],
+        "devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229,"fileMode":8630,"uid":0},
+                   {"path":"/dev/pipe","type":"p"}],
+        "rootfsPropagation":"rslave",
+        "resources":{"memory":{"limit":1048576,"swap":-1}}})",
+                                         R"(,"oomScoreAdj":-500)"),
+                              "config.json");
+  ASSERT_TRUE(spec) << spec.error().message;
+  ASSERT_EQ(spec->uid_mappings.size(), 1u);
+  EXPECT_EQ(spec->uid_mappings[0].host, 100000u);
+  EXPECT_EQ(spec->gid_mappings.at(0).size, 1000u);
+  ASSERT_EQ(spec->devices.size(), 2u);
+  EXPECT_EQ(spec->devices[0].major, 10u);
+  EXPECT_EQ(spec->devices[0].file_mode, 0666u);  // 8630 is S_IFCHR | 0666: the type bits go
+  EXPECT_EQ(spec->devices[1].type, 'p');
+  EXPECT_EQ(spec->rootfs_propagation, "rslave");
+  EXPECT_EQ(spec->process.oom_score_adj, -500);
+  EXPECT_EQ(spec->resources.memory_swap, -1);
+}
+
+TEST(OciSpecTest, BadNamespacesMappingsAndDevicesAreNamed) {
+  auto error = [](const std::string& linux_section, const std::string& process = "") {
+    auto spec = parse_spec_text(with_linux(linux_section, process), "config.json");
+    return spec ? std::string("(accepted)") : spec.error().message;
+  };
+  EXPECT_EQ(error(R"({"namespaces":[{"type":"pid"},{"type":"pid"}]})"),
+            "config.json: linux.namespaces names the pid namespace twice");
+  EXPECT_EQ(error(R"({"namespaces":[{"type":"bogus"}]})"),
+            "config.json: linux.namespaces: unknown namespace type \"bogus\"");
+  EXPECT_EQ(error(R"({"namespaces":[{"type":"ipc","path":"relative"}]})"),
+            "config.json: linux.namespaces: the ipc namespace path relative must be absolute");
+  EXPECT_EQ(error(R"({"uidMappings":[{"containerID":0,"hostID":4294967295,"size":2}]})"),
+            "config.json: linux.uidMappings: a mapping's size must be at least 1 and keep it "
+            "within 32 bits");
+  EXPECT_EQ(error(R"({"gidMappings":[{"containerID":0,"size":2}]})"),
+            "config.json: linux.gidMappings: every mapping needs containerID, hostID and size");
+  EXPECT_EQ(error(R"({"devices":[{"path":"/dev/x","type":"q"}]})"),
+            "config.json: linux.devices: /dev/x has type \"q\"; it must be c, u, b or p");
+  EXPECT_EQ(error(R"({"devices":[{"path":"/dev/x","type":"c"}]})"),
+            "config.json: linux.devices /dev/x needs a major and a minor number");
+  EXPECT_EQ(error(R"({"devices":[{"path":"/dev/../x","type":"p"}]})"),
+            "config.json: linux.devices: /dev/../x must be an absolute path inside the container");
+  EXPECT_EQ(error(R"({"rootfsPropagation":"sideways"})"),
+            "config.json: linux.rootfsPropagation must be one of shared, slave, private, "
+            "unbindable (or their r- forms)");
+  EXPECT_EQ(error("{}", R"(,"oomScoreAdj":1001)"),
+            "config.json: process.oomScoreAdj must be an integer from -1000 to 1000");
+}
+
+}  // namespace vessel::oci
