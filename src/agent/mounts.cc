@@ -141,7 +141,11 @@ constexpr const char* k9pOptions = "trans=virtio,version=9p2000.L,msize=524288";
 Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target) {
   bool readonly = bind.value("readonly", false);
   std::string share = bind.value("share", "");
-  if (bind.contains("device")) {
+  if (bind.contains("tmpfs_size")) {
+    TRY(sys::mkdir_p(target));
+    TRY(do_mount("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "mode=1777,size=" + std::to_string(bind.value("tmpfs_size", uint64_t{65536}))));
+  } else if (bind.contains("device")) {
     // The guest's own device with the host device's numbers.
     TRY(sys::mkdir_p(target.substr(0, target.rfind('/'))));
     ::unlink(target.c_str());
@@ -173,9 +177,10 @@ Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
                               const nlohmann::json& binds) {
   std::string target = root + mount.destination;
   ParsedOptions options = parse_mount_options(mount.options);
+  // What the shim shares in place of a host mount (a bind, an overlay it mounted, Podman's shm).
+  for (const auto& bind : binds)
+    if (bind.value("destination", "") == mount.destination) return bind_from_host(bind, target);
   if ((options.flags & MS_BIND) || mount.type == "bind") {
-    for (const auto& bind : binds)
-      if (bind.value("destination", "") == mount.destination) return bind_from_host(bind, target);
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};
   }

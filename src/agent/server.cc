@@ -177,6 +177,11 @@ class Server {
       reply(applied ? json{{"type", "updated"}}
                     : json{{"type", "update_failed"}, {"message", applied.error().message}},
             std::nullopt);
+    } else if (type == "ps") {
+      auto listed = m_container ? m_container->processes() : fail("no container was created");
+      reply(listed ? json{{"type", "processes"}, {"processes", *listed}}
+                   : json{{"type", "processes_failed"}, {"message", listed.error().message}},
+            std::nullopt);
     } else if (type == "exec" && exec_id) {
       auto executed = exec(*exec_id, message);
       reply(executed ? json{{"type", "exec_started"}}

@@ -72,6 +72,38 @@ std::vector<std::string> join(const std::string& path) {
   return failed;
 }
 
+std::vector<std::string> apply_cpu_limits(const std::string& path, const oci::Resources& limits) {
+  std::vector<std::string> failed;
+  for (const auto& dir : directories(path)) {
+    auto put = [&](const char* file, const std::string& value) {
+      std::string target = dir + "/" + file;
+      if (value.empty() || !sys::exists(target)) return;
+      auto fd = sys::open(target, O_WRONLY);
+      if (!fd || !sys::write_all(fd->get(), value)) failed.push_back(target + " = " + value);
+    };
+    auto number = [](const auto& value) { return value ? std::to_string(*value) : std::string(); };
+    bool unified = sys::exists(dir + "/cgroup.controllers");
+    if (unified) {
+      // runc's conversion of shares (2 … 262144) to a weight (1 … 10000).
+      if (limits.cpu_shares)
+        put("cpu.weight", std::to_string(1 + ((*limits.cpu_shares - 2) * 9999) / 262142));
+      if (limits.cpu_quota || limits.cpu_period)
+        put("cpu.max",
+            (limits.cpu_quota && *limits.cpu_quota > 0 ? std::to_string(*limits.cpu_quota)
+                                                       : std::string("max")) +
+                " " + std::to_string(limits.cpu_period.value_or(100000)));
+    } else {
+      put("cpu.shares", number(limits.cpu_shares));
+      // The period first: a quota is checked against the period in place.
+      put("cpu.cfs_period_us", number(limits.cpu_period));
+      put("cpu.cfs_quota_us", number(limits.cpu_quota));
+    }
+    put("cpuset.cpus", limits.cpuset_cpus);
+    put("cpuset.mems", limits.cpuset_mems);
+  }
+  return failed;
+}
+
 void remove(const std::string& path) {
   for (const auto& dir : directories(path)) ::rmdir(dir.c_str());
 }

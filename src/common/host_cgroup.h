@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/oci_spec.h"
 #include "common/result.h"
 
 namespace vessel::host_cgroup {
@@ -16,6 +17,12 @@ namespace vessel::host_cgroup {
 std::vector<std::string> directories(const std::string& path);
 // Creates them and moves this process into each; returns what could not be joined.
 std::vector<std::string> join(const std::string& path);
+// Sets the spec's CPU limits on them (shares or weight, quota and period, cpuset CPUs and memory
+// nodes), in whichever hierarchies have those files: the VM as a whole gets the CPU the
+// container may use, as runc's processes would. Memory is left to the guest: a host limit of the
+// container's size would kill the VM, whose guest kernel and agent live outside that limit.
+// Returns what could not be written.
+std::vector<std::string> apply_cpu_limits(const std::string& path, const oci::Resources& limits);
 // Removes them (once empty); quietly skips what is gone or busy.
 void remove(const std::string& path);
 

@@ -224,6 +224,9 @@ Result<Resources> parse_resources(const json& resources) {
     if (auto period = TRY(resource_number(cpu, "period", "cpu")); period && *period > 0)
       out.cpu_period = static_cast<uint64_t>(*period);
     if (cpu.contains("cpus") && cpu["cpus"].is_string()) out.cpuset_cpus = cpu["cpus"];
+    if (cpu.contains("mems") && cpu["mems"].is_string()) out.cpuset_mems = cpu["mems"];
+    if (auto shares = TRY(resource_number(cpu, "shares", "cpu")); shares && *shares > 0)
+      out.cpu_shares = static_cast<uint64_t>(*shares);
   }
   if (resources.contains("pids") && resources["pids"].is_object())
     out.pids_limit = TRY(resource_number(resources["pids"], "limit", "pids"));

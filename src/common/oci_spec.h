@@ -57,8 +57,8 @@ struct Namespace {
 };
 
 // The namespace types of the runtime spec, each once at most in linux.namespaces.
-inline constexpr const char* kNamespaceTypes[] = {"pid",  "network", "mount", "ipc",
-                                                  "uts",  "user",    "cgroup", "time"};
+inline constexpr const char* kNamespaceTypes[] = {"pid", "network", "mount",  "ipc",
+                                                  "uts", "user",    "cgroup", "time"};
 
 // One line of linux.uidMappings / gidMappings: container ids [container, container+size) are
 // host ids [host, host+size).
@@ -87,7 +87,9 @@ struct Resources {
   std::optional<int64_t> memory_swap;   // memory + swap, bytes; -1: unlimited
   std::optional<int64_t> cpu_quota;     // microseconds per period
   std::optional<uint64_t> cpu_period;
-  std::string cpuset_cpus;  // "0-1,3"
+  std::optional<uint64_t> cpu_shares;  // cgroup v1's relative weight, 2 … 262144
+  std::string cpuset_cpus;             // "0-1,3"
+  std::string cpuset_mems;
   std::optional<int64_t> pids_limit;
 };
 

@@ -156,6 +156,11 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   state.id = request.id;
   state.bundle = bundle;
   state.created = now_rfc3339();
+  // The state carries the spec's annotations (runtime spec, "State"): `state` and every hook see
+  // them.
+  if (spec_json.contains("annotations") && spec_json["annotations"].is_object())
+    for (const auto& [key, value] : spec_json["annotations"].items())
+      if (value.is_string()) state.annotations[key] = value.get<std::string>();
   TRY(store.save(state));
 
   auto ready = TRY(sys::pipe());
@@ -247,10 +252,17 @@ Result<void> update_container(const StateStore& store, const std::string& id,
   json resources = json::parse(resources_json, nullptr, false);
   if (resources.is_discarded() || !resources.is_object())
     return fail("the resources to update are not a JSON object");
-  TRY(oci::parse_resources(resources));
+  oci::Resources limits = TRY(oci::parse_resources(resources));
   TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", "update"}, {"resources", resources}},
                    std::chrono::seconds(20))
           .map_error(context("updating container \"" + id + "\"")));
+  // The VM's host cgroup follows the CPU limits (host_cgroup.h); the shim cannot reach it any
+  // more from the container's view.
+  auto config = bundle_config(state.bundle);
+  if (config && config->contains("linux") && (*config)["linux"].is_object())
+    for (const auto& failed :
+         host_cgroup::apply_cpu_limits((*config)["linux"].value("cgroupsPath", ""), limits))
+      return fail("updating container \"" + id + "\": cannot set the host cgroup's " + failed);
   return {};
 }
 

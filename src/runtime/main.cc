@@ -32,6 +32,7 @@ constexpr Command kCommands[] = {
     {"pause", command_pause, "pause ID"},
     {"resume", command_resume, "resume ID"},
     {"update", command_update, "update --resources FILE|- ID"},
+    {"ps", command_ps, "ps [--format table|json] ID   (the processes in the container's VM)"},
     {"features", command_features, "features   (the OCI features document)"},
     {"delete", command_delete, "delete [--force] ID"},
     {"run", command_run, "run [--bundle DIR] [--detach] ID"},

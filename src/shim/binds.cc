@@ -1,7 +1,9 @@
 #include "shim/binds.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include <cstdio>
@@ -38,6 +40,11 @@ bool ids_reach_host_root() {
   return false;
 }
 
+static bool is_tmpfs(int fd) {
+  struct statfs fs;
+  return ::fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
 static const char* special_kind(mode_t mode) {
   return S_ISSOCK(mode) ? "a socket" : S_ISFIFO(mode) ? "a FIFO" : "not a file or directory";
 }
@@ -60,6 +67,15 @@ Result<BindPlan> plan_binds(const oci::Spec& spec) {
                             {"share", hypervisor::kFilesShareTag},
                             {"file", name},
                             {"readonly", readonly}});
+    } else if (S_ISDIR(st.st_mode) && mount.destination == "/dev/shm" && is_tmpfs(source.get())) {
+      // Podman's /dev/shm is a tmpfs of --shm-size on the host: shared memory belongs in the
+      // guest's memory, so the guest mounts its own tmpfs of that size (as Kata does).
+      struct statfs fs;
+      ::fstatfs(source.get(), &fs);
+      plan.binds.push_back({{"destination", mount.destination},
+                            {"tmpfs_size", uint64_t(fs.f_blocks) * uint64_t(fs.f_bsize)},
+                            {"readonly", readonly}});
+      continue;
     } else if (S_ISDIR(st.st_mode)) {
       std::string tag = "volume" + std::to_string(plan.volumes.size());
       plan.volumes.push_back({tag, mount.source, readonly, volume_ownership, source.get()});

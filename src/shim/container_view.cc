@@ -121,6 +121,35 @@ Result<void> mount_own_proc() {
   return {};
 }
 
+Result<void> mount_overlays(oci::Spec& spec) {
+  for (auto& mount : spec.mounts) {
+    if (mount.type != "overlay") continue;
+    if (::getpid() != 1)
+      return fail("overlay mount " + mount.destination + " needs the shim in its own namespaces");
+    std::string data;
+    std::vector<std::string> kept;
+    for (const auto& option : mount.options) {
+      bool layer = option.starts_with("lowerdir=") || option.starts_with("upperdir=") ||
+                   option.starts_with("workdir=") || option == "userxattr" ||
+                   option == "volatile" || option.starts_with("redirect_dir=") ||
+                   option.starts_with("index=") || option.starts_with("metacopy=");
+      if (!layer) {
+        kept.push_back(option);
+        continue;
+      }
+      if (option.find(',') != std::string::npos)
+        return fail("overlay mount " + mount.destination + ": an option holds a comma");
+      data += (data.empty() ? "" : ",") + option;
+    }
+    if (::mount("overlay", mount.source.c_str(), "overlay", 0, data.c_str()) < 0)
+      return fail_errno("overlay mount " + mount.destination);
+    mount.type = "bind";
+    kept.push_back("rbind");
+    mount.options = std::move(kept);
+  }
+  return {};
+}
+
 Result<void> enter_container_view(const oci::Spec& spec) {
   if (::getpid() != 1) return fail("the shim is not in a pid namespace of its own");
   const std::string& root = spec.root_path;

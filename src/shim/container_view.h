@@ -19,6 +19,11 @@ Result<void> mount_own_proc();
 // A read-only root filesystem cannot get its mount points in the guest: make the missing ones
 // here first, as runc does before it makes the root read-only (each resolved inside the root).
 Result<void> make_mount_points(const oci::Spec& spec);
+// Overlay volumes (`-v DIR:DEST:O`): runc mounts them; the guest cannot reach their host
+// directories, so the shim mounts each, in its own mount namespace, at the merge directory
+// Podman names as its source, and the mount becomes a bind of that directory, shared like any
+// volume. Fails when the shim has no mount namespace of its own.
+Result<void> mount_overlays(oci::Spec& spec);
 // pivot_root into the container's root filesystem and its bind mounts.
 Result<void> enter_container_view(const oci::Spec& spec);
 

@@ -46,7 +46,7 @@ namespace {
 // Every wait on the guest ends.
 constexpr auto kBootTimeout = std::chrono::seconds(120);
 constexpr auto kStartTimeout = std::chrono::seconds(30);
-constexpr auto kUpdateTimeout = std::chrono::seconds(10);
+constexpr auto kQueryTimeout = std::chrono::seconds(10);  // update, ps
 // After SIGKILL the agent has this long to report the exit before the VM is stopped outright.
 constexpr auto kKillGrace = std::chrono::seconds(2);
 // Host-side clients are bounded too: a request line, the open connections, the exec sessions.
@@ -79,6 +79,9 @@ class Sandbox {
     // QEMU, started below, inherits the cgroup Podman reads the container's cost from.
     for (const auto& dir : host_cgroup::join(spec.cgroups_path))
       log::debug("not in the host cgroup " + dir);
+    for (const auto& limit : host_cgroup::apply_cpu_limits(spec.cgroups_path, spec.resources))
+      log::warning("cannot set the host cgroup's " + limit);
+    TRY(mount_overlays(spec));
     BindPlan binds = TRY(plan_binds(spec));
     if (spec.root_readonly) TRY(make_mount_points(spec));
     TRY(mount_own_proc());
@@ -125,10 +128,10 @@ class Sandbox {
         log::warning("the guest did not stop within 2 s of SIGKILL: stopping the VM");
         return finish(128 + SIGKILL);
       }
-      if (m_update_deadline && Clock::now() >= *m_update_deadline)
-        reply_pending_update({{"ok", false},
-                              {"error", "the agent did not answer the update within " +
-                                            std::to_string(kUpdateTimeout.count()) + " s"}});
+      if (m_query_deadline && Clock::now() >= *m_query_deadline)
+        reply_pending_query({{"ok", false},
+                             {"error", "the agent did not answer the " + m_query + " within " +
+                                           std::to_string(kQueryTimeout.count()) + " s"}});
       if (m_start_deadline && Clock::now() >= *m_start_deadline) {
         std::string error = "the agent did not start the container within " +
                             std::to_string(kStartTimeout.count()) + " s";
@@ -244,7 +247,7 @@ class Sandbox {
   std::chrono::milliseconds next_timeout() const {
     auto now = Clock::now();
     std::optional<Clock::time_point> next = m_kill_deadline;
-    for (const auto& deadline : {m_start_deadline, m_update_deadline})
+    for (const auto& deadline : {m_start_deadline, m_query_deadline})
       if (deadline && (!next || *deadline < *next)) next = deadline;
     if (auto exec = m_execs->next_deadline(); exec && (!next || *exec < *next)) next = exec;
     if (!next) return std::chrono::milliseconds(-1);
@@ -343,12 +346,17 @@ class Sandbox {
           log::warning("cannot record the OOM kill for Podman: " + marked.error().message);
       // Nothing more will be read from the guest: stop sending stdin.
       m_stdio.close_input(0, *m_channel);
-    } else if (message.type == "updated" || message.type == "update_failed") {
-      reply_pending_update(
-          message.type == "updated"
-              ? json{{"ok", true}}
-              : json{{"ok", false},
-                     {"error", message.text.empty() ? "update failed" : message.text}});
+    } else if (message.type == "updated" || message.type == "processes") {
+      json reply = {{"ok", true}};
+      for (const auto& process : message.processes)
+        reply["processes"].push_back({{"pid", process.pid},
+                                      {"ppid", process.ppid},
+                                      {"uid", process.uid},
+                                      {"cmd", process.command}});
+      reply_pending_query(reply);
+    } else if (message.type == "update_failed" || message.type == "processes_failed") {
+      reply_pending_query(
+          {{"ok", false}, {"error", message.text.empty() ? m_query + " failed" : message.text}});
     } else if (message.type == "started" || message.type == "error") {
       log::debug("the agent answered " + message.type);
       reply_pending_start(
@@ -429,11 +437,20 @@ class Sandbox {
       }
       channel::send_message(*m_channel, {{"type", "signal"}, {"signal", signal}});
       respond(client.fd, {{"ok", true}});
-    } else if (op == "update" && request.contains("resources") &&
-               request["resources"].is_object() && !m_update_client) {
-      channel::send_message(*m_channel, {{"type", "update"}, {"resources", request["resources"]}});
-      m_update_client = std::move(client.fd);
-      m_update_deadline = Clock::now() + kUpdateTimeout;
+    } else if ((op == "update" && request.contains("resources") &&
+                request["resources"].is_object()) ||
+               op == "ps") {
+      // One question to the agent at a time; the next client waits for its own turn.
+      if (m_query_client) {
+        respond(client.fd, {{"ok", false}, {"error", "the shim is busy with a " + m_query}});
+        return;
+      }
+      channel::send_message(
+          *m_channel, op == "ps" ? json{{"type", "ps"}}
+                                 : json{{"type", "update"}, {"resources", request["resources"]}});
+      m_query = op;
+      m_query_client = std::move(client.fd);
+      m_query_deadline = Clock::now() + kQueryTimeout;
     } else if (op == "exec") {
       m_execs->start(std::move(client.fd), request, std::move(client.fds), !m_exit_message);
     } else {
@@ -446,9 +463,9 @@ class Sandbox {
     fd.reset();
   }
 
-  void reply_pending_update(const json& reply) {
-    m_update_deadline.reset();
-    if (m_update_client) respond(m_update_client, reply);
+  void reply_pending_query(const json& reply) {
+    m_query_deadline.reset();
+    if (m_query_client) respond(m_query_client, reply);
   }
 
   void reply_pending_start(const json& reply) {
@@ -478,8 +495,10 @@ class Sandbox {
   std::optional<int> m_exit_code;
   std::optional<Clock::time_point> m_kill_deadline;
   std::optional<Clock::time_point> m_start_deadline;
-  UniqueFd m_update_client;
-  std::optional<Clock::time_point> m_update_deadline;
+  // The pending update or ps, answered when the agent replies or its deadline passes.
+  std::string m_query;
+  UniqueFd m_query_client;
+  std::optional<Clock::time_point> m_query_deadline;
 };
 
 }  // namespace

@@ -568,6 +568,36 @@ TEST_F(PodmanTest, PodmanStatsReadsTheVmsRealCost) {
   expect_nothing_left(id);
 }
 
+// The CPU limits go on the VM's host cgroup too, as runc puts them on its processes' (memory
+// stays with the guest: a host limit of the container's size would kill the VM), and follow
+// `podman update`.
+TEST_F(PodmanTest, HostCgroupCarriesTheCpuLimitsAndFollowsUpdates) {
+  if (!std::filesystem::exists("/sys/fs/cgroup/cpu/cpu.shares"))
+    GTEST_SKIP() << "this test reads cgroup v1's cpu controller, which this host does not mount";
+  auto started = podman(podman_run({"-d", "--cpus", "1.5", "--cpu-shares", "512", "--cpuset-cpus",
+                                    "0", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  auto read = [&](const std::string& controller, const std::string& file) {
+    std::string dir = sh("find /sys/fs/cgroup/" + controller +
+                         "/ -maxdepth 3 -type d -name libpod-" + id + " | head -1")
+                          .out;
+    dir = dir.substr(0, dir.find('\n'));
+    std::string value = sh("cat " + dir + "/" + file).out;
+    return value.substr(0, value.find('\n'));
+  };
+  EXPECT_EQ(read("cpu", "cpu.cfs_quota_us"), "150000");
+  EXPECT_EQ(read("cpu", "cpu.cfs_period_us"), "100000");
+  EXPECT_EQ(read("cpu", "cpu.shares"), "512");
+  EXPECT_EQ(read("cpuset", "cpuset.cpus"), "0");
+  auto updated = podman({"update", "--cpus", "0.5", id});
+  EXPECT_EQ(updated.exit_code, 0) << updated.err;
+  EXPECT_EQ(read("cpu", "cpu.cfs_quota_us"), "50000");
+  EXPECT_EQ(podman({"exec", id, "cat", "/sys/fs/cgroup/cpu.max"}).out, "50000 100000\n");
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
 TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesDetachAttachAndExitCodes) {
   std::string name = "vessel-tty-test";
   podman({"rm", "-f", "-t", "0", name});
@@ -668,8 +698,8 @@ TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
     note("status", podman({"inspect", "-f", "{{.State.Status}}", id}));
     podman({"rm", "-f", "-t", "0", id});
 
-    id = run_d({kImage, "sh", "-c",
-                "trap 'echo got-hup' HUP; echo ready; while :; do sleep 0.1; done"});
+    id = run_d(
+        {kImage, "sh", "-c", "trap 'echo got-hup' HUP; echo ready; while :; do sleep 0.1; done"});
     EXPECT_TRUE(wait_for_log(id, "ready"));
     EXPECT_EQ(podman({"kill", "--signal", "HUP", id}).exit_code, 0) << runtime;
     EXPECT_TRUE(wait_for_log(id, "got-hup")) << runtime;
@@ -732,6 +762,72 @@ TEST_F(PodmanTest, PauseUnderLoadStopsTheVmsCpu) {
   EXPECT_GE(running, 50) << "clock ticks QEMU used in 2 s spinning";
   EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
   expect_nothing_left(id);
+}
+
+// Flags a Podman user passes, each read back from inside the container, under runc and vessel
+// in the same test: what runc shows is what vessel must show.
+TEST_F(PodmanTest, RunFlagsSeenInsideMatchRunc) {
+  TempDir dir;
+  std::string host_dir = dir.path() + "/shared";
+  std::filesystem::create_directories(host_dir);
+  std::ofstream(host_dir + "/original") << "from the host\n";
+  // Each runtime gets its own named volume (VOLUME below), used twice.
+  for (const char* name : {"vessel-flags-runc", "vessel-flags-vessel"})
+    podman({"volume", "rm", "-f", name});
+  struct Case {
+    std::vector<std::string> flags;
+    std::string script;
+  };
+  const std::vector<Case> cases = {
+      {{"--oom-score-adj", "300"}, "cat /proc/self/oom_score_adj"},
+      {{"--shm-size", "32m"}, "df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2"},
+      {{"--user", "1000:1000", "--group-add", "1234"}, "id -u; id -G"},
+      {{"--read-only", "--read-only-tmpfs"},
+       "touch /tmp/a /var/tmp/b /run/c && echo tmpfs-writable; touch /etc/x || echo root-ro"},
+      {{"--read-only", "--read-only-tmpfs=false"}, "touch /tmp/a || echo tmp-ro"},
+      {{"-v", host_dir + ":/data:O"},
+       "cat /data/original; echo changed > /data/original; echo new > /data/new; ls /data"},
+      {{"--mount", "type=tmpfs,destination=/scratch,tmpfs-size=1m"},
+       "df -k /scratch | tail -1 | tr -s ' ' | cut -d' ' -f2"},
+      {{"--mount", "type=bind,src=" + host_dir + ",dst=/b,ro"},
+       "cat /b/original; touch /b/x || echo bind-ro"},
+      {{"--mount", "type=volume,src=VOLUME,dst=/v"},
+       "cat /v/note 2>/dev/null || echo first; echo kept > /v/note"},
+      {{"--mount", "type=volume,src=VOLUME,dst=/v"}, "cat /v/note"},
+      {{"--device", "/dev/fuse"}, "stat -c '%F %t:%T' /dev/fuse"},
+      {{"--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"},
+       "id -u; cat /proc/self/uid_map | tr -s ' '; touch /tmp/mapped && stat -c %u /tmp/mapped"},
+      {{"--hostname", "flags-host", "--env", "GREETING=hi", "--workdir", "/tmp"},
+       "hostname; echo $GREETING; pwd"},
+      {{"--sysctl", "net.ipv4.ip_unprivileged_port_start=80"},
+       "cat /proc/sys/net/ipv4/ip_unprivileged_port_start"},
+      {{"--security-opt", "no-new-privileges"}, "grep NoNewPrivs /proc/self/status"},
+  };
+  for (const auto& test : cases) {
+    auto with = [&](const std::string& runtime) {
+      std::vector<std::string> args = {"run", "--rm", "--runtime=" + runtime};
+      for (std::string flag : test.flags) {
+        if (auto at = flag.find("VOLUME"); at != std::string::npos)
+          flag.replace(at, 6, runtime == "runc" ? "vessel-flags-runc" : "vessel-flags-vessel");
+        args.push_back(flag);
+      }
+      args.insert(args.end(), {kImage, "sh", "-c", test.script});
+      return podman(args);
+    };
+    auto runc = with("runc");
+    auto ours = with(vessel());
+    std::string flags;
+    for (const auto& flag : test.flags) flags += flag + " ";
+    EXPECT_EQ(runc.exit_code, 0) << flags << runc.err;
+    EXPECT_EQ(ours.exit_code, runc.exit_code) << flags << ours.err;
+    EXPECT_EQ(ours.out, runc.out) << flags << ours.err;
+  }
+  std::string original;
+  std::getline(std::ifstream(host_dir + "/original"), original);
+  EXPECT_EQ(original, "from the host") << "an overlay volume's writes stay in the overlay";
+  EXPECT_FALSE(std::filesystem::exists(host_dir + "/new"));
+  for (const char* name : {"vessel-flags-runc", "vessel-flags-vessel"})
+    podman({"volume", "rm", "-f", name});
 }
 
 }  // namespace vessel::test

@@ -333,8 +333,11 @@ TEST_F(RuntimeTest, HooksRunOnTheHostWithTheStateOnStdin) {
                      {"createRuntime", {hook("createRuntime")}},
                      {"poststart", {hook("poststart")}},
                      {"poststop", {hook("poststop")}}};
+  config["annotations"] = {{"org.example.note", "carried to every hook"}};
   std::ofstream(m_bundle + "/config.json") << config.dump();
   ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "hooked"}).exit_code, 0);
+  EXPECT_EQ(read_json(vessel_cmd({"state", "hooked"}).out)["annotations"]["org.example.note"],
+            "carried to every hook");
   auto seen = [&](const std::string& name) {
     std::ifstream file(out + "/" + name + ".json");
     return nlohmann::json::parse(file, nullptr, false);
@@ -352,6 +355,8 @@ TEST_F(RuntimeTest, HooksRunOnTheHostWithTheStateOnStdin) {
   EXPECT_EQ(seen("poststart")["status"], "running");
   ASSERT_EQ(vessel_cmd({"delete", "--force", "hooked"}).exit_code, 0);
   EXPECT_EQ(seen("poststop")["status"], "stopped");
+  for (const char* phase : {"prestart", "createRuntime", "poststart", "poststop"})
+    EXPECT_EQ(seen(phase)["annotations"]["org.example.note"], "carried to every hook") << phase;
   expect_nothing_left("hooked");
 
   config["hooks"] = {
@@ -578,6 +583,39 @@ TEST_F(RuntimeTest, NamespacePathsOfTheWrongTypeOrOutsideTheVmAreRefused) {
             "/proc/self/ns/uts: it runs on its own kernel; give it a uts namespace of its own, or "
             "run it with runc\n");
   expect_nothing_left("nspath");
+}
+
+}  // namespace vessel::test
+
+namespace vessel::test {
+
+// `vessel ps` lists the processes in the container's VM, numbered as its pid namespace sees them.
+TEST_F(RuntimeTest, PsListsTheContainersProcessesInTheGuest) {
+  make_busybox_bundle(m_bundle,
+                      {"sh", "-c", "sleep 1001 & echo ready > /tmp/ready; exec sleep 1002"});
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "listed"}).exit_code, 0);
+  auto not_running = vessel_cmd({"ps", "listed"});
+  EXPECT_EQ(not_running.err,
+            "vessel: cannot list the processes of container \"listed\": it is created\n");
+  ASSERT_EQ(vessel_cmd({"start", "listed"}).exit_code, 0);
+  for (int i = 0; i < 100 && !std::filesystem::exists(m_bundle + "/rootfs/tmp/ready"); ++i)
+    ::usleep(100000);
+  ::usleep(200000);
+  auto table = vessel_cmd({"ps", "listed"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out,
+            "UID      PID      PPID     CMD\n"
+            "0        1        0        sleep 1002\n"
+            "0        2        1        sleep 1001\n");
+  auto json = vessel_cmd({"ps", "--format", "json", "listed"});
+  EXPECT_EQ(json.out, "[1,2]\n");
+  auto options = vessel_cmd({"ps", "listed", "-ef"});
+  EXPECT_EQ(options.exit_code, 1);
+  EXPECT_EQ(options.err,
+            "vessel: ps options are not supported: the container's processes run in its VM, where "
+            "the host's ps cannot see them; use `podman exec listed ps ...` instead\n");
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "listed"}).exit_code, 0);
+  expect_nothing_left("listed");
 }
 
 }  // namespace vessel::test

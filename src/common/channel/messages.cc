@@ -110,6 +110,24 @@ Result<AgentMessage> parse_agent_message(const Frame& frame) {
     if (!oom->is_boolean()) return fail(EPROTO, "agent channel: \"oom_killed\" is not a boolean");
     message.oom_killed = oom->get<bool>();
   }
+  if (auto list = json.find("processes"); list != json.end()) {
+    if (!list->is_array() || list->size() > kMaxGuestProcesses)
+      return fail(EPROTO, "agent channel: \"processes\" is not a list of at most " +
+                              std::to_string(kMaxGuestProcesses));
+    for (const auto& entry : *list) {
+      if (!entry.is_object()) return fail(EPROTO, "agent channel: a process is not an object");
+      GuestProcess process;
+      process.pid =
+          static_cast<uint32_t>(TRY(bounded_integer(entry, "pid", 1, 1 << 22)).value_or(0));
+      process.ppid =
+          static_cast<uint32_t>(TRY(bounded_integer(entry, "ppid", 0, 1 << 22)).value_or(0));
+      process.uid =
+          static_cast<uint32_t>(TRY(bounded_integer(entry, "uid", 0, 0xffffffffLL)).value_or(0));
+      if (process.pid == 0) return fail(EPROTO, "agent channel: a process without a pid");
+      process.command = printable(TRY(bounded_string(entry, "cmd")), kMaxGuestCommand);
+      message.processes.push_back(std::move(process));
+    }
+  }
   if (message.type == "exit" && !message.exit_code && !message.signal)
     return fail(EPROTO, "agent channel: an exit message without exit_code or signal");
   return message;

@@ -7,6 +7,8 @@
 //   agent → shim  exit{exit_code | signal}   after the process's output has been sent
 //   shim → agent  shutdown{}       the agent powers the VM off
 //   shim → agent  exec{exec, process}   agent answers exec_started{exec} or error{exec, message}
+//   shim → agent  update{resources}     agent answers updated{} or update_failed{message}
+//   shim → agent  ps{}                  agent answers processes{processes: [{pid, ppid, uid, cmd}]}
 // signal, resize and exit carry "exec": N when they concern exec'd process N rather than the init.
 // Stdio streams: process N's stdin, stdout and stderr are stream_of(N, kStdin/kStdout/kStderr);
 // the init is process 0 (streams 1, 2, 3). With a terminal only stdin and stdout are used.
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/channel/frame.h"
 
@@ -37,6 +40,15 @@ Result<nlohmann::json> parse_message(const Frame& frame);
 
 // What the host accepts from the agent. The guest is untrusted: every field is type-checked and
 // bounded here, once, so the shim never reads a raw JSON value the guest chose.
+// A process of the container as the agent lists it (pids as the container's namespace sees them).
+struct GuestProcess {
+  uint32_t pid = 0, ppid = 0, uid = 0;
+  std::string command;  // printable, at most kMaxGuestCommand bytes
+};
+
+constexpr size_t kMaxGuestProcesses = 1024;
+constexpr size_t kMaxGuestCommand = 256;
+
 struct AgentMessage {
   std::string type;              // hello, created, started, error, exit, exec_started, or other
   std::optional<uint32_t> exec;  // the exec'd process it concerns; none for the container's init
@@ -45,6 +57,7 @@ struct AgentMessage {
   std::optional<int> exit_code;  // exit: 0-255
   std::optional<int> signal;     // exit: 1-64, when the process was killed by a signal
   bool oom_killed = false;       // exit: the container's memory limit killed it
+  std::vector<GuestProcess> processes;  // processes: at most kMaxGuestProcesses
 };
 
 constexpr size_t kMaxGuestText = 1024;

@@ -62,5 +62,6 @@ Result<int> command_pause(Context& context, const Arguments& args);
 Result<int> command_resume(Context& context, const Arguments& args);
 Result<int> command_update(Context& context, const Arguments& args);
 Result<int> command_features(Context& context, const Arguments& args);
+Result<int> command_ps(Context& context, const Arguments& args);
 
 }  // namespace vessel::runtime

@@ -66,3 +66,30 @@ TEST(AgentMessageTest, PrintableKeepsUtf8AndReplacesBrokenSequences) {
 }
 
 }  // namespace vessel::channel
+
+namespace vessel::channel {
+
+TEST(AgentMessageTest, ProcessListsAreTypedBoundedAndPrintable) {
+  auto listed =
+      parse(R"({"type":"processes","processes":[{"pid":1,"ppid":0,"uid":0,"cmd":"sh -c x"},)"
+            R"({"pid":7,"ppid":1,"uid":1000,"cmd":"evil\u001b[2J"}]})");
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->processes.size(), 2u);
+  EXPECT_EQ(listed->processes[1].pid, 7u);
+  EXPECT_EQ(listed->processes[1].uid, 1000u);
+  EXPECT_EQ(listed->processes[1].command, "evil?[2J");
+  auto long_command = parse(R"({"type":"processes","processes":[{"pid":1,"cmd":")" +
+                            std::string(5000, 'a') + R"("}]})");
+  ASSERT_TRUE(long_command);
+  EXPECT_EQ(long_command->processes[0].command.size(), kMaxGuestCommand);
+  std::string many = R"({"type":"processes","processes":[)";
+  for (size_t i = 0; i <= kMaxGuestProcesses; ++i)
+    many += (i ? "," : "") + std::string(R"({"pid":1})");
+  EXPECT_FALSE(parse(many + "]}"));
+  EXPECT_FALSE(parse(R"({"type":"processes","processes":[{"pid":0}]})"));
+  EXPECT_FALSE(parse(R"({"type":"processes","processes":[{"pid":-4}]})"));
+  EXPECT_FALSE(parse(R"({"type":"processes","processes":[{"pid":1,"cmd":7}]})"));
+  EXPECT_FALSE(parse(R"({"type":"processes","processes":{"pid":1}})"));
+}
+
+}  // namespace vessel::channel
