@@ -8,6 +8,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,6 +21,7 @@
 #include "common/channel/messages.h"
 #include "common/channel/stream.h"
 #include "common/log.h"
+#include "common/sys.h"
 
 namespace vessel::agent {
 
@@ -65,6 +68,7 @@ class Server {
     channel::send_message(m_channel, {{"type", "hello"}, {"version", channel::build_version()}});
     while (!m_shutdown) {
       TRY(poll_once());
+      release_held_signals();
       report_exits();
     }
     return {};
@@ -81,7 +85,8 @@ class Server {
         if (output->wants_read()) fds.push_back({output->fd(), POLLIN, 0});
       if (process.stdin->wants_write()) fds.push_back({process.stdin->fd(), POLLOUT, 0});
     }
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
+    int timeout = m_held_signals.empty() ? -1 : 10;  // held signals are looked at every 10 ms
+    if (::poll(fds.data(), fds.size(), timeout) < 0) {
       if (errno == EINTR) return {};
       return fail_errno("poll");
     }
@@ -100,6 +105,49 @@ class Server {
       }
     }
     return m_channel.flush();
+  }
+
+  // A signal for the container's init just after start. The init is PID 1 of its namespace: a
+  // signal it has no handler for yet is dropped, and under emulation a shell takes tens of
+  // milliseconds to reach its `trap` (microseconds natively): Podman's `stop` right after
+  // `run` would lose its TERM. So such a signal waits, at most kSettle after start, until the
+  // program catches or ignores it; then it is delivered (and dropped as under runc if the
+  // program never asked for it).
+  static constexpr auto kSettle = std::chrono::seconds(1);
+  struct HeldSignal {
+    pid_t pid;
+    int signal;
+    std::chrono::steady_clock::time_point until;
+  };
+
+  static bool handles(pid_t pid, int signal) {
+    auto status = sys::read_file("/proc/" + std::to_string(pid) + "/status", 8192);
+    if (!status) return true;  // gone: nothing to wait for
+    uint64_t mask = 0;
+    for (const char* key : {"\nSigCgt:\t", "\nSigIgn:\t"}) {
+      size_t at = status->find(key);
+      if (at != std::string::npos) mask |= std::strtoull(status->c_str() + at + 9, nullptr, 16);
+    }
+    return mask >> (signal - 1) & 1;
+  }
+
+  void send_signal(const Process& process, int signal) {
+    auto now = std::chrono::steady_clock::now();
+    if (process.id == 0 && m_started_at && now < *m_started_at + kSettle && signal != SIGKILL &&
+        signal != SIGSTOP && signal > 0 && signal < 65 && !handles(process.pid, signal)) {
+      m_held_signals.push_back({process.pid, signal, *m_started_at + kSettle});
+      return;
+    }
+    ::kill(process.pid, signal);
+  }
+
+  void release_held_signals() {
+    auto now = std::chrono::steady_clock::now();
+    std::erase_if(m_held_signals, [&](const HeldSignal& held) {
+      if (now < held.until && !handles(held.pid, held.signal)) return false;
+      ::kill(held.pid, held.signal);
+      return true;
+    });
   }
 
   Result<void> on_channel_readable() {
@@ -166,6 +214,7 @@ class Server {
     } else if (type == "start") {
       auto started = m_container ? m_network_ready : fail("no container was created");
       if (started) started = m_container->start();
+      if (started) m_started_at = std::chrono::steady_clock::now();
       reply(started ? json{{"type", "started"}}
                     : json{{"type", "error"}, {"message", started.error().message}},
             std::nullopt);
@@ -191,7 +240,7 @@ class Server {
       auto it = m_processes.find(exec_id.value_or(0));
       if (it != m_processes.end() && !it->second.status && message.contains("signal") &&
           message["signal"].is_number_integer())
-        ::kill(it->second.pid, message["signal"].get<int>());
+        send_signal(it->second, message["signal"].get<int>());
     } else if (type == "resize") {
       auto it = m_processes.find(exec_id.value_or(0));
       if (it != m_processes.end() && it->second.terminal_fd >= 0) {
@@ -284,6 +333,8 @@ class Server {
   UniqueFd m_signal_fd;
   std::unique_ptr<Container> m_container;
   std::map<uint32_t, Process> m_processes;
+  std::optional<std::chrono::steady_clock::time_point> m_started_at;
+  std::vector<HeldSignal> m_held_signals;
   json m_network;
   Result<void> m_network_ready = fail("the network is not configured yet");
   bool m_shutdown = false;

@@ -619,3 +619,38 @@ TEST_F(RuntimeTest, PsListsTheContainersProcessesInTheGuest) {
 }
 
 }  // namespace vessel::test
+
+namespace vessel::test {
+
+// The init is PID 1 of its namespace: a signal it has no handler for is dropped. Under emulation
+// a shell reaches its `trap` much later than natively, so a TERM sent right after `start` (as
+// `podman stop` right after `run`, or runtime-tools' killsig) would be lost; the agent holds it
+// until the handler exists (at most 1 s after start). A program that never asks for the signal
+// still does not get it, as under runc.
+TEST_F(RuntimeTest, ASignalRightAfterStartReachesTheTrapTheProgramSetsUp) {
+  make_busybox_bundle(m_bundle,
+                      {"sh", "-c", "trap 'touch /trapped; exit 4' TERM; sleep 10 & wait $!"});
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "early-term"}).exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"start", "early-term"}).exit_code, 0);
+  auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(vessel_cmd({"kill", "early-term", "TERM"}).exit_code, 0);
+  while (read_json(vessel_cmd({"state", "early-term"}).out)["status"] != "stopped" &&
+         std::chrono::steady_clock::now() - sent < std::chrono::seconds(8))
+    ::usleep(100000);
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(5));
+  EXPECT_TRUE(std::filesystem::exists(m_bundle + "/rootfs/trapped"));
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "early-term"}).exit_code, 0);
+
+  const std::string sleeper = m_dir.path() + "/sleeper";
+  make_busybox_bundle(sleeper, {"sleep", "1000"});
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", sleeper, "no-handler"}).exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"start", "no-handler"}).exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"kill", "no-handler", "TERM"}).exit_code, 0);
+  ::sleep(2);
+  EXPECT_EQ(read_json(vessel_cmd({"state", "no-handler"}).out)["status"], "running")
+      << "PID 1 without a handler ignores TERM, as under runc";
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "no-handler"}).exit_code, 0);
+  expect_nothing_left("no-handler");
+}
+
+}  // namespace vessel::test
