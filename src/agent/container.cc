@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 #include "agent/cgroup.h"
 #include "agent/identity.h"
@@ -154,12 +155,34 @@ std::string prepare_process(const oci::Process& process, const std::string& secc
   return *program;
 }
 
+// The home directory of `uid` in the container's /etc/passwd; "/" when it has none.
+std::string home_of(uid_t uid) {
+  auto passwd = sys::read_file("/etc/passwd", 1 << 20);
+  std::istringstream lines(passwd.value_or(""));
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::vector<std::string> fields;
+    std::istringstream parts(line);
+    for (std::string field; std::getline(parts, field, ':');) fields.push_back(field);
+    if (fields.size() >= 6 && fields[2] == std::to_string(uid) && !fields[5].empty())
+      return fields[5];
+  }
+  return "/";
+}
+
 [[noreturn]] void exec_process(const oci::Process& process, const std::string& program,
                                int report_fd) {
   std::vector<char*> argv, envp;
   for (const auto& arg : process.args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   for (const auto& entry : process.env) envp.push_back(const_cast<char*>(entry.c_str()));
+  // As runc: without HOME, the user's home from the container's /etc/passwd, else "/".
+  std::string home;
+  if (std::none_of(process.env.begin(), process.env.end(),
+                   [](const std::string& entry) { return entry.starts_with("HOME="); })) {
+    home = "HOME=" + home_of(process.user.uid);
+    envp.push_back(home.data());
+  }
   envp.push_back(nullptr);
   sigset_t none;
   sigemptyset(&none);
@@ -282,6 +305,11 @@ Result<std::string> find_executable(const std::string& program,
   };
   if (program.find('/') != std::string::npos) {
     if (executable(program)) return program;
+    // As execve says: a directory or a file without execute permission cannot be run (Podman
+    // exits 126 on "permission denied", 127 on "no such file").
+    struct stat st;
+    if (::stat(program.c_str(), &st) == 0)
+      return fail(EACCES, "exec: \"" + program + "\": permission denied");
     return fail(ENOENT,
                 "exec: \"" + program + "\": stat " + program + ": no such file or directory");
   }
@@ -316,7 +344,7 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
   // everything it runs is limited and its /sys/fs/cgroup shows its own limits (as with runc):
   // the agent steps into the cgroup for the clone and back out.
   bool in_cgroup = join_cgroup(::getpid()).has_value();
-  if (in_cgroup) flags |= CLONE_NEWCGROUP;
+  if (in_cgroup || spec.find_namespace("cgroup")) flags |= CLONE_NEWCGROUP;
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
   if (pid == 0)
     run_init(spec, rootfs_tag, binds, seccomp, pipes.child(), userns.get(), start_pipe.read.get(),

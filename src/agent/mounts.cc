@@ -31,6 +31,7 @@ Result<void> do_mount(const std::string& source, const std::string& target, cons
 struct ParsedOptions {
   unsigned long flags = 0;
   std::string data;
+  std::string propagation;  // the last of shared, rslave, … the options name
 };
 
 ParsedOptions parse_mount_options(const std::vector<std::string>& options) {
@@ -43,8 +44,8 @@ ParsedOptions parse_mount_options(const std::vector<std::string>& options) {
       {"noatime", {true, MS_NOATIME}},   {"sync", {true, MS_SYNCHRONOUS}},
       {"bind", {true, MS_BIND}},         {"rbind", {true, MS_BIND | MS_REC}},
   };
-  static const char* propagation[] = {"private", "rprivate", "shared",
-                                      "rshared", "slave",    "rslave"};
+  static const char* propagation[] = {"private", "rprivate",   "shared",     "rshared",
+                                      "slave",   "rslave",     "unbindable", "runbindable"};
   ParsedOptions parsed;
   for (const auto& option : options) {
     if (auto it = known.find(option); it != known.end()) {
@@ -56,6 +57,7 @@ ParsedOptions parse_mount_options(const std::vector<std::string>& options) {
     }
     bool is_propagation = false;
     for (const char* name : propagation) is_propagation |= option == name;
+    if (is_propagation) parsed.propagation = option;
     if (is_propagation || option == "tmpcopyup") continue;
     if (!parsed.data.empty()) parsed.data += ",";
     parsed.data += option;
@@ -173,13 +175,22 @@ Result<void> bind_from_host(const nlohmann::json& bind, const std::string& targe
   return {};
 }
 
+// The propagation the mount's options ask for, as runc sets it after mounting.
+Result<void> set_propagation(const ParsedOptions& options, const std::string& target) {
+  if (options.propagation.empty()) return {};
+  return do_mount("", target, "", propagation_flags(options.propagation), "");
+}
+
 Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
                               const nlohmann::json& binds) {
   std::string target = root + mount.destination;
   ParsedOptions options = parse_mount_options(mount.options);
   // What the shim shares in place of a host mount (a bind, an overlay it mounted, Podman's shm).
   for (const auto& bind : binds)
-    if (bind.value("destination", "") == mount.destination) return bind_from_host(bind, target);
+    if (bind.value("destination", "") == mount.destination) {
+      TRY(bind_from_host(bind, target));
+      return set_propagation(options, target);
+    }
   if ((options.flags & MS_BIND) || mount.type == "bind") {
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};
@@ -198,7 +209,7 @@ Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
     TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | (options.flags & ~MS_RDONLY),
                  ""));
   if (mount.destination == "/dev" && mount.type == "tmpfs") TRY(populate_dev(target));
-  return {};
+  return set_propagation(options, target);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -85,6 +86,9 @@ void Context::warn(const std::string& message) const {
 int main(int argc, char** argv) {
   // Before anything here opens a descriptor that could land on fd 5.
   const bool keep_fd5 = inherited_fd5();
+  // A hook that exits without reading its state, or a reader that goes away, is an EPIPE to
+  // handle, not a signal that ends vessel halfway through create (and orphans the shim).
+  ::signal(SIGPIPE, SIG_IGN);
   Arguments args(argv + 1, argv + argc);
   std::string root, log_path, log_format = "text";
   size_t i = 0;

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
     (void)sys::write_all(ready.get(), nlohmann::json{{"ok", false}, {"error", message}}.dump());
     return 1;
   };
+  // A session of its own, as runc's container init has: conmon ends a --timeout by killing the
+  // container's process group, which must not be conmon's own.
+  ::setsid();
   // Hold no directory of the caller's (the bundle, a mount point) busy while the container lives.
   if (::chdir("/") < 0) return report_failure("chdir /: " + std::string(std::strerror(errno)));
   auto dir = sys::open(state_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW);

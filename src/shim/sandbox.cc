@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -81,6 +82,10 @@ class Sandbox {
       log::debug("not in the host cgroup " + dir);
     for (const auto& limit : host_cgroup::apply_cpu_limits(spec.cgroups_path, spec.resources))
       log::warning("cannot set the host cgroup's " + limit);
+    // The container's pid is the shim: a cgroup namespace the spec asks for starts here (QEMU
+    // inherits it), rooted at the cgroup just joined.
+    if (spec.find_namespace("cgroup") && ::unshare(CLONE_NEWCGROUP) < 0)
+      return fail_errno("creating a cgroup namespace");
     TRY(mount_overlays(spec));
     BindPlan binds = TRY(plan_binds(spec));
     if (spec.root_readonly) TRY(make_mount_points(spec));

@@ -293,6 +293,21 @@ TEST_F(PodmanTest, ProgramNotFoundExits127LikeRunc) {
   auto result = podman(podman_run({"--rm", kImage, "no-such-program"}));
   EXPECT_EQ(result.exit_code, 127);
   EXPECT_NE(result.err.find("executable file not found in $PATH"), std::string::npos) << result.err;
+  // A path that exists but cannot run is 126, and a process without HOME gets "/" (as runc
+  // gives both); an exec of it is 126 too.
+  for (const std::string& runtime : {std::string("runc"), vessel()}) {
+    EXPECT_EQ(podman({"run", "--rm", "--runtime=" + runtime, kImage, "/etc"}).exit_code, 126)
+        << runtime;
+    EXPECT_EQ(podman({"run", "--rm", "--runtime=" + runtime, "--user", "100", kImage, "sh", "-c",
+                      "echo $HOME"})
+                  .out,
+              "/\n")
+        << runtime;
+    auto started = podman({"run", "-d", "--runtime=" + runtime, kImage, "sleep", "1000"});
+    std::string id = full_id(started.out);
+    EXPECT_EQ(podman({"exec", id, "/etc"}).exit_code, 126) << runtime;
+    podman({"rm", "-f", "-t", "0", id});
+  }
 }
 
 // Podman enters the mount namespace of the container's pid: the shim's, which shows the
@@ -681,6 +696,12 @@ TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
     };
     note("init", podman({"run", "--rm", "--init", "--runtime=" + runtime, kImage, "sh", "-c",
                          "tr '\\0' ' ' < /proc/1/cmdline"}));
+    // --timeout: conmon kills the container's process group, which is the shim's own.
+    std::string timed = "vessel-timeout-" + std::to_string(seen.size());
+    note("timeout", podman({"run", "--name", timed, "--timeout", "2", "--runtime=" + runtime,
+                            kImage, "sleep", "60"}));
+    note("after timeout", podman({"inspect", "-f", "{{.State.Status}}", timed}));
+    podman({"rm", "-f", timed});
     std::string id = run_d({kImage, "sh", "-c", "sleep 1; exit 7"});
     note("wait", podman({"wait", id}));
     podman({"rm", id});
@@ -734,6 +755,8 @@ TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
   EXPECT_NE(runc.find("logs -f: 0 line1\nline2\nline3\n"), std::string::npos) << runc;
   EXPECT_NE(runc.find("healthcheck after rm: 1 unhealthy"), std::string::npos) << runc;
   EXPECT_NE(runc.find("committed: 0 inside"), std::string::npos) << runc;
+  EXPECT_NE(runc.find("timeout: 255 \nafter timeout: 0 exited\n"), std::string::npos) << runc;
+  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz").out, "") << "no state left";
 }
 
 // `podman pause` of a VM busy with a spinning process: QEMU itself stops using the CPU.
