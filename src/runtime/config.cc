@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/sys.h"
@@ -12,10 +13,10 @@ namespace {
 
 // Guest assets installed beside the binaries (make install), or built in the build tree.
 std::string default_asset_dir() {
-  std::string exe_dir = sys::executable_dir();
-  std::string installed = exe_dir + "/../share/vessel";
+  std::string dir = companion_dir();
+  std::string installed = dir + "/../share/vessel";
   if (sys::exists(installed + "/vmlinux")) return installed;
-  return exe_dir + "/guest";
+  return dir + "/guest";
 }
 
 std::vector<std::string> search_path() {
@@ -25,11 +26,27 @@ std::vector<std::string> search_path() {
   if (const char* home = std::getenv("HOME"); home && *home)
     paths.push_back(std::string(home) + "/.config/vessel/configuration.toml");
   paths.push_back("/etc/vessel/configuration.toml");
-  paths.push_back(sys::executable_dir() + "/../share/vessel/configuration.toml");
+  paths.push_back(companion_dir() + "/../share/vessel/configuration.toml");
   return paths;
 }
 
 }  // namespace
+
+std::string companion_dir() {
+  auto has_shim = [](const std::string& dir) { return sys::exists(dir + "/vessel-shim"); };
+  std::string own = sys::executable_dir();
+  if (has_shim(own)) return own;
+  if (has_shim(VESSEL_BUILD_BIN_DIR)) return VESSEL_BUILD_BIN_DIR;
+  const char* path = std::getenv("PATH");
+  std::string entries = path ? path : "/usr/local/bin:/usr/bin";
+  for (size_t start = 0; start <= entries.size();) {
+    size_t end = std::min(entries.find(':', start), entries.size());
+    std::string dir = entries.substr(start, end - start);
+    if (!dir.empty() && dir[0] == '/' && has_shim(dir)) return dir;
+    start = end + 1;
+  }
+  return own;
+}
 
 Result<Config> parse_config(const std::string& text, const std::string& source) {
   Config config;

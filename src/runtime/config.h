@@ -27,6 +27,10 @@ struct Config {
 };
 
 Result<Config> load_config();
+// Where vessel-shim and the guest image live: beside this binary (make install, the build tree),
+// else the build tree this binary was built in, else the first vessel-shim on $PATH. So a copy
+// of `vessel` elsewhere (Podman's --runtime=/some/copy) still finds its companions.
+std::string companion_dir();
 Result<Config> parse_config(const std::string& text, const std::string& source);
 
 }  // namespace vessel::runtime

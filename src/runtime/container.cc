@@ -165,7 +165,7 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
 
   auto ready = TRY(sys::pipe());
   SpawnOptions options;
-  options.argv = {sys::executable_dir() + "/vessel-shim", dir};
+  options.argv = {companion_dir() + "/vessel-shim", dir};
   options.fds = {{0, 0}, {1, 1}, {2, 2}, {kShimReadyFd, ready.write.get()}};
   if (request.keep_fd5) options.fds.push_back({kSlirpExitPipeFd, kSlirpExitPipeFd});
   // Podman enters the mount namespace of the container's pid (podman cp, top): the shim's own,

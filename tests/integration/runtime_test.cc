@@ -654,3 +654,39 @@ TEST_F(RuntimeTest, ASignalRightAfterStartReachesTheTrapTheProgramSetsUp) {
 }
 
 }  // namespace vessel::test
+
+namespace vessel::test {
+
+// Host descriptors cannot cross into a VM: --preserve-fds is refused in one sentence (Podman's
+// `run --preserve-fds N`), never silently dropped; 0 is what Podman passes otherwise.
+TEST_F(RuntimeTest, PreservedDescriptorsAreRefusedInOneSentence) {
+  make_busybox_bundle(m_bundle, {"true"});
+  auto result = vessel_cmd({"create", "--preserve-fds", "2", "--bundle", m_bundle, "fds"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err,
+            "vessel: --preserve-fds 2: a container in a VM cannot be handed the host's open files; "
+            "pass the data through a volume, a pipe on stdin, or the network instead\n");
+  expect_nothing_left("fds");
+  auto none = vessel_cmd({"run", "--preserve-fds", "0", "--bundle", m_bundle, "fds"});
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  expect_nothing_left("fds");
+}
+
+}  // namespace vessel::test
+
+namespace vessel::test {
+
+// Podman's --runtime may name a copy of vessel anywhere (its system tests copy the binary): the
+// copy still finds vessel-shim and the guest image of the installation it came from.
+TEST_F(RuntimeTest, ACopyOfVesselElsewhereFindsItsShimAndGuest) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "echo from-the-copy; exit 6"});
+  std::string copy = m_dir.path() + "/elsewhere/vessel";
+  std::filesystem::create_directories(m_dir.path() + "/elsewhere");
+  std::filesystem::copy_file(vessel(), copy);
+  auto result = run({copy, "--root", m_root, "run", "--bundle", m_bundle, "copied"});
+  EXPECT_EQ(result.exit_code, 6) << result.err;
+  EXPECT_EQ(result.out, "from-the-copy\n");
+  expect_nothing_left("copied");
+}
+
+}  // namespace vessel::test

@@ -68,4 +68,12 @@ Result<std::string> ArgumentParser::id(size_t extra_allowed) const {
   return m_positional[0];
 }
 
+Result<void> refuse_preserved_fds(const ArgumentParser& parser) {
+  std::string count = parser.value("preserve-fds", "0");
+  if (count == "0") return {};
+  return fail("--preserve-fds " + count +
+              ": a container in a VM cannot be handed the host's open files; pass the data "
+              "through a volume, a pipe on stdin, or the network instead");
+}
+
 }  // namespace vessel::runtime

@@ -50,6 +50,10 @@ class ArgumentParser {
   Arguments m_positional;
 };
 
+// --preserve-fds N with N > 0: host descriptors cannot cross into a VM; said in one sentence
+// rather than silently dropped.
+Result<void> refuse_preserved_fds(const ArgumentParser& parser);
+
 Result<int> command_create(Context& context, const Arguments& args);
 Result<int> command_start(Context& context, const Arguments& args);
 Result<int> command_state(Context& context, const Arguments& args);

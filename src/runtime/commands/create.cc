@@ -7,6 +7,7 @@ Result<int> command_create(Context& context, const Arguments& args) {
   ArgumentParser parser("create", args);
   TRY(parser.parse({"bundle|b", "pid-file", "console-socket", "preserve-fds"},
                    {"no-pivot", "no-new-keyring"}));
+  TRY(refuse_preserved_fds(parser));
   CreateRequest request{TRY(parser.id()), parser.value("bundle", "."), parser.value("pid-file"),
                         parser.value("console-socket"), context.keep_fd5};
   Config config = TRY(load_config());

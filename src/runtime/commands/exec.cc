@@ -13,6 +13,7 @@ Result<int> command_exec(Context& context, const Arguments& args) {
   ArgumentParser parser("exec", args);
   TRY(parser.parse({"process|p", "pid-file", "console-socket", "cwd", "preserve-fds"},
                    {"detach|d", "tty|t"}, ArgumentParser::StopAt::FirstPositional));
+  TRY(refuse_preserved_fds(parser));
   if (parser.positional().empty())
     return fail("vessel exec: expects a container id (see vessel --help)");
   ExecRequest request;

@@ -10,6 +10,7 @@ Result<int> command_run(Context& context, const Arguments& args) {
   context.warnings_on_stderr = true;
   TRY(parser.parse({"bundle|b", "pid-file", "console-socket", "preserve-fds"},
                    {"detach|d", "no-pivot", "no-new-keyring"}));
+  TRY(refuse_preserved_fds(parser));
   CreateRequest request{TRY(parser.id()), parser.value("bundle", "."), parser.value("pid-file"),
                         parser.value("console-socket"), context.keep_fd5};
   Config config = TRY(load_config());
