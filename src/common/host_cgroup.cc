@@ -12,9 +12,14 @@ namespace vessel::host_cgroup {
 
 namespace {
 
-// Mount points of cgroup and cgroup2 file systems (fields of /proc/self/mountinfo).
-std::vector<std::string> hierarchies() {
-  std::vector<std::string> found;
+struct Hierarchy {
+  std::string mount_point;
+  std::string controllers;  // "cpu", "cpu,cpuacct", "name=systemd"; empty for cgroup2
+};
+
+// Mounted cgroup and cgroup2 file systems (fields of /proc/self/mountinfo).
+std::vector<Hierarchy> hierarchies() {
+  std::vector<Hierarchy> found;
   auto info = sys::read_file("/proc/self/mountinfo", 1 << 20);
   if (!info) return found;
   std::istringstream lines(*info);
@@ -25,15 +30,37 @@ std::vector<std::string> hierarchies() {
     fields >> id >> parent >> device >> root >> mount_point;
     while (fields >> field && field != "-") {
     }
-    std::string type;
-    fields >> type;
-    if (type == "cgroup" || type == "cgroup2") found.push_back(mount_point);
+    std::string type, source, options;
+    fields >> type >> source >> options;
+    if (type == "cgroup2") found.push_back({mount_point, ""});
+    if (type != "cgroup") continue;
+    // The super options name the controllers among rw, clone_children and the like.
+    std::string controllers;
+    std::istringstream names(options);
+    for (std::string name; std::getline(names, name, ',');)
+      if (name != "rw" && name != "ro" && name != "clone_children" && name != "noprefix" &&
+          !name.starts_with("release_agent") && name != "xattr")
+        controllers += (controllers.empty() ? "" : ",") + name;
+    found.push_back({mount_point, controllers});
   }
   return found;
 }
 
+// This process's cgroup in `hierarchy` (/proc/self/cgroup), where a relative cgroupsPath starts.
+std::string own_cgroup(const Hierarchy& hierarchy) {
+  auto text = sys::read_file("/proc/self/cgroup", 65536).value_or("");
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    size_t first = line.find(':'), second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    if (line.substr(first + 1, second - first - 1) == hierarchy.controllers)
+      return line.substr(second + 1) == "/" ? "" : line.substr(second + 1);
+  }
+  return "";
+}
+
 bool usable(const std::string& path) {
-  return !path.empty() && path[0] == '/' && path.find(':') == std::string::npos &&
+  return !path.empty() && !path.starts_with("..") && path.find(':') == std::string::npos &&
          path.find("/../") == std::string::npos && !path.ends_with("/..");
 }
 
@@ -54,13 +81,17 @@ void fill_cpuset(const std::string& dir) {
 std::vector<std::string> directories(const std::string& path) {
   std::vector<std::string> dirs;
   if (!usable(path)) return dirs;
-  for (const auto& hierarchy : hierarchies()) dirs.push_back(hierarchy + path);
+  // An absolute path starts at each hierarchy's root; a relative one at this process's own cgroup
+  // there, as runc reads it.
+  for (const auto& hierarchy : hierarchies())
+    dirs.push_back(hierarchy.mount_point +
+                   (path[0] == '/' ? path : own_cgroup(hierarchy) + "/" + path));
   return dirs;
 }
 
-std::vector<std::string> join(const std::string& path) {
+std::vector<std::string> join(const std::vector<std::string>& dirs) {
   std::vector<std::string> failed;
-  for (const auto& dir : directories(path)) {
+  for (const auto& dir : dirs) {
     if (!sys::mkdir_p(dir, 0755)) {
       failed.push_back(dir);
       continue;
@@ -72,9 +103,10 @@ std::vector<std::string> join(const std::string& path) {
   return failed;
 }
 
-std::vector<std::string> apply_cpu_limits(const std::string& path, const oci::Resources& limits) {
+std::vector<std::string> apply_cpu_limits(const std::vector<std::string>& dirs,
+                                          const oci::Resources& limits) {
   std::vector<std::string> failed;
-  for (const auto& dir : directories(path)) {
+  for (const auto& dir : dirs) {
     auto put = [&](const char* file, const std::string& value) {
       std::string target = dir + "/" + file;
       if (value.empty() || !sys::exists(target)) return;

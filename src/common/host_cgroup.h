@@ -13,16 +13,19 @@
 
 namespace vessel::host_cgroup {
 
-// The directories `path` names, one per mounted cgroup hierarchy.
+// The directories `path` names, one per mounted cgroup hierarchy; a relative path is below the
+// calling process's own cgroup in each (so `delete` must run where `create` ran, as with runc).
 std::vector<std::string> directories(const std::string& path);
-// Creates them and moves this process into each; returns what could not be joined.
-std::vector<std::string> join(const std::string& path);
+// Creates `dirs` (from directories()) and moves this process into each; returns what could not
+// be joined. (Resolve first: a relative path means something else once joined.)
+std::vector<std::string> join(const std::vector<std::string>& dirs);
 // Sets the spec's CPU limits on them (shares or weight, quota and period, cpuset CPUs and memory
 // nodes), in whichever hierarchies have those files: the VM as a whole gets the CPU the
 // container may use, as runc's processes would. Memory is left to the guest: a host limit of the
 // container's size would kill the VM, whose guest kernel and agent live outside that limit.
 // Returns what could not be written.
-std::vector<std::string> apply_cpu_limits(const std::string& path, const oci::Resources& limits);
+std::vector<std::string> apply_cpu_limits(const std::vector<std::string>& dirs,
+                                          const oci::Resources& limits);
 // Removes them (once empty); quietly skips what is gone or busy.
 void remove(const std::string& path);
 

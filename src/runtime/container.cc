@@ -260,8 +260,8 @@ Result<void> update_container(const StateStore& store, const std::string& id,
   // more from the container's view.
   auto config = bundle_config(state.bundle);
   if (config && config->contains("linux") && (*config)["linux"].is_object())
-    for (const auto& failed :
-         host_cgroup::apply_cpu_limits((*config)["linux"].value("cgroupsPath", ""), limits))
+    for (const auto& failed : host_cgroup::apply_cpu_limits(
+             host_cgroup::directories((*config)["linux"].value("cgroupsPath", "")), limits))
       return fail("updating container \"" + id + "\": cannot set the host cgroup's " + failed);
   return {};
 }

@@ -78,9 +78,10 @@ class Sandbox {
     Network network = TRY(setup_network(spec));
     log::debug("network ready");
     // QEMU, started below, inherits the cgroup Podman reads the container's cost from.
-    for (const auto& dir : host_cgroup::join(spec.cgroups_path))
+    const auto cgroup_dirs = host_cgroup::directories(spec.cgroups_path);
+    for (const auto& dir : host_cgroup::join(cgroup_dirs))
       log::debug("not in the host cgroup " + dir);
-    for (const auto& limit : host_cgroup::apply_cpu_limits(spec.cgroups_path, spec.resources))
+    for (const auto& limit : host_cgroup::apply_cpu_limits(cgroup_dirs, spec.resources))
       log::warning("cannot set the host cgroup's " + limit);
     // The container's pid is the shim: a cgroup namespace the spec asks for starts here (QEMU
     // inherits it), rooted at the cgroup just joined.

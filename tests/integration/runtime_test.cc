@@ -690,3 +690,37 @@ TEST_F(RuntimeTest, ACopyOfVesselElsewhereFindsItsShimAndGuest) {
 }
 
 }  // namespace vessel::test
+
+namespace vessel::test {
+
+// linux.cgroupsPath, absolute or relative to the caller's own cgroup (as runc reads it): the shim
+// and QEMU are in it, with the spec's CPU limits; delete removes it.
+TEST_F(RuntimeTest, HostCgroupPathsAbsoluteAndRelativeCarryTheCpuLimits) {
+  if (!std::filesystem::exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"))
+    GTEST_SKIP() << "this test reads cgroup v1's cpu controller, which this host does not mount";
+  std::string own = sh("sed -n 's/^[0-9]*:cpu:\\(.*\\)$/\\1/p' /proc/self/cgroup").out;
+  own = own.substr(0, own.find('\n'));
+  if (own == "/") own = "";
+  make_busybox_bundle(m_bundle, {"sleep", "1000"});
+  auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+  config["linux"]["resources"] = {{"cpu", {{"quota", 30000}, {"period", 100000}, {"shares", 300}}}};
+  for (const std::string path : {"/vessel-test-absolute", "vessel-test-relative"}) {
+    config["linux"]["cgroupsPath"] = path;
+    std::ofstream(m_bundle + "/config.json") << config.dump();
+    ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "cg"}).exit_code, 0) << path;
+    std::string dir = "/sys/fs/cgroup/cpu" + (path[0] == '/' ? path : own + "/" + path);
+    std::string quota, shares;
+    std::ifstream(dir + "/cpu.cfs_quota_us") >> quota;
+    std::ifstream(dir + "/cpu.shares") >> shares;
+    EXPECT_EQ(quota, "30000") << dir;
+    EXPECT_EQ(shares, "300") << dir;
+    std::string pid = read_json(vessel_cmd({"state", "cg"}).out)["pid"].dump();
+    std::string procs = sh("cat " + dir + "/cgroup.procs").out;
+    EXPECT_NE(procs.find(pid + "\n"), std::string::npos) << "the shim is in " << dir;
+    ASSERT_EQ(vessel_cmd({"delete", "--force", "cg"}).exit_code, 0);
+    EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+    expect_nothing_left("cg");
+  }
+}
+
+}  // namespace vessel::test
