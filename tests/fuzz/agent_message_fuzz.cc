@@ -1,7 +1,8 @@
 // Fuzzes what the host accepts from the guest's agent: parse_agent_message on a Control frame
 // whose payload is the input, and printable() on the input as text.
 // Checks: text that reaches the host is printable (no C0 or C1 control, no DEL), within its bound,
-// and unchanged by a second printable(); printable ASCII passes as it is; numbers are in range.
+// and unchanged by a second printable(); printable ASCII passes as it is; numbers are in range;
+// process lists are bounded.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -54,5 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(*message->signal >= 1 && *message->signal <= 64, "signal out of range");
   if (message->type == "exit")
     FUZZ_CHECK(message->exit_code || message->signal, "an exit without exit_code or signal");
+  FUZZ_CHECK(message->processes.size() <= kMaxGuestProcesses, "too many processes");
+  for (const auto& process : message->processes) {
+    FUZZ_CHECK(process.pid >= 1, "a process without a pid");
+    check_safe(process.command, kMaxGuestCommand);
+  }
   return 0;
 }
