@@ -63,6 +63,25 @@ Result<void> bind_at_destination(int root, const oci::Mount& mount) {
   return {};
 }
 
+// A mount only the guest has (a tmpfs, mqueue, devpts): the host cannot see into it, so podman
+// cp there would land unseen underneath it. A read-only empty tmpfs in its place makes that an
+// error the user sees ("read-only file system") instead.
+Result<void> cover_guest_only_mount(int root, const oci::Mount& mount) {
+  static const char* kSystem[] = {"/proc", "/sys", "/dev"};
+  for (const char* prefix : kSystem)
+    if (mount.destination == prefix || mount.destination.starts_with(std::string(prefix) + "/"))
+      return {};
+  auto destination = open_in_root(root, mount.destination);
+  if (!destination) return {};
+  struct stat st;
+  if (::fstat(destination->get(), &st) < 0 || !S_ISDIR(st.st_mode)) return {};
+  std::string target = fd_path(destination->get());
+  if (::mount("guest-only", target.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=4k,mode=0555") < 0)
+    return fail_errno("covering " + mount.destination);
+  return {};
+}
+
 // Makes `path` (absolute, inside `root`) exist as a directory, or as an empty file when
 // `file`, one component at a time and never outside the root.
 Result<void> make_in_root(int root, const std::string& path, bool file) {
@@ -157,10 +176,12 @@ Result<void> enter_container_view(const oci::Spec& spec) {
     return fail_errno("bind " + root);
   UniqueFd root_fd = TRY(sys::open(root, O_PATH | O_DIRECTORY));
   // A bind that cannot be shown only hides that path from podman cp: the container still runs.
-  for (const auto& mount : spec.mounts)
-    if (is_bind(mount))
-      if (auto shown = bind_at_destination(root_fd.get(), mount); !shown)
-        log::warning("podman cp will not see " + mount.destination + ": " + shown.error().message);
+  for (const auto& mount : spec.mounts) {
+    auto shown = is_bind(mount) ? bind_at_destination(root_fd.get(), mount)
+                                : cover_guest_only_mount(root_fd.get(), mount);
+    if (!shown)
+      log::warning("podman cp will not see " + mount.destination + ": " + shown.error().message);
+  }
   if (spec.root_readonly) TRY(remount_readonly(root));
   // pivot_root with the old root stacked under the new one, then detach it (as runc does).
   if (::fchdir(root_fd.get()) < 0) return fail_errno("chdir " + root);

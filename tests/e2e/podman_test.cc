@@ -854,3 +854,26 @@ TEST_F(PodmanTest, RunFlagsSeenInsideMatchRunc) {
 }
 
 }  // namespace vessel::test
+
+namespace vessel::test {
+
+// A tmpfs lives only in the guest: `podman cp` into it says so (read-only file system) rather
+// than landing unseen underneath it on the host.
+TEST_F(PodmanTest, PodmanCpIntoAGuestOnlyTmpfsFailsVisibly) {
+  auto started = podman(podman_run({"-d", "--tmpfs", "/scratch", kImage, "sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = full_id(started.out);
+  TempDir dir;
+  std::ofstream(dir.path() + "/note") << "hello\n";
+  auto copied = podman({"cp", dir.path() + "/note", id + ":/scratch/note"});
+  EXPECT_NE(copied.exit_code, 0);
+  EXPECT_NE(copied.err.find("read-only file system"), std::string::npos) << copied.err;
+  EXPECT_EQ(podman({"exec", id, "ls", "/scratch"}).out, "");
+  EXPECT_EQ(podman({"cp", dir.path() + "/note", id + ":/tmp/note"}).exit_code, 0)
+      << "elsewhere podman cp still works";
+  EXPECT_EQ(podman({"exec", id, "cat", "/tmp/note"}).out, "hello\n");
+  EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+  expect_nothing_left(id);
+}
+
+}  // namespace vessel::test
