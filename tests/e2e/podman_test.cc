@@ -516,6 +516,11 @@ TEST_F(PodmanTest, ResourcesSizeTheVmAndAreEnforcedInTheGuest) {
   long kib = std::stol(sized.out.substr(sized.out.find(':') + 1));
   EXPECT_GE(kib, 512 * 1024) << sized.out;
   EXPECT_NE(sized.out.find("\n2\n536870912\n200000 100000\n"), std::string::npos) << sized.out;
+  auto limits = podman(podman_run(
+      {"--rm", "--memory", "64m", "--memory-swap", "96m", "--pids-limit", "50", "--cpuset-cpus",
+       "0", kImage, "sh", "-c",
+       "cd /sys/fs/cgroup; cat memory.max memory.swap.max pids.max cpuset.cpus"}));
+  EXPECT_EQ(limits.out, "67108864\n33554432\n50\n0\n") << limits.err;
 
   std::string name = "vessel-oom-test";
   podman({"rm", "-f", name});
