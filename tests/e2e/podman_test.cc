@@ -858,9 +858,6 @@ TEST_F(PodmanTest, RunFlagsSeenInsideMatchRunc) {
     podman({"volume", "rm", "-f", name});
 }
 
-}  // namespace vessel::test
-
-namespace vessel::test {
 
 // A tmpfs lives only in the guest: `podman cp` into it says so (read-only file system) rather
 // than landing unseen underneath it on the host.

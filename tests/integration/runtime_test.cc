@@ -508,9 +508,6 @@ TEST_F(RuntimeTest, ErrorsGoToTheLogFileAsOneJsonObject) {
                               "/config.json");
 }
 
-}  // namespace vessel::test
-
-namespace vessel::test {
 
 // linux.uidMappings/gidMappings become a user namespace in the guest: ids on the 9p root are the
 // host's, the container sees them through the mapping, and what it writes has the mapped owner
@@ -585,9 +582,6 @@ TEST_F(RuntimeTest, NamespacePathsOfTheWrongTypeOrOutsideTheVmAreRefused) {
   expect_nothing_left("nspath");
 }
 
-}  // namespace vessel::test
-
-namespace vessel::test {
 
 // `vessel ps` lists the processes in the container's VM, numbered as its pid namespace sees them.
 TEST_F(RuntimeTest, PsListsTheContainersProcessesInTheGuest) {
@@ -618,9 +612,6 @@ TEST_F(RuntimeTest, PsListsTheContainersProcessesInTheGuest) {
   expect_nothing_left("listed");
 }
 
-}  // namespace vessel::test
-
-namespace vessel::test {
 
 // The init is PID 1 of its namespace: a signal it has no handler for is dropped. Under emulation
 // a shell reaches its `trap` much later than natively, so a TERM sent right after `start` (as
@@ -653,9 +644,6 @@ TEST_F(RuntimeTest, ASignalRightAfterStartReachesTheTrapTheProgramSetsUp) {
   expect_nothing_left("no-handler");
 }
 
-}  // namespace vessel::test
-
-namespace vessel::test {
 
 // Host descriptors cannot cross into a VM: --preserve-fds is refused in one sentence (Podman's
 // `run --preserve-fds N`), never silently dropped; 0 is what Podman passes otherwise.
@@ -672,9 +660,6 @@ TEST_F(RuntimeTest, PreservedDescriptorsAreRefusedInOneSentence) {
   expect_nothing_left("fds");
 }
 
-}  // namespace vessel::test
-
-namespace vessel::test {
 
 // Podman's --runtime may name a copy of vessel anywhere (its system tests copy the binary): the
 // copy still finds vessel-shim and the guest image of the installation it came from.
@@ -689,9 +674,6 @@ TEST_F(RuntimeTest, ACopyOfVesselElsewhereFindsItsShimAndGuest) {
   expect_nothing_left("copied");
 }
 
-}  // namespace vessel::test
-
-namespace vessel::test {
 
 // linux.cgroupsPath, absolute or relative to the caller's own cgroup (as runc reads it): the shim
 // and QEMU are in it, with the spec's CPU limits; delete removes it.

@@ -65,9 +65,6 @@ TEST(AgentMessageTest, PrintableKeepsUtf8AndReplacesBrokenSequences) {
   EXPECT_EQ(printable("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");
 }
 
-}  // namespace vessel::channel
-
-namespace vessel::channel {
 
 TEST(AgentMessageTest, ProcessListsAreTypedBoundedAndPrintable) {
   auto listed =

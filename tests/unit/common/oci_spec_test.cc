@@ -56,9 +56,6 @@ TEST(OciSpecTest, LoadBundleRequiresTheRootFilesystem) {
   EXPECT_EQ(missing.error().message, "bundle /nonexistent-bundle has no config.json");
 }
 
-}  // namespace vessel::oci
-
-namespace vessel::oci {
 
 // Found by the oci_spec fuzzer: each of these threw out of the parser, or truncated an id.
 TEST(OciSpecTest, WrongTypesAndHugeNumbersAreErrorsNotExceptionsOrRoot) {
@@ -85,9 +82,6 @@ TEST(OciSpecTest, WrongTypesAndHugeNumbersAreErrorsNotExceptionsOrRoot) {
       "config.json: process.user.additionalGids must be an integer from 0 to 4294967295");
 }
 
-}  // namespace vessel::oci
-
-namespace vessel::oci {
 
 static std::string with_linux(const std::string& linux_section, const std::string& process = "") {
   return R"({"ociVersion":"1.0.2","process":{"args":["a"])" + process +
