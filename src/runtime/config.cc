@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <type_traits>
 
 #include "common/sys.h"
 
@@ -48,6 +50,96 @@ std::string companion_dir() {
   return own;
 }
 
+namespace {
+
+// Every key vessel reads: Kata's names where the meaning is the same. Anything else in a file is
+// an error naming the file, the line and the key.
+enum class Type { String, Integer, Boolean };
+struct Key {
+  const char* section;
+  const char* name;
+  Type type;
+};
+constexpr Key kKeys[] = {
+    {"hypervisor.qemu", "path", Type::String},
+    {"hypervisor.qemu", "kernel", Type::String},
+    {"hypervisor.qemu", "initrd", Type::String},
+    {"hypervisor.qemu", "machine_type", Type::String},
+    {"hypervisor.qemu", "kernel_params", Type::String},
+    {"hypervisor.qemu", "accel", Type::String},
+    {"hypervisor.qemu", "default_vcpus", Type::Integer},
+    {"hypervisor.qemu", "default_memory", Type::Integer},
+    {"hypervisor.qemu", "enable_debug", Type::Boolean},
+    {"agent", "enable_debug", Type::Boolean},
+    {"runtime", "enable_debug", Type::Boolean},
+};
+
+const char* type_name(Type type) {
+  return type == Type::String ? "a string" : type == Type::Integer ? "an integer" : "true or false";
+}
+
+const char* node_type_name(const toml::node& node) {
+  if (node.is_string()) return "a string";
+  if (node.is_integer()) return "an integer";
+  if (node.is_floating_point()) return "a number with a fraction";
+  if (node.is_boolean()) return "a boolean";
+  if (node.is_array()) return "an array";
+  if (node.is_table()) return "a table";
+  return "a date or time";
+}
+
+bool is_section(const std::string& path) {
+  for (const auto& key : kKeys)
+    if (path == key.section || std::string(key.section).starts_with(path + ".")) return true;
+  return false;
+}
+
+std::string keys_of(const std::string& section) {
+  std::string names;
+  for (const auto& key : kKeys)
+    if (section == key.section) names += std::string(names.empty() ? "" : ", ") + key.name;
+  return names;
+}
+
+// FILE:LINE, where a value came from.
+std::string where(const std::string& source, const toml::node& node) {
+  return source + ":" + std::to_string(node.source().begin.line);
+}
+
+// Checks every key below `table` (at `path`) against kKeys and records the known ones.
+Result<void> walk(const toml::table& table, const std::string& path, const std::string& source,
+                  std::map<std::string, const toml::node*>& found) {
+  for (const auto& [name, node] : table) {
+    std::string full =
+        path.empty() ? std::string(name.str()) : path + "." + std::string(name.str());
+    if (node.is_table() && is_section(full)) {
+      TRY(walk(*node.as_table(), full, source, found));
+      continue;
+    }
+    const Key* key = nullptr;
+    for (const auto& candidate : kKeys)
+      if (path == candidate.section && name.str() == candidate.name) key = &candidate;
+    if (!key) {
+      std::string known = keys_of(path);
+      return fail(EINVAL, where(source, node) + ": " + full + ": unknown " +
+                              (node.is_table() ? "section" : "key") +
+                              (known.empty() ? std::string("; vessel reads [hypervisor.qemu], "
+                                                           "[agent] and [runtime]")
+                                             : "; [" + path + "] takes " + known));
+    }
+    bool right = key->type == Type::String    ? node.is_string()
+                 : key->type == Type::Integer ? node.is_integer()
+                                              : node.is_boolean();
+    if (!right)
+      return fail(EINVAL, where(source, node) + ": " + full + ": must be " + type_name(key->type) +
+                              ", not " + node_type_name(node));
+    found[full] = &node;
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<Config> parse_config(const std::string& text, const std::string& source) {
   Config config;
   config.source = source;
@@ -58,29 +150,68 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
   try {
     table = toml::parse(text, source);
   } catch (const toml::parse_error& error) {
-    const auto& where = error.source().begin;
-    return fail(source + " line " + std::to_string(where.line) + ": " +
-                std::string(error.description()) + ": fix the configuration file");
+    const auto& at = error.source().begin;
+    return fail(source + ":" + std::to_string(at.line) + ": " + std::string(error.description()) +
+                ": fix the configuration file");
   }
-  auto qemu = table["hypervisor"]["qemu"];
-  config.hypervisor_path = qemu["path"].value_or(config.hypervisor_path);
-  config.kernel = qemu["kernel"].value_or(config.kernel);
-  config.initrd = qemu["initrd"].value_or(config.initrd);
-  config.machine_type = qemu["machine_type"].value_or(config.machine_type);
-  config.kernel_params = qemu["kernel_params"].value_or(config.kernel_params);
-  config.accel = qemu["accel"].value_or(config.accel);
-  config.default_vcpus = qemu["default_vcpus"].value_or(config.default_vcpus);
-  config.default_memory = qemu["default_memory"].value_or(config.default_memory);
-  config.hypervisor_debug = qemu["enable_debug"].value_or(false);
-  config.agent_debug = table["agent"]["enable_debug"].value_or(false);
-  config.runtime_debug = table["runtime"]["enable_debug"].value_or(false);
+  std::map<std::string, const toml::node*> found;
+  TRY(walk(table, "", source, found));
+  auto take = [&](const std::string& key, auto& field) {
+    auto it = found.find(key);
+    if (it == found.end()) return;
+    using Field = std::remove_reference_t<decltype(field)>;
+    if constexpr (std::is_same_v<Field, std::string>)
+      field = **it->second->as_string();
+    else if constexpr (std::is_same_v<Field, bool>)
+      field = **it->second->as_boolean();
+    else
+      field = static_cast<Field>(std::clamp<int64_t>(**it->second->as_integer(), 0, 1 << 20));
+    config.origin[key] = where(source, *it->second);
+  };
+  take("hypervisor.qemu.path", config.hypervisor_path);
+  take("hypervisor.qemu.kernel", config.kernel);
+  take("hypervisor.qemu.initrd", config.initrd);
+  take("hypervisor.qemu.machine_type", config.machine_type);
+  take("hypervisor.qemu.kernel_params", config.kernel_params);
+  take("hypervisor.qemu.accel", config.accel);
+  take("hypervisor.qemu.default_vcpus", config.default_vcpus);
+  take("hypervisor.qemu.default_memory", config.default_memory);
+  take("hypervisor.qemu.enable_debug", config.hypervisor_debug);
+  take("agent.enable_debug", config.agent_debug);
+  take("runtime.enable_debug", config.runtime_debug);
+  auto at = [&](const std::string& key) {
+    return config.origin.contains(key) ? config.origin[key] : source;
+  };
   if (config.accel != "auto" && config.accel != "kvm" && config.accel != "tcg")
-    return fail(source + ": [hypervisor.qemu] accel must be \"auto\", \"kvm\" or \"tcg\", not \"" +
+    return fail(at("hypervisor.qemu.accel") +
+                ": hypervisor.qemu.accel: must be \"auto\", \"kvm\" or \"tcg\", not \"" +
                 config.accel + "\"");
-  if (config.default_vcpus < 1 || config.default_memory < 64)
-    return fail(source +
-                ": [hypervisor.qemu] needs default_vcpus >= 1 and default_memory >= 64 (MiB)");
+  if (config.default_vcpus < 1 || config.default_vcpus > 64)
+    return fail(at("hypervisor.qemu.default_vcpus") +
+                ": hypervisor.qemu.default_vcpus: must be from 1 to 64");
+  if (config.default_memory < 64)
+    return fail(at("hypervisor.qemu.default_memory") +
+                ": hypervisor.qemu.default_memory: must be at least 64 (MiB)");
   return config;
+}
+
+Result<void> check_configured_paths(const Config& config) {
+  for (const auto& [key, path] : {std::pair{"hypervisor.qemu.path", config.hypervisor_path},
+                                  std::pair{"hypervisor.qemu.kernel", config.kernel},
+                                  std::pair{"hypervisor.qemu.initrd", config.initrd}}) {
+    auto origin = config.origin.find(key);
+    if (origin == config.origin.end() || sys::exists(path)) continue;
+    return fail(ENOENT, origin->second + ": " + key + ": " + path +
+                            " does not exist: fix the path, or remove the key to use vessel's own");
+  }
+  return {};
+}
+
+std::vector<std::pair<std::string, std::string>> config_search_path() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& path : search_path())
+    out.emplace_back(path, sys::exists(path) ? "present" : "absent");
+  return out;
 }
 
 Result<Config> load_config() {
@@ -91,7 +222,9 @@ Result<Config> load_config() {
       continue;
     }
     std::string text = TRY(sys::read_file(path));
-    return parse_config(text, path);
+    Config config = TRY(parse_config(text, path));
+    TRY(check_configured_paths(config));
+    return config;
   }
   return parse_config("", "built-in defaults");
 }

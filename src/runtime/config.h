@@ -3,7 +3,9 @@
 // beside the binaries; keys that no file sets keep the built-in defaults.
 #pragma once
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
@@ -24,6 +26,8 @@ struct Config {
   // [agent], [runtime]
   bool agent_debug = false;
   bool runtime_debug = false;
+  // "hypervisor.qemu.kernel" → "FILE:LINE" for each value a file set; the rest are defaults.
+  std::map<std::string, std::string> origin;
 };
 
 Result<Config> load_config();
@@ -31,6 +35,12 @@ Result<Config> load_config();
 // else the build tree this binary was built in, else the first vessel-shim on $PATH. So a copy
 // of `vessel` elsewhere (Podman's --runtime=/some/copy) still finds its companions.
 std::string companion_dir();
+// Parses one file's text: every key is known and of its type, else the error names
+// FILE:LINE: KEY. `source` names the file.
 Result<Config> parse_config(const std::string& text, const std::string& source);
+// Paths a file set (QEMU, kernel, initrd) must exist: FILE:LINE: KEY: PATH does not exist.
+Result<void> check_configured_paths(const Config& config);
+// The files looked up, in order, and whether each is there.
+std::vector<std::pair<std::string, std::string>> config_search_path();
 
 }  // namespace vessel::runtime

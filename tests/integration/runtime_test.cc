@@ -451,19 +451,41 @@ TEST_F(RuntimeTest, ExistingId) {
   expect_nothing_left("twice");
 }
 
-TEST_F(RuntimeTest, MissingGuestImage) {
+// The configuration: a missing kernel, an unknown key or a wrong type is named by file, line and
+// key before anything starts; `vessel env` shows each value with where it came from.
+TEST_F(RuntimeTest, ConfigurationErrorsNameFileLineAndKeyAndEnvShowsOrigins) {
   make_busybox_bundle(m_bundle, {"true"});
   std::string config = m_dir.path() + "/configuration.toml";
-  std::ofstream(config) << "[hypervisor.qemu]\nkernel = \"/nonexistent/vmlinux\"\n";
-  auto result =
-      vessel_cmd({"create", "--bundle", m_bundle, "noimage"}, {.env = {{"VESSEL_CONFIG", config}}});
-  EXPECT_EQ(result.exit_code, 1);
-  EXPECT_EQ(result.err,
-            "vessel: the guest kernel /nonexistent/vmlinux is missing or unreadable: build the "
-            "guest image "
-            "(make guest) or set [hypervisor.qemu] kernel in " +
-                config + "\n");
-  expect_nothing_left("noimage");
+  auto create_with = [&](const std::string& text) {
+    std::ofstream(config) << text;
+    return vessel_cmd({"create", "--bundle", m_bundle, "configured"},
+                      {.env = {{"VESSEL_CONFIG", config}}});
+  };
+  auto missing = create_with("[hypervisor.qemu]\nkernel = \"/nonexistent/vmlinux\"\n");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "vessel: " + config +
+                             ":2: hypervisor.qemu.kernel: /nonexistent/vmlinux does not exist: fix "
+                             "the path, or remove the key to use vessel's own\n");
+  expect_nothing_left("configured");
+  auto unknown = create_with("[hypervisor.qemu]\ndefault_memory = 512\nmemory_slots = 4\n");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_TRUE(unknown.err.starts_with("vessel: " + config +
+                                      ":3: hypervisor.qemu.memory_slots: unknown key; "))
+      << unknown.err;
+  auto wrong = create_with("[runtime]\nenable_debug = \"yes\"\n");
+  EXPECT_EQ(wrong.err, "vessel: " + config +
+                           ":2: runtime.enable_debug: must be true or false, not a string\n");
+  expect_nothing_left("configured");
+
+  std::ofstream(config) << "# mine\n[hypervisor.qemu]\ndefault_memory = 384\n";
+  auto env = run({vessel(), "env"}, {.env = {{"VESSEL_CONFIG", config}}});
+  EXPECT_EQ(env.exit_code, 0) << env.err;
+  EXPECT_NE(env.out.find("#   " + config + " (present, used)"), std::string::npos) << env.out;
+  EXPECT_NE(env.out.find("default_memory   = 384"), std::string::npos) << env.out;
+  EXPECT_NE(env.out.find("# " + config + ":3\n"), std::string::npos) << env.out;
+  EXPECT_NE(env.out.find("default_vcpus    = 1                                        # default"),
+            std::string::npos)
+      << env.out;
 }
 
 TEST_F(RuntimeTest, AgentFromAnotherBuildIsNamedWithBothVersions) {
@@ -507,7 +529,6 @@ TEST_F(RuntimeTest, ErrorsGoToTheLogFileAsOneJsonObject) {
                               "/rootfs does not exist: check root.path in " + m_bundle +
                               "/config.json");
 }
-
 
 // linux.uidMappings/gidMappings become a user namespace in the guest: ids on the 9p root are the
 // host's, the container sees them through the mapping, and what it writes has the mapped owner
@@ -582,7 +603,6 @@ TEST_F(RuntimeTest, NamespacePathsOfTheWrongTypeOrOutsideTheVmAreRefused) {
   expect_nothing_left("nspath");
 }
 
-
 // `vessel ps` lists the processes in the container's VM, numbered as its pid namespace sees them.
 TEST_F(RuntimeTest, PsListsTheContainersProcessesInTheGuest) {
   make_busybox_bundle(m_bundle,
@@ -611,7 +631,6 @@ TEST_F(RuntimeTest, PsListsTheContainersProcessesInTheGuest) {
   ASSERT_EQ(vessel_cmd({"delete", "--force", "listed"}).exit_code, 0);
   expect_nothing_left("listed");
 }
-
 
 // The init is PID 1 of its namespace: a signal it has no handler for is dropped. Under emulation
 // a shell reaches its `trap` much later than natively, so a TERM sent right after `start` (as
@@ -644,7 +663,6 @@ TEST_F(RuntimeTest, ASignalRightAfterStartReachesTheTrapTheProgramSetsUp) {
   expect_nothing_left("no-handler");
 }
 
-
 // Host descriptors cannot cross into a VM: --preserve-fds is refused in one sentence (Podman's
 // `run --preserve-fds N`), never silently dropped; 0 is what Podman passes otherwise.
 TEST_F(RuntimeTest, PreservedDescriptorsAreRefusedInOneSentence) {
@@ -660,7 +678,6 @@ TEST_F(RuntimeTest, PreservedDescriptorsAreRefusedInOneSentence) {
   expect_nothing_left("fds");
 }
 
-
 // Podman's --runtime may name a copy of vessel anywhere (its system tests copy the binary): the
 // copy still finds vessel-shim and the guest image of the installation it came from.
 TEST_F(RuntimeTest, ACopyOfVesselElsewhereFindsItsShimAndGuest) {
@@ -673,7 +690,6 @@ TEST_F(RuntimeTest, ACopyOfVesselElsewhereFindsItsShimAndGuest) {
   EXPECT_EQ(result.out, "from-the-copy\n");
   expect_nothing_left("copied");
 }
-
 
 // linux.cgroupsPath, absolute or relative to the caller's own cgroup (as runc reads it): the shim
 // and QEMU are in it, with the spec's CPU limits; delete removes it.

@@ -67,5 +67,6 @@ Result<int> command_resume(Context& context, const Arguments& args);
 Result<int> command_update(Context& context, const Arguments& args);
 Result<int> command_features(Context& context, const Arguments& args);
 Result<int> command_ps(Context& context, const Arguments& args);
+Result<int> command_env(Context& context, const Arguments& args);
 
 }  // namespace vessel::runtime

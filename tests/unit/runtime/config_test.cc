@@ -42,11 +42,47 @@ TEST(ConfigTest, DefaultsPointAtTheBuiltGuestImage) {
 
 TEST(ConfigTest, BadValuesGetOneSentence) {
   EXPECT_EQ(parse_config("[hypervisor.qemu]\naccel = \"fast\"\n", "c.toml").error().message,
-            "c.toml: [hypervisor.qemu] accel must be \"auto\", \"kvm\" or \"tcg\", not \"fast\"");
+            "c.toml:2: hypervisor.qemu.accel: must be \"auto\", \"kvm\" or \"tcg\", not \"fast\"");
   auto broken = parse_config("[hypervisor.qemu\n", "c.toml");
   ASSERT_FALSE(broken);
-  EXPECT_TRUE(broken.error().message.starts_with("c.toml line 1: ")) << broken.error().message;
+  EXPECT_TRUE(broken.error().message.starts_with("c.toml:1: ")) << broken.error().message;
   EXPECT_TRUE(broken.error().message.ends_with(": fix the configuration file"));
+}
+
+// Every key is known and of its type; the error names the file, the line and the key.
+TEST(ConfigTest, UnknownKeysAndWrongTypesNameFileLineAndKey) {
+  auto error = [](const std::string& text) {
+    auto config = parse_config(text, "c.toml");
+    return config ? std::string("(accepted)") : config.error().message;
+  };
+  EXPECT_EQ(error("[hypervisor.qemu]\npath = \"/q\"\ndefualt_memory = 512\n"),
+            "c.toml:3: hypervisor.qemu.defualt_memory: unknown key; [hypervisor.qemu] takes path, "
+            "kernel, initrd, machine_type, kernel_params, accel, default_vcpus, default_memory, "
+            "enable_debug");
+  EXPECT_EQ(error("[hypervisor.qemu]\ndefault_memory = \"512\"\n"),
+            "c.toml:2: hypervisor.qemu.default_memory: must be an integer, not a string");
+  EXPECT_EQ(error("[agent]\nenable_debug = 1\n"),
+            "c.toml:2: agent.enable_debug: must be true or false, not an integer");
+  EXPECT_EQ(error("[hypervisor.firecracker]\npath = \"/f\"\n"),
+            "c.toml:1: hypervisor.firecracker: unknown section; vessel reads [hypervisor.qemu], "
+            "[agent] and [runtime]");
+  EXPECT_EQ(error("shared_fs = \"virtio-fs\"\n"),
+            "c.toml:1: shared_fs: unknown key; vessel reads [hypervisor.qemu], [agent] and "
+            "[runtime]");
+  EXPECT_EQ(error("[hypervisor.qemu]\ndefault_vcpus = 0\n"),
+            "c.toml:2: hypervisor.qemu.default_vcpus: must be from 1 to 64");
+}
+
+TEST(ConfigTest, EachValueRemembersItsOriginAndConfiguredPathsMustExist) {
+  auto config = parse_config("[hypervisor.qemu]\n\nkernel = \"/nonexistent/vmlinux\"\n", "c.toml");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->origin.at("hypervisor.qemu.kernel"), "c.toml:3");
+  EXPECT_FALSE(config->origin.contains("hypervisor.qemu.initrd"));
+  auto missing = check_configured_paths(*config);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message,
+            "c.toml:3: hypervisor.qemu.kernel: /nonexistent/vmlinux does not exist: fix the path, "
+            "or remove the key to use vessel's own");
 }
 
 }  // namespace vessel::runtime
