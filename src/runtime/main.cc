@@ -41,7 +41,9 @@ constexpr Command kCommands[] = {
     {"exec", command_exec,
      "exec [--process FILE] [--detach] [--pid-file FILE] [--tty] [--console-socket SOCKET] ID "
      "[ARGS...]"},
-    {"setup", command_setup, "setup --user   (register vessel in your Podman configuration)"},
+    {"setup", command_setup,
+     "setup --user [--default]   (register vessel in your Podman configuration; --default: "
+     "make it your default runtime)"},
 };
 
 void print_version() {

@@ -27,7 +27,7 @@ std::string user_containers_conf_path() {
 }
 
 Result<std::string> register_runtime(const std::string& existing, const std::string& vessel_path,
-                                     const std::string& source) {
+                                     const std::string& source, bool make_default) {
   toml::table table;
   try {
     table = toml::parse(existing, source);
@@ -48,6 +48,8 @@ Result<std::string> register_runtime(const std::string& existing, const std::str
   for (const char* runtime : {"kata", "krun", "vessel"})
     add_to_list(engine, "runtime_supports_kvm", runtime);
   add_to_list(engine, "network_cmd_options", "port_handler=slirp4netns");
+  // The reference's optional step: vessel as the user's default OCI runtime.
+  if (make_default) engine.insert_or_assign("runtime", "vessel");
   std::ostringstream out;
   out << table << "\n";
   return out.str();

@@ -14,7 +14,7 @@ namespace vessel::runtime {
 // slirp4netns' own port forwarder chosen (rootlessport would dial the container's address
 // inside the network namespace, where the VM cannot answer).
 Result<std::string> register_runtime(const std::string& existing, const std::string& vessel_path,
-                                     const std::string& source);
+                                     const std::string& source, bool make_default = false);
 
 std::string user_containers_conf_path();
 

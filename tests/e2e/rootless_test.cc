@@ -190,6 +190,15 @@ TEST_F(RootlessTest, ReferenceWalkthroughForAFreshUser) {
   auto date = as_user(user, "podman run --rm --runtime=vessel localhost/walk date");
   EXPECT_EQ(date.exit_code, 0) << date.err;
   EXPECT_NE(date.out.find("UTC"), std::string::npos) << date.out;
+  // The reference's optional step: vessel as the user's default runtime; plain `podman run`.
+  auto made_default = as_user(user, prefix() + "-walk/bin/vessel setup --user --default");
+  EXPECT_EQ(made_default.exit_code, 0) << made_default.err;
+  EXPECT_NE(made_default.out.find("now: podman run IMAGE CMD"), std::string::npos)
+      << made_default.out;
+  auto plain = as_user(user, "podman run --rm localhost/walk uname -r");
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_TRUE(plain.out.ends_with("-vessel\n")) << "a guest kernel, not the host's: " << plain.out;
+  EXPECT_NE(plain.out, host_kernel_release() + "\n");
   sh(source_dir() + "/tests/e2e/rootless-setup.sh " + build_dir() + " " + prefix() + "-walk " +
      user + " --remove");
 }

@@ -43,4 +43,12 @@ TEST(PodmanConfigTest, ABrokenFileIsNamed) {
   EXPECT_TRUE(broken.error().message.ends_with(": fix it, then run vessel setup --user again"));
 }
 
+TEST(PodmanConfigTest, DefaultMakesVesselTheEnginesRuntime) {
+  auto text = register_runtime("[engine]\nruntime = \"crun\"\n", "/v", "c.conf", true);
+  ASSERT_TRUE(text) << text.error().message;
+  EXPECT_NE(text->find("runtime = 'vessel'"), std::string::npos) << *text;
+  auto kept = register_runtime("[engine]\nruntime = \"crun\"\n", "/v", "c.conf");
+  EXPECT_NE(kept->find("runtime = 'crun'"), std::string::npos) << *kept;
+}
+
 }  // namespace vessel::runtime
