@@ -33,8 +33,8 @@ struct Mapping {
   }
 };
 
-// A fact that holds until the host reboots (the KVM verdict, the TSC rate): kept in `path` as
-// "<boot id>\n<value>", and computed again only after a reboot.
+}  // namespace
+
 std::string for_this_boot(const std::string& path, const std::function<std::string()>& compute) {
   std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("unknown");
   if (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
@@ -45,7 +45,11 @@ std::string for_this_boot(const std::string& path, const std::function<std::stri
   return value;
 }
 
-}  // namespace
+void record_for_this_boot(const std::string& path, const std::string& value) {
+  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("unknown");
+  if (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
+  (void)sys::write_file_atomic(path, boot_id + "\n" + value);
+}
 
 std::optional<std::string> kvm_unusable_reason() {
   // PVM ("kvm_pvm") is a KVM for nested hosts without hardware virtualisation: a few real-mode

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -19,7 +20,15 @@ struct AccelChoice {
 // Runs a real-mode "out; hlt" guest on /dev/kvm. Returns why KVM is unusable, or nothing if usable.
 std::optional<std::string> kvm_unusable_reason();
 
-// Resolves `requested`; the probe's verdict is cached in cache_dir for this boot of the host.
+// A fact that holds until the host reboots (the KVM verdict, the TSC rate): kept in `path` as
+// "<boot id>\n<value>", and computed again only after a reboot.
+std::string for_this_boot(const std::string& path, const std::function<std::string()>& compute);
+// Replaces such a fact (`vessel check` records what booting the real guest showed).
+void record_for_this_boot(const std::string& path, const std::string& value);
+
+// Resolves `requested`; the probe's verdict is cached in cache_dir/kvm-probe for this boot of
+// the host ("usable", or why not). `vessel check` replaces it with the verdict of booting the
+// real guest, which the quick probe cannot always foresee (kvm_pvm runs it but hangs the guest).
 Result<AccelChoice> choose_accel(Accel requested, const std::string& cache_dir);
 
 // The host's TSC rate, measured against CLOCK_MONOTONIC_RAW; TCG guests see the host's TSC.

@@ -35,6 +35,8 @@ constexpr Command kCommands[] = {
     {"update", command_update, "update --resources FILE|- ID"},
     {"ps", command_ps, "ps [--format table|json] ID   (the processes in the container's VM)"},
     {"features", command_features, "features   (the OCI features document)"},
+    {"check", command_check,
+     "check [--format text|json]   (can vessel run containers here? each problem with its fix)"},
     {"env", command_env, "env   (the effective configuration, and where each value came from)"},
     {"delete", command_delete, "delete [--force] ID"},
     {"run", command_run, "run [--bundle DIR] [--detach] ID"},

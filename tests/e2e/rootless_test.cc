@@ -2,9 +2,11 @@
 // subgid ranges and the kvm group (tests/e2e/rootless-setup.sh makes one), vessel installed with
 // `make install`, registered with `vessel setup --user`, Podman's defaults (slirp4netns).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -470,6 +472,66 @@ TEST_F(RootlessTest, ResourcesAreEnforcedInTheGuestForAnUnprivilegedUser) {
   EXPECT_EQ(result.out, "50331648\n40\n2\n") << result.err;
   sh("rm -rf " + bundle);
   expect_nothing_left();
+}
+
+// `vessel check` for a user whose setup is broken the ways the reference warns about: not in the
+// kvm group, /dev/kvm 0600, an unreadable guest image, vessel not registered, no subordinate ids.
+// Each problem comes with its fix, and the exit code says vessel cannot run containers here.
+TEST_F(RootlessTest, CheckReportsEachBrokenStepWithItsFix) {
+  const std::string user = "vessel-broken";
+  sh("userdel -r " + user + " 2>/dev/null; useradd -m -s /bin/sh " + user);
+  sh("sed -i '/^" + user + ":/d' /etc/subuid /etc/subgid");
+  const std::string dir = "/tmp/vessel-broken-image";
+  sh("rm -rf " + dir + " && mkdir -p " + dir + " && cp " + prefix() + "/share/vessel/vmlinux " +
+     dir + "/vmlinux && chmod 0600 " + dir + "/vmlinux && chmod 0755 " + dir);
+  std::ofstream(dir + "/configuration.toml")
+      << "[hypervisor.qemu]\nkernel = \"" << dir << "/vmlinux\"\n";
+  sh("chmod 0644 " + dir + "/configuration.toml");
+  auto check = [&] {
+    return as_user(
+        user, "VESSEL_CONFIG=" + dir + "/configuration.toml " + prefix() + "/bin/vessel check");
+  };
+  struct stat kvm {};
+  ASSERT_EQ(::stat("/dev/kvm", &kvm), 0);
+  ::chmod("/dev/kvm", 0600);
+  auto locked = check();
+  ::chmod("/dev/kvm", kvm.st_mode & 07777);
+  auto outside = check();
+  sh("userdel -r " + user + "; rm -rf " + dir);
+
+  EXPECT_EQ(locked.exit_code, 1) << locked.out << locked.err;
+  auto has = [](const CommandResult& result, const std::string& lines) {
+    return result.out.find(lines) != std::string::npos;
+  };
+  EXPECT_TRUE(has(locked,
+                  "! /dev/kvm: mode 0600 root:kvm: only root may use it\n    fix: sudo "
+                  "groupadd -f --system kvm && sudo chown root:kvm /dev/kvm && sudo chmod "
+                  "0660 /dev/kvm (most distributions' udev rules do this)\n"))
+      << locked.out;
+  EXPECT_TRUE(has(outside, "! kvm group: " + user +
+                               " is not in the kvm group that owns /dev/kvm\n    fix: sudo "
+                               "usermod -aG kvm " +
+                               user + ", then log in again\n"))
+      << outside.out;
+  for (const auto& result : {locked, outside}) {
+    EXPECT_TRUE(has(result, "✘ guest kernel: " + dir +
+                                "/vmlinux is not readable by you\n    fix: "
+                                "sudo chmod a+r " +
+                                dir + "/vmlinux\n"))
+        << result.out;
+    EXPECT_TRUE(has(result, "✘ subordinate ids: " + user +
+                                " has no range of 65536 ids in /etc/subuid and /etc/subgid\n    "
+                                "fix: sudo usermod --add-subuids 100000-165535 --add-subgids "
+                                "100000-165535 " +
+                                user + "\n"))
+        << result.out;
+    EXPECT_TRUE(has(result,
+                    "! Podman: vessel is not registered: podman needs "
+                    "--runtime=/path/to/vessel\n    fix: vessel setup --user\n"))
+        << result.out;
+    EXPECT_TRUE(result.out.ends_with("vessel cannot run containers here: 2 problems to fix\n"))
+        << result.out;
+  }
 }
 
 }  // namespace vessel::test

@@ -721,4 +721,27 @@ TEST_F(RuntimeTest, HostCgroupPathsAbsoluteAndRelativeCarryTheCpuLimits) {
   }
 }
 
+// On this host (and CI's): KVM cannot run vessel's guest, TCG is used and its cost measured; the
+// verdict and the exit code agree, in text and in JSON.
+TEST_F(RuntimeTest, CheckOnThisHostSaysTcgAndItsExitCodeMatches) {
+  auto text = run({vessel(), "check"});
+  bool ok_verdict = text.out.find("\nvessel can run containers here") != std::string::npos;
+  EXPECT_EQ(text.exit_code, ok_verdict ? 0 : 1) << text.out;
+  EXPECT_EQ(text.out.find("✘ ") == std::string::npos, ok_verdict) << text.out;
+  if (std::filesystem::exists("/sys/module/kvm_pvm") || !std::filesystem::exists("/dev/kvm")) {
+    size_t at = text.out.find("! KVM: ");
+    ASSERT_NE(at, std::string::npos) << text.out;
+    std::string line = text.out.substr(at, text.out.find('\n', at) - at);
+    EXPECT_NE(line.find(": VMs run under TCG emulation; a boot takes "), std::string::npos) << line;
+  }
+  auto json = run({vessel(), "check", "--format", "json"});
+  auto parsed = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(parsed.is_object()) << json.out;
+  EXPECT_EQ(parsed["ok"], ok_verdict);
+  EXPECT_EQ(json.exit_code, text.exit_code);
+  bool saw_kvm = false;
+  for (const auto& check : parsed["checks"]) saw_kvm |= check["check"] == "KVM";
+  EXPECT_TRUE(saw_kvm) << json.out;
+}
+
 }  // namespace vessel::test

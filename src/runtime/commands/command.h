@@ -68,5 +68,6 @@ Result<int> command_update(Context& context, const Arguments& args);
 Result<int> command_features(Context& context, const Arguments& args);
 Result<int> command_ps(Context& context, const Arguments& args);
 Result<int> command_env(Context& context, const Arguments& args);
+Result<int> command_check(Context& context, const Arguments& args);
 
 }  // namespace vessel::runtime
