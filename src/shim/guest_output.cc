@@ -12,7 +12,7 @@
 namespace vessel::shim {
 
 namespace {
-constexpr size_t kTail = 4096;
+constexpr size_t kTail = 16384;  // a panic with its stack trace
 constexpr double kBurstSeconds = 4;  // a boot's worth of messages goes through at once
 }  // namespace
 
@@ -75,6 +75,21 @@ std::string GuestOutput::last_line() const {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   size_t start = text.rfind('\n');
   return channel::printable(start == std::string::npos ? text : text.substr(start + 1), 512);
+}
+
+std::vector<std::string> GuestOutput::last_lines(size_t count) const {
+  std::vector<std::string> lines;
+  size_t end = m_tail.size();
+  while (end > 0 && lines.size() < count) {
+    size_t start = m_tail.rfind('\n', end - 1);
+    size_t from = start == std::string::npos ? 0 : start + 1;
+    std::string line = m_tail.substr(from, end - from);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.insert(lines.begin(), channel::printable(line, 256));
+    if (start == std::string::npos) break;
+    end = start;
+  }
+  return lines;
 }
 
 }  // namespace vessel::shim

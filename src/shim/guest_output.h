@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "common/capped_file.h"
 #include "common/unique_fd.h"
@@ -28,6 +29,8 @@ class GuestOutput {
   void drain();
   // The last complete line written, for error messages.
   std::string last_line() const;
+  // Up to `count` of the last non-empty lines, printable, oldest first.
+  std::vector<std::string> last_lines(size_t count) const;
 
  private:
   void refill();

@@ -516,10 +516,10 @@ TEST_F(PodmanTest, ResourcesSizeTheVmAndAreEnforcedInTheGuest) {
   long kib = std::stol(sized.out.substr(sized.out.find(':') + 1));
   EXPECT_GE(kib, 512 * 1024) << sized.out;
   EXPECT_NE(sized.out.find("\n2\n536870912\n200000 100000\n"), std::string::npos) << sized.out;
-  auto limits = podman(podman_run(
-      {"--rm", "--memory", "64m", "--memory-swap", "96m", "--pids-limit", "50", "--cpuset-cpus",
-       "0", kImage, "sh", "-c",
-       "cd /sys/fs/cgroup; cat memory.max memory.swap.max pids.max cpuset.cpus"}));
+  auto limits = podman(
+      podman_run({"--rm", "--memory", "64m", "--memory-swap", "96m", "--pids-limit", "50",
+                  "--cpuset-cpus", "0", kImage, "sh", "-c",
+                  "cd /sys/fs/cgroup; cat memory.max memory.swap.max pids.max cpuset.cpus"}));
   EXPECT_EQ(limits.out, "67108864\n33554432\n50\n0\n") << limits.err;
 
   std::string name = "vessel-oom-test";
@@ -686,6 +686,8 @@ TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesDetachAttachAndExitCodes) 
 // --init, wait, logs -f, restart, kill --signal, healthcheck run, export and commit of a running
 // container.
 TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
+  const std::string state_before =
+      sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out;
   auto observe = [&](const std::string& runtime) {
     std::string seen;
     auto run_d = [&](std::vector<std::string> tail) {
@@ -761,7 +763,8 @@ TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
   EXPECT_NE(runc.find("healthcheck after rm: 1 unhealthy"), std::string::npos) << runc;
   EXPECT_NE(runc.find("committed: 0 inside"), std::string::npos) << runc;
   EXPECT_NE(runc.find("timeout: 255 \nafter timeout: 0 exited\n"), std::string::npos) << runc;
-  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz").out, "") << "no state left";
+  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out, state_before)
+      << "no state left";
 }
 
 // `podman pause` of a VM busy with a spinning process: QEMU itself stops using the CPU.
@@ -858,7 +861,6 @@ TEST_F(PodmanTest, RunFlagsSeenInsideMatchRunc) {
     podman({"volume", "rm", "-f", name});
 }
 
-
 // A tmpfs lives only in the guest: `podman cp` into it says so (read-only file system) rather
 // than landing unseen underneath it on the host.
 TEST_F(PodmanTest, PodmanCpIntoAGuestOnlyTmpfsFailsVisibly) {
@@ -876,6 +878,61 @@ TEST_F(PodmanTest, PodmanCpIntoAGuestOnlyTmpfsFailsVisibly) {
   EXPECT_EQ(podman({"exec", id, "cat", "/tmp/note"}).out, "hello\n");
   EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
   expect_nothing_left(id);
+}
+
+// A guest that dies while starting is reported as what it is, with the console's last lines, on
+// the stderr of `podman run`: a kernel panic (a real one: no root file system to boot), and the
+// agent, the guest's init, exiting early (a stand-in QEMU prints the kernel's panic for it). With
+// enable_debug the console log is kept and its path said.
+TEST_F(PodmanTest, AGuestThatDiesWhileStartingIsNamedWithTheConsoleTail) {
+  TempDir dir;
+  const std::string state_before =
+      sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out;
+  auto runtime_with = [&](const std::string& name, const std::string& toml) {
+    std::ofstream(dir.path() + "/" + name + ".toml") << "[hypervisor.qemu]\n" << toml;
+    std::string runtime = dir.path() + "/vessel-" + name;
+    std::ofstream(runtime) << "#!/bin/sh\nexport VESSEL_CONFIG=" << dir.path() << "/" << name
+                           << ".toml\nexec " << vessel() << " \"$@\"\n";
+    std::filesystem::permissions(runtime, std::filesystem::perms::owner_all);
+    return runtime;
+  };
+  auto panicked = podman({"run", "--rm",
+                          "--runtime=" + runtime_with("panic",
+                                                      "kernel_params = \"rdinit=/nonexistent\"\n"
+                                                      "enable_debug = true\n"),
+                          kImage, "true"});
+  EXPECT_NE(panicked.exit_code, 0);
+  EXPECT_NE(panicked.err.find("the guest kernel panicked while starting (Kernel panic - not "
+                              "syncing: VFS: Unable to mount root fs"),
+            std::string::npos)
+      << panicked.err;
+  EXPECT_NE(panicked.err.find("; the console's last lines: "), std::string::npos) << panicked.err;
+  size_t kept = panicked.err.find("the console log is kept in /run/vessel/");
+  ASSERT_NE(kept, std::string::npos) << panicked.err;
+  std::string path = panicked.err.substr(kept + 27);
+  path = path.substr(0, path.find_first_of("\n\" "));
+  std::string log;
+  std::getline(std::ifstream(path), log, '\0');
+  EXPECT_NE(log.find("Kernel panic"), std::string::npos) << path;
+  std::filesystem::remove(path);
+
+  auto exited = podman(
+      {"run", "--rm",
+       "--runtime=" + runtime_with("exits", "path = \"" + build_dir() +
+                                                "/tests/hostile-qemu\"\n"
+                                                "kernel_params = \"vessel.hostile=agent-exits\"\n"),
+       kImage, "true"});
+  EXPECT_NE(exited.exit_code, 0);
+  EXPECT_NE(exited.err.find("vessel-agent, the guest's init, exited before the container was "
+                            "created (Kernel panic - not syncing: Attempted to kill init! "
+                            "exitcode=0x00000100); the console's last lines: Run /init as init "
+                            "process | vessel-agent: error: no virtio port named vessel.0 | Kernel "
+                            "panic - not syncing: Attempted to kill init! exitcode=0x00000100"),
+            std::string::npos)
+      << exited.err;
+  EXPECT_EQ(processes_matching("hostile-qemu"), std::vector<std::string>{});
+  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out, state_before)
+      << "no state left";
 }
 
 }  // namespace vessel::test

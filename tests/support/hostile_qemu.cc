@@ -11,6 +11,7 @@
 //   bad-hello      says hello with "version": 5
 //   silent-start   never answers start
 //   ignore-signals after start, reads and ignores everything (SIGTERM included), never exits
+//   agent-exits    the guest's init exits before hello: the console shows the kernel's panic
 #include <signal.h>
 #include <unistd.h>
 
@@ -77,6 +78,16 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   if (mode == "ignore-signals") ::signal(SIGTERM, SIG_IGN);
 
+  if (mode == "agent-exits") {
+    (void)sys::write_all(console,
+                         "[    0.301000] Run /init as init process\n"
+                         "vessel-agent: error: no virtio port named vessel.0\n"
+                         "[    0.352000] Kernel panic - not syncing: Attempted to kill init! "
+                         "exitcode=0x00000100\n"
+                         "[    0.352100] CPU: 0 PID: 1 Comm: init Not tainted 6.1.0-vessel #1\n"
+                         "[    0.352200] Call Trace:\n");
+    return 0;
+  }
   if (mode == "bad-hello") {
     send_json(agent, {{"type", "hello"}, {"version", 5}});
     ::pause();
