@@ -17,6 +17,8 @@ packages=(
   busybox-static procps psmisc curl python3 tmux
   # podman run --init
   catatonit
+  # man vessel
+  man-db groff-base
 )
 
 missing=()

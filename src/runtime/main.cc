@@ -57,7 +57,9 @@ void print_usage() {
       "usage: vessel [--root DIR] [--log FILE] [--log-format text|json] COMMAND "
       "...\n\ncommands:\n");
   for (const auto& command : kCommands) std::printf("  vessel %s\n", command.usage);
-  std::printf("  vessel --version\n");
+  std::printf(
+      "  vessel --version\n\nvessel COMMAND --help shows one command; man vessel tells the "
+      "rest.\n");
 }
 
 void append_log(const Context& context, const char* level, const std::string& message) {
@@ -146,6 +148,16 @@ int main(int argc, char** argv) {
   Arguments rest(args.begin() + i + 1, args.end());
   for (const auto& command : kCommands) {
     if (name != command.name) continue;
+    // `vessel COMMAND --help` (before its id, as people type it; a flag after the id belongs to
+    // exec's program).
+    for (const auto& arg : rest) {
+      if (arg == "--help" || arg == "-h") {
+        std::printf("usage: vessel [global flags] %s\nsee vessel --help and man vessel\n",
+                    command.usage);
+        return 0;
+      }
+      if (!arg.starts_with("-")) break;
+    }
     auto result = command.function(context, rest);
     if (!result) {
       context.report_error(result.error().message);

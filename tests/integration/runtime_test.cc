@@ -744,4 +744,25 @@ TEST_F(RuntimeTest, CheckOnThisHostSaysTcgAndItsExitCodeMatches) {
   EXPECT_TRUE(saw_kvm) << json.out;
 }
 
+// `vessel --help`, `vessel COMMAND --help`, and `man vessel` once installed with a prefix.
+TEST_F(RuntimeTest, HelpAndTheManPageAfterInstall) {
+  auto help = run({vessel(), "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("  vessel check [--format text|json]"), std::string::npos) << help.out;
+  auto one = run({vessel(), "create", "--help"});
+  EXPECT_EQ(one.exit_code, 0);
+  EXPECT_EQ(one.out,
+            "usage: vessel [global flags] create [--bundle DIR] [--pid-file FILE] "
+            "[--console-socket SOCKET] ID\nsee vessel --help and man vessel\n");
+  auto installed = run({"cmake", "--install", build_dir(), "--prefix", m_dir.path() + "/prefix"});
+  ASSERT_EQ(installed.exit_code, 0) << installed.err;
+  auto man = sh("MANPATH=" + m_dir.path() + "/prefix/share/man MANWIDTH=100 man -P cat vessel");
+  EXPECT_EQ(man.exit_code, 0) << man.err;
+  EXPECT_NE(man.out.find("vessel - an OCI runtime that runs each container in its own virtual "
+                         "machine"),
+            std::string::npos)
+      << man.out;
+  EXPECT_NE(man.out.find("check [--format text|json]"), std::string::npos);
+}
+
 }  // namespace vessel::test
