@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <type_traits>
 
@@ -54,7 +55,7 @@ namespace {
 
 // Every key vessel reads: Kata's names where the meaning is the same. Anything else in a file is
 // an error naming the file, the line and the key.
-enum class Type { String, Integer, Boolean };
+enum class Type { String, Integer, Boolean, StringArray };
 struct Key {
   const char* section;
   const char* name;
@@ -70,12 +71,39 @@ constexpr Key kKeys[] = {
     {"hypervisor.qemu", "default_vcpus", Type::Integer},
     {"hypervisor.qemu", "default_memory", Type::Integer},
     {"hypervisor.qemu", "enable_debug", Type::Boolean},
+    {"hypervisor.qemu", "enable_annotations", Type::StringArray},
+    {"hypervisor.qemu", "default_maxvcpus", Type::Integer},
+    {"hypervisor.qemu", "default_maxmemory", Type::Integer},
     {"agent", "enable_debug", Type::Boolean},
     {"runtime", "enable_debug", Type::Boolean},
 };
 
 const char* type_name(Type type) {
-  return type == Type::String ? "a string" : type == Type::Integer ? "an integer" : "true or false";
+  switch (type) {
+    case Type::String:
+      return "a string";
+    case Type::Integer:
+      return "an integer";
+    case Type::Boolean:
+      return "true or false";
+    case Type::StringArray:
+      return "an array of strings";
+  }
+  return "";
+}
+
+bool has_type(const toml::node& node, Type type) {
+  switch (type) {
+    case Type::String:
+      return node.is_string();
+    case Type::Integer:
+      return node.is_integer();
+    case Type::Boolean:
+      return node.is_boolean();
+    case Type::StringArray:
+      return node.is_array() && node.as_array()->is_homogeneous(toml::node_type::string);
+  }
+  return false;
 }
 
 const char* node_type_name(const toml::node& node) {
@@ -127,10 +155,8 @@ Result<void> walk(const toml::table& table, const std::string& path, const std::
                                                            "[agent] and [runtime]")
                                              : "; [" + path + "] takes " + known));
     }
-    bool right = key->type == Type::String    ? node.is_string()
-                 : key->type == Type::Integer ? node.is_integer()
-                                              : node.is_boolean();
-    if (!right)
+    if (!has_type(node, key->type) &&
+        !(key->type == Type::StringArray && node.is_array() && node.as_array()->empty()))
       return fail(EINVAL, where(source, node) + ": " + full + ": must be " + type_name(key->type) +
                               ", not " + node_type_name(node));
     found[full] = &node;
@@ -160,9 +186,12 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
     auto it = found.find(key);
     if (it == found.end()) return;
     using Field = std::remove_reference_t<decltype(field)>;
-    if constexpr (std::is_same_v<Field, std::string>)
+    if constexpr (std::is_same_v<Field, std::string>) {
       field = **it->second->as_string();
-    else if constexpr (std::is_same_v<Field, bool>)
+    } else if constexpr (std::is_same_v<Field, std::vector<std::string>>) {
+      field.clear();
+      for (const auto& item : *it->second->as_array()) field.push_back(**item.as_string());
+    } else if constexpr (std::is_same_v<Field, bool>)
       field = **it->second->as_boolean();
     else
       field = static_cast<Field>(std::clamp<int64_t>(**it->second->as_integer(), 0, 1 << 20));
@@ -177,6 +206,9 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
   take("hypervisor.qemu.default_vcpus", config.default_vcpus);
   take("hypervisor.qemu.default_memory", config.default_memory);
   take("hypervisor.qemu.enable_debug", config.hypervisor_debug);
+  take("hypervisor.qemu.enable_annotations", config.enable_annotations);
+  take("hypervisor.qemu.default_maxvcpus", config.default_maxvcpus);
+  take("hypervisor.qemu.default_maxmemory", config.default_maxmemory);
   take("agent.enable_debug", config.agent_debug);
   take("runtime.enable_debug", config.runtime_debug);
   auto at = [&](const std::string& key) {
@@ -193,6 +225,37 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
     return fail(at("hypervisor.qemu.default_memory") +
                 ": hypervisor.qemu.default_memory: must be at least 64 (MiB)");
   return config;
+}
+
+Result<BaseSize> base_size(const Config& config,
+                           const std::map<std::string, std::string>& annotations) {
+  BaseSize size{config.default_memory, config.default_vcpus};
+  for (const auto& [key, value] : annotations) {
+    std::string name;
+    for (const char* prefix : {"io.katacontainers.config.hypervisor.", "io.vessel."})
+      if (key.starts_with(prefix)) name = key.substr(std::strlen(prefix));
+    if (name != "default_memory" && name != "default_vcpus") continue;
+    if (std::find(config.enable_annotations.begin(), config.enable_annotations.end(), name) ==
+        config.enable_annotations.end())
+      return fail(EPERM,
+                  "annotation " + key + " is not enabled: add \"" + name +
+                      "\" to [hypervisor.qemu] enable_annotations in " +
+                      (config.source == "built-in defaults" ? "/etc/vessel/configuration.toml"
+                                                            : config.source));
+    char* end = nullptr;
+    unsigned long number = std::strtoul(value.c_str(), &end, 10);
+    bool memory = name == "default_memory";
+    unsigned ceiling = memory ? config.default_maxmemory : config.default_maxvcpus;
+    unsigned floor = memory ? 64 : 1;
+    if (value.empty() || *end != '\0' || number < floor || number > ceiling)
+      return fail(EINVAL, "annotation " + key + " = \"" + value + "\": must be a whole number of " +
+                              (memory ? "MiB" : "vCPUs") + " from " + std::to_string(floor) +
+                              " to " + std::to_string(ceiling) + " (" +
+                              (memory ? "default_maxmemory" : "default_maxvcpus") +
+                              " in the configuration)");
+    (memory ? size.memory_mib : size.vcpus) = static_cast<unsigned>(number);
+  }
+  return size;
 }
 
 Result<void> check_configured_paths(const Config& config) {

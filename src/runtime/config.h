@@ -22,6 +22,10 @@ struct Config {
   std::string accel = "auto";  // vessel's own key: auto, kvm or tcg
   unsigned default_vcpus = 1;
   unsigned default_memory = 256;  // MiB
+  // Per-container sizing by annotation (Kata's keys): which may be used, and their ceilings.
+  std::vector<std::string> enable_annotations = {"default_memory", "default_vcpus"};
+  unsigned default_maxvcpus = 16;
+  unsigned default_maxmemory = 16384;  // MiB
   bool hypervisor_debug = false;
   // [agent], [runtime]
   bool agent_debug = false;
@@ -31,6 +35,18 @@ struct Config {
 };
 
 Result<Config> load_config();
+// The VM's base size for one container: the configuration's default_memory and default_vcpus,
+// unless the spec's annotations (Kata's io.katacontainers.config.hypervisor.default_memory and
+// default_vcpus, or vessel's io.vessel.default_memory and io.vessel.default_vcpus) set them,
+// within enable_annotations and default_maxmemory / default_maxvcpus. The container's own limits
+// are added to this by the shim.
+struct BaseSize {
+  unsigned memory_mib;
+  unsigned vcpus;
+};
+Result<BaseSize> base_size(const Config& config,
+                           const std::map<std::string, std::string>& annotations);
+
 // Where vessel-shim and the guest image live: beside this binary (make install, the build tree),
 // else the build tree this binary was built in, else the first vessel-shim on $PATH. So a copy
 // of `vessel` elsewhere (Podman's --runtime=/some/copy) still finds its companions.

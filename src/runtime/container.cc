@@ -128,6 +128,11 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
         "network, "
         "slirp4netns, pasta, a bridge or --network=none all work)");
   TRY(check_guest_image(config));
+  std::map<std::string, std::string> annotations;
+  if (spec_json.contains("annotations") && spec_json["annotations"].is_object())
+    for (const auto& [key, value] : spec_json["annotations"].items())
+      if (value.is_string()) annotations[key] = value.get<std::string>();
+  const BaseSize size = TRY(base_size(config, annotations));
   TRY(store.create_dir(request.id));
   ScopeExit remove_dir([&] {
     (void)store.remove(request.id);
@@ -147,8 +152,8 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
       {"machine_type", config.machine_type},
       {"kernel_params", config.kernel_params},
       {"accel", config.accel},
-      {"vcpus", config.default_vcpus},
-      {"memory_mib", config.default_memory},
+      {"vcpus", size.vcpus},
+      {"memory_mib", size.memory_mib},
       {"debug", config.runtime_debug || config.hypervisor_debug || config.agent_debug}};
   TRY(sys::write_file_atomic(dir + "/shim.json", shim_options.dump(), 0600));
 

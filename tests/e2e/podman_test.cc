@@ -521,6 +521,24 @@ TEST_F(PodmanTest, ResourcesSizeTheVmAndAreEnforcedInTheGuest) {
                   "--cpuset-cpus", "0", kImage, "sh", "-c",
                   "cd /sys/fs/cgroup; cat memory.max memory.swap.max pids.max cpuset.cpus"}));
   EXPECT_EQ(limits.out, "67108864\n33554432\n50\n0\n") << limits.err;
+  // Kata's annotations (or vessel's) size one container's VM, within the configured ceilings.
+  auto annotated = podman(
+      podman_run({"--rm", "--annotation", "io.katacontainers.config.hypervisor.default_memory=640",
+                  "--annotation", "io.vessel.default_vcpus=2", kImage, "sh", "-c",
+                  "grep MemTotal /proc/meminfo; nproc"}));
+  ASSERT_EQ(annotated.exit_code, 0) << annotated.err;
+  long annotated_kib = std::stol(annotated.out.substr(annotated.out.find(':') + 1));
+  EXPECT_GE(annotated_kib, 560 * 1024) << annotated.out;
+  EXPECT_LE(annotated_kib, 640 * 1024) << annotated.out;
+  EXPECT_TRUE(annotated.out.ends_with("\n2\n")) << annotated.out;
+  auto too_big = podman(
+      podman_run({"--rm", "--annotation", "io.vessel.default_memory=999999", kImage, "true"}));
+  EXPECT_NE(too_big.exit_code, 0);
+  EXPECT_NE(too_big.err.find("annotation io.vessel.default_memory = \"999999\": must be a whole "
+                             "number of MiB from 64 to 16384 (default_maxmemory in the "
+                             "configuration)"),
+            std::string::npos)
+      << too_big.err;
 
   std::string name = "vessel-oom-test";
   podman({"rm", "-f", name});

@@ -481,9 +481,9 @@ TEST_F(RuntimeTest, ConfigurationErrorsNameFileLineAndKeyAndEnvShowsOrigins) {
   auto env = run({vessel(), "env"}, {.env = {{"VESSEL_CONFIG", config}}});
   EXPECT_EQ(env.exit_code, 0) << env.err;
   EXPECT_NE(env.out.find("#   " + config + " (present, used)"), std::string::npos) << env.out;
-  EXPECT_NE(env.out.find("default_memory   = 384"), std::string::npos) << env.out;
+  EXPECT_NE(env.out.find("default_memory     = 384"), std::string::npos) << env.out;
   EXPECT_NE(env.out.find("# " + config + ":3\n"), std::string::npos) << env.out;
-  EXPECT_NE(env.out.find("default_vcpus    = 1                                        # default"),
+  EXPECT_NE(env.out.find("default_vcpus      = 1                                        # default"),
             std::string::npos)
       << env.out;
 }

@@ -31,7 +31,7 @@ Result<int> command_env(Context&, const Arguments& args) {
   auto line = [&](const std::string& key, const std::string& value) {
     auto origin = config.origin.find(key);
     std::string name = key.substr(key.rfind('.') + 1);
-    std::printf("%-16s = %-40s # %s\n", name.c_str(), value.c_str(),
+    std::printf("%-18s = %-40s # %s\n", name.c_str(), value.c_str(),
                 origin == config.origin.end() ? "default" : origin->second.c_str());
   };
   auto flag = [](bool value) { return std::string(value ? "true" : "false"); };
@@ -45,6 +45,12 @@ Result<int> command_env(Context&, const Arguments& args) {
   line("hypervisor.qemu.default_vcpus", std::to_string(config.default_vcpus));
   line("hypervisor.qemu.default_memory", std::to_string(config.default_memory));
   line("hypervisor.qemu.enable_debug", flag(config.hypervisor_debug));
+  std::string enabled = "[";
+  for (const auto& name : config.enable_annotations)
+    enabled += (enabled.size() > 1 ? ", " : "") + quoted(name);
+  line("hypervisor.qemu.enable_annotations", enabled + "]");
+  line("hypervisor.qemu.default_maxvcpus", std::to_string(config.default_maxvcpus));
+  line("hypervisor.qemu.default_maxmemory", std::to_string(config.default_maxmemory));
   std::printf("\n[agent]\n");
   line("agent.enable_debug", flag(config.agent_debug));
   std::printf("\n[runtime]\n");

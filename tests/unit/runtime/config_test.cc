@@ -58,7 +58,7 @@ TEST(ConfigTest, UnknownKeysAndWrongTypesNameFileLineAndKey) {
   EXPECT_EQ(error("[hypervisor.qemu]\npath = \"/q\"\ndefualt_memory = 512\n"),
             "c.toml:3: hypervisor.qemu.defualt_memory: unknown key; [hypervisor.qemu] takes path, "
             "kernel, initrd, machine_type, kernel_params, accel, default_vcpus, default_memory, "
-            "enable_debug");
+            "enable_debug, enable_annotations, default_maxvcpus, default_maxmemory");
   EXPECT_EQ(error("[hypervisor.qemu]\ndefault_memory = \"512\"\n"),
             "c.toml:2: hypervisor.qemu.default_memory: must be an integer, not a string");
   EXPECT_EQ(error("[agent]\nenable_debug = 1\n"),
@@ -83,6 +83,32 @@ TEST(ConfigTest, EachValueRemembersItsOriginAndConfiguredPathsMustExist) {
   EXPECT_EQ(missing.error().message,
             "c.toml:3: hypervisor.qemu.kernel: /nonexistent/vmlinux does not exist: fix the path, "
             "or remove the key to use vessel's own");
+}
+
+// Per-container sizing by annotation, Kata's keys or vessel's, within what the configuration
+// enables and allows.
+TEST(ConfigTest, AnnotationsSizeTheVmWithinTheConfiguredCeilings) {
+  auto config = parse_config("[hypervisor.qemu]\ndefault_maxmemory = 1024\n", "c.toml");
+  ASSERT_TRUE(config);
+  auto sized = base_size(*config, {{"io.katacontainers.config.hypervisor.default_memory", "512"},
+                                   {"io.vessel.default_vcpus", "2"},
+                                   {"org.example.other", "x"}});
+  ASSERT_TRUE(sized) << sized.error().message;
+  EXPECT_EQ(sized->memory_mib, 512u);
+  EXPECT_EQ(sized->vcpus, 2u);
+  EXPECT_EQ(base_size(*config, {{"io.vessel.default_memory", "2048"}}).error().message,
+            "annotation io.vessel.default_memory = \"2048\": must be a whole number of MiB from 64 "
+            "to 1024 (default_maxmemory in the configuration)");
+  EXPECT_EQ(base_size(*config, {{"io.vessel.default_vcpus", "two"}}).error().message,
+            "annotation io.vessel.default_vcpus = \"two\": must be a whole number of vCPUs from 1 "
+            "to 16 (default_maxvcpus in the configuration)");
+  auto closed = parse_config("[hypervisor.qemu]\nenable_annotations = []\n", "c.toml");
+  ASSERT_TRUE(closed) << closed.error().message;
+  EXPECT_EQ(base_size(*closed, {{"io.katacontainers.config.hypervisor.default_vcpus", "2"}})
+                .error()
+                .message,
+            "annotation io.katacontainers.config.hypervisor.default_vcpus is not enabled: add "
+            "\"default_vcpus\" to [hypervisor.qemu] enable_annotations in c.toml");
 }
 
 }  // namespace vessel::runtime
