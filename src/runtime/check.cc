@@ -428,7 +428,7 @@ std::vector<Verdict> run_checks(const CheckInputs& inputs) {
   out.push_back(std::move(qemu));
   out.push_back(std::move(kernel));
   out.push_back(std::move(initrd));
-  if (can_boot) out.push_back(check_guest_accel(inputs, kvm_accessible));
+  if (can_boot && inputs.boot_probes) out.push_back(check_guest_accel(inputs, kvm_accessible));
   out.push_back(ok("vhost-net",
                    std::string(sys::exists("/dev/vhost-net") ? "present, and " : "absent, and ") +
                        "not needed: vessel relays the network in user space"));

@@ -241,7 +241,14 @@ class Sandbox {
     else if (!panic.empty())
       message = "the guest kernel panicked while starting (" + panic + ")";
     else {
-      std::string why = m_qemu_log.last_line();
+      // QEMU's own words, without its program name: "unsupported machine type | Use -machine
+      // help to list supported machines".
+      std::string why;
+      for (auto line : m_qemu_log.last_lines(2)) {
+        if (size_t at = line.find(": "); line.starts_with("qemu-system") && at != std::string::npos)
+          line = line.substr(at + 2);
+        why += (why.empty() ? "" : " | ") + line;
+      }
       if (why.empty() && wait_status && WIFSIGNALED(*wait_status))
         why = std::string("killed by SIG") + sigabbrev_np(WTERMSIG(*wait_status));
       message = "the VM stopped while starting" + (why.empty() ? "" : " (QEMU: " + why + ")");

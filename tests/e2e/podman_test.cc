@@ -949,6 +949,15 @@ TEST_F(PodmanTest, AGuestThatDiesWhileStartingIsNamedWithTheConsoleTail) {
             std::string::npos)
       << exited.err;
   EXPECT_EQ(processes_matching("hostile-qemu"), std::vector<std::string>{});
+
+  auto refused =
+      podman({"run", "--rm",
+              "--runtime=" + runtime_with("machine", "machine_type = \"no-such-machine\"\n"),
+              kImage, "true"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("the VM stopped while starting (QEMU: "), std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("unsupported machine type"), std::string::npos) << refused.err;
   EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out, state_before)
       << "no state left";
 }

@@ -497,7 +497,18 @@ TEST_F(RootlessTest, CheckReportsEachBrokenStepWithItsFix) {
   auto locked = check();
   ::chmod("/dev/kvm", kvm.st_mode & 07777);
   auto outside = check();
+  // setup does the user's part and prints what only root can do, as commands.
+  auto setup = as_user(user, "VESSEL_CONFIG=" + dir + "/configuration.toml " + prefix() +
+                                 "/bin/vessel setup --user");
   sh("userdel -r " + user + "; rm -rf " + dir);
+  EXPECT_EQ(setup.exit_code, 0) << setup.err;
+  EXPECT_NE(setup.out.find("still to do, as root:\n"), std::string::npos) << setup.out;
+  EXPECT_NE(setup.out.find("  subordinate ids: " + user +
+                           " has no range of 65536 ids in /etc/subuid and /etc/subgid\n    sudo "
+                           "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " +
+                           user + "\n"),
+            std::string::npos)
+      << setup.out;
 
   EXPECT_EQ(locked.exit_code, 1) << locked.out << locked.err;
   auto has = [](const CommandResult& result, const std::string& lines) {

@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "common/sys.h"
+#include "runtime/check.h"
 #include "runtime/commands/command.h"
 #include "runtime/podman_config.h"
 
@@ -8,7 +9,7 @@ namespace vessel::runtime {
 
 // `setup --user [--default]`: register vessel in the user's containers.conf so `--runtime=vessel`
 // works by name; with --default, vessel becomes the user's default runtime (plain `podman run`).
-Result<int> command_setup(Context&, const Arguments& args) {
+Result<int> command_setup(Context& context, const Arguments& args) {
   ArgumentParser parser("setup", args);
   TRY(parser.parse({}, {"user", "default"}));
   if (!parser.has("user") || !parser.positional().empty())
@@ -27,6 +28,19 @@ Result<int> command_setup(Context&, const Arguments& args) {
                   ? ""
                   : (" (the previous file is kept as " + path + ".before-vessel)").c_str(),
               make_default ? "" : "--runtime=vessel ");
+  // What only root can fix is printed as commands, for the user to run or hand on.
+  std::vector<std::string> root_fixes;
+  if (auto config = load_config()) {
+    CheckInputs inputs{*config, context.store.root()};
+    inputs.boot_probes = false;
+    for (const auto& verdict : run_checks(inputs))
+      if (verdict.status != Verdict::Status::Ok && verdict.fix.starts_with("sudo "))
+        root_fixes.push_back(verdict.name + ": " + verdict.detail + "\n    " + verdict.fix);
+  }
+  if (!root_fixes.empty()) {
+    std::printf("still to do, as root:\n");
+    for (const auto& fix : root_fixes) std::printf("  %s\n", fix.c_str());
+  }
   return 0;
 }
 
