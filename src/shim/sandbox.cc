@@ -81,8 +81,6 @@ class Sandbox {
     const auto cgroup_dirs = host_cgroup::directories(spec.cgroups_path);
     for (const auto& dir : host_cgroup::join(cgroup_dirs))
       log::debug("not in the host cgroup " + dir);
-    for (const auto& limit : host_cgroup::apply_cpu_limits(cgroup_dirs, spec.resources))
-      log::warning("cannot set the host cgroup's " + limit);
     // The container's pid is the shim: a cgroup namespace the spec asks for starts here (QEMU
     // inherits it), rooted at the cgroup just joined.
     if (spec.find_namespace("cgroup") && ::unshare(CLONE_NEWCGROUP) < 0)
@@ -113,6 +111,10 @@ class Sandbox {
                                        {"seccomp", base64_encode(seccomp)}});
     TRY(wait_for_message("created", kBootTimeout));
     log::debug("the container is created");
+    // The container's CPU limits hold the VM from here on: its boot is vessel's overhead, and
+    // a guest kernel booting at a tenth of a CPU under emulation would not be up in minutes.
+    for (const auto& limit : host_cgroup::apply_cpu_limits(cgroup_dirs, spec.resources))
+      log::warning("cannot set the host cgroup's " + limit);
     TRY(setup_stdio());
     m_control = TRY(sys::unix_listen(m_options.state_dir + "/shim.sock"));
     TRY(sys::set_nonblocking(m_control.get()));
