@@ -109,11 +109,12 @@ class Server {
 
   // A signal for the container's init just after start. The init is PID 1 of its namespace: a
   // signal it has no handler for yet is dropped, and under emulation a shell takes tens of
-  // milliseconds to reach its `trap` (microseconds natively): Podman's `stop` right after
+  // milliseconds to reach its `trap`, a cold first start read over 9p more than a second
+  // (microseconds natively): Podman's `stop` right after
   // `run` would lose its TERM. So such a signal waits, at most kSettle after start, until the
   // program catches or ignores it; then it is delivered (and dropped as under runc if the
   // program never asked for it).
-  static constexpr auto kSettle = std::chrono::seconds(1);
+  static constexpr auto kSettle = std::chrono::seconds(3);
   struct HeldSignal {
     pid_t pid;
     int signal;

@@ -635,7 +635,7 @@ TEST_F(RuntimeTest, PsListsTheContainersProcessesInTheGuest) {
 // The init is PID 1 of its namespace: a signal it has no handler for is dropped. Under emulation
 // a shell reaches its `trap` much later than natively, so a TERM sent right after `start` (as
 // `podman stop` right after `run`, or runtime-tools' killsig) would be lost; the agent holds it
-// until the handler exists (at most 1 s after start). A program that never asks for the signal
+// until the handler exists (at most 3 s after start). A program that never asks for the signal
 // still does not get it, as under runc.
 TEST_F(RuntimeTest, ASignalRightAfterStartReachesTheTrapTheProgramSetsUp) {
   make_busybox_bundle(m_bundle,
