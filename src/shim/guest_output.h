@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,11 @@ class GuestOutput {
   Clock::time_point m_refilled;
   std::string m_tail;  // the newest bytes, enough for one line
 };
+
+// Why a VM stopped before its container was created, from what the guest and QEMU said last: a
+// kernel panic is named as one ("Attempted to kill init": the agent, the guest's init, exited),
+// else QEMU's own last words; then the console's last lines (those that led to a panic).
+std::string describe_early_stop(const GuestOutput& console, const GuestOutput& qemu_log,
+                                std::optional<int> wait_status);
 
 }  // namespace vessel::shim

@@ -220,51 +220,11 @@ class Sandbox {
     }
   }
 
-  // The VM ended before the container was created: say what the guest said last. A kernel panic
-  // is named as one; "Attempted to kill init" means the agent (the guest's init) exited.
+  // The VM ended before the container was created: say what the guest and QEMU said last.
   tl::unexpected<Error> vm_stopped_error(std::optional<int> wait_status) {
     m_qemu_log.drain();
     m_console.drain();
-    // A panic's stack trace follows its line: show the lines that led to it instead.
-    std::vector<std::string> console = m_console.last_lines(64);
-    std::string panic;
-    size_t shown_end = console.size();
-    for (size_t i = 0; i < console.size(); ++i)
-      if (size_t at = console[i].find("Kernel panic - not syncing: "); at != std::string::npos) {
-        panic = console[i].substr(at);
-        shown_end = i + 1;
-      }
-    console.erase(console.begin() + static_cast<long>(shown_end), console.end());
-    if (console.size() > 4) console.erase(console.begin(), console.end() - 4);
-    std::string message;
-    if (panic.find("Attempted to kill init") != std::string::npos)
-      message =
-          "vessel-agent, the guest's init, exited before the container was created (" + panic + ")";
-    else if (!panic.empty())
-      message = "the guest kernel panicked while starting (" + panic + ")";
-    else {
-      // QEMU's own words, without its program name: "unsupported machine type | Use -machine
-      // help to list supported machines".
-      std::string why;
-      for (auto line : m_qemu_log.last_lines(2)) {
-        if (size_t at = line.find(": "); line.starts_with("qemu-system") && at != std::string::npos)
-          line = line.substr(at + 2);
-        why += (why.empty() ? "" : " | ") + line;
-      }
-      if (why.empty() && wait_status && WIFSIGNALED(*wait_status))
-        why = std::string("killed by SIG") + sigabbrev_np(WTERMSIG(*wait_status));
-      message = "the VM stopped while starting" + (why.empty() ? "" : " (QEMU: " + why + ")");
-    }
-    if (!console.empty()) {
-      message += "; the console's last lines: ";
-      for (size_t i = 0; i < console.size(); ++i) {
-        std::string line = console[i];
-        // The kernel's "[    0.231906] " timestamps say nothing to the user.
-        if (size_t close = line.find("] "); line.starts_with("[") && close < 16)
-          line = line.substr(close + 2);
-        message += (i ? " | " : "") + line;
-      }
-    }
+    std::string message = describe_early_stop(m_console, m_qemu_log, wait_status);
     if (m_options.debug) message += "; " + keep_console_log();
     return fail(EIO, message);
   }
