@@ -387,7 +387,7 @@ TEST_F(RuntimeTest, FeaturesDocumentSaysWhatTheVmHonours) {
   EXPECT_EQ(features["hooks"],
             nlohmann::json({"prestart", "createRuntime", "poststart", "poststop"}));
   EXPECT_EQ(features["linux"]["namespaces"],
-            nlohmann::json({"cgroup", "ipc", "mount", "network", "pid", "uts"}));
+            nlohmann::json({"cgroup", "ipc", "mount", "network", "pid", "user", "uts"}));
   EXPECT_EQ(features["linux"]["cgroup"]["v2"], true);
   EXPECT_EQ(features["linux"]["cgroup"]["v1"], false);
   EXPECT_EQ(features["linux"]["capabilities"].back(), "CAP_CHECKPOINT_RESTORE");

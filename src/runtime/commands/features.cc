@@ -18,11 +18,13 @@ Result<int> command_features(Context&, const Arguments& args) {
       {"ociVersionMax", "1.1.0"},
       // createContainer and startContainer hooks would have to run inside the VM.
       {"hooks", {"prestart", "createRuntime", "poststart", "poststop"}},
-      {"mountOptions", {"ro",      "rw",       "nosuid",      "suid",    "nodev", "dev",   "noexec",
-                        "exec",    "relatime", "strictatime", "noatime", "sync",  "bind",  "rbind",
-                        "private", "rprivate", "shared",      "rshared", "slave", "rslave"}},
+      {"mountOptions", {"ro",     "rw",     "nosuid",     "suid",        "nodev",   "dev",
+                        "noexec", "exec",   "relatime",   "strictatime", "noatime", "sync",
+                        "bind",   "rbind",  "private",    "rprivate",    "shared",  "rshared",
+                        "slave",  "rslave", "unbindable", "runbindable"}},
       {"linux",
-       {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "uts"}},
+       // user: made in the guest from the spec's mappings (agent/identity.h).
+       {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"}},
         {"capabilities", oci::capability_names()},
         {"cgroup", {{"v1", false}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
         {"seccomp",
