@@ -189,7 +189,8 @@ Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
   for (const auto& bind : binds)
     if (bind.value("destination", "") == mount.destination) {
       TRY(bind_from_host(bind, target));
-      return set_propagation(options, target);
+      // A device is made, not mounted: it has no propagation to set.
+      return bind.contains("device") ? Result<void>{} : set_propagation(options, target);
     }
   if ((options.flags & MS_BIND) || mount.type == "bind") {
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
