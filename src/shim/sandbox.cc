@@ -191,6 +191,7 @@ class Sandbox {
         channel::Frame& frame = m_pending_frames[m_pending_next++];
         if (frame.type != FrameType::Control) continue;
         AgentMessage message = TRY(channel::parse_agent_message(frame));
+        log_message(message);
         if (message.type == type) return message;
         if (message.type == "error")
           return fail(message.text.empty() ? "the agent reported an error" : message.text);
@@ -349,7 +350,13 @@ class Sandbox {
     std::vector<UniqueFd> fds;  // passed with the request
   };
 
+  static void log_message(const AgentMessage& message) {
+    log::debug("agent: " + message.type +
+               (message.exec ? " (exec " + std::to_string(*message.exec) + ")" : ""));
+  }
+
   Result<void> on_message(const AgentMessage& message) {
+    log_message(message);
     if (message.exec) {
       m_execs->on_message(*message.exec, message);
       return {};
@@ -437,6 +444,7 @@ class Sandbox {
         request.is_object() && request.contains("signal") && request["signal"].is_number_integer()
             ? request["signal"].get<int>()
             : 0;
+    log::debug("client: " + (op.empty() ? std::string("(no op)") : channel::printable(op, 64)));
     if (op == "start") {
       log::debug("starting the container");
       channel::send_message(*m_channel, {{"type", "start"}});

@@ -765,4 +765,46 @@ TEST_F(RuntimeTest, HelpAndTheManPageAfterInstall) {
   EXPECT_NE(man.out.find("check [--format text|json]"), std::string::npos);
 }
 
+// The container's pid on the host (the shim) is in a cgroup namespace of its own when the spec
+// asks for one, as runc's container process is.
+TEST_F(RuntimeTest, TheContainersHostPidHasTheCgroupNamespaceTheSpecAsksFor) {
+  make_busybox_bundle(m_bundle, {"sleep", "1000"});
+  auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+  auto& namespaces = config["linux"]["namespaces"];
+  bool asked = false;
+  for (const auto& ns : namespaces) asked |= ns["type"] == "cgroup";
+  if (!asked) namespaces.push_back({{"type", "cgroup"}});
+  std::ofstream(m_bundle + "/config.json") << config.dump();
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "cgns"}).exit_code, 0);
+  std::string pid = read_json(vessel_cmd({"state", "cgns"}).out)["pid"].dump();
+  auto ns = [](const std::string& who) {
+    return std::filesystem::read_symlink("/proc/" + who + "/ns/cgroup").string();
+  };
+  EXPECT_NE(ns(pid), ns("self"));
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "cgns"}).exit_code, 0);
+  expect_nothing_left("cgns");
+}
+
+// With enable_debug the shim's log tells the container's story, with times: QEMU's whole
+// command line, each message from the agent, each request from a client.
+TEST_F(RuntimeTest, EnableDebugMakesTheShimLogTellTheStory) {
+  make_busybox_bundle(m_bundle, {"sleep", "1000"});
+  std::string config = m_dir.path() + "/debug.toml";
+  std::ofstream(config) << "[runtime]\nenable_debug = true\n";
+  ASSERT_EQ(
+      vessel_cmd({"create", "--bundle", m_bundle, "told"}, {.env = {{"VESSEL_CONFIG", config}}})
+          .exit_code,
+      0);
+  ASSERT_EQ(vessel_cmd({"start", "told"}).exit_code, 0);
+  std::string log;
+  std::getline(std::ifstream(m_root + "/told/shim.log"), log, '\0');
+  for (const char* line :
+       {" debug vessel-shim: QEMU: /usr/bin/qemu-system-x86_64 -name vessel-told -machine ",
+        " debug vessel-shim: agent: hello\n", " debug vessel-shim: agent: created\n",
+        " debug vessel-shim: client: start\n", " debug vessel-shim: agent: started\n"})
+    EXPECT_NE(log.find(line), std::string::npos) << line << "\n" << log;
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "told"}).exit_code, 0);
+  expect_nothing_left("told");
+}
+
 }  // namespace vessel::test

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/log.h"
 #include "common/process.h"
 #include "common/sys.h"
 #include "hypervisor/qemu/jail.h"
@@ -45,6 +46,9 @@ class QemuHypervisor final : public Hypervisor {
     UniqueFd null_fd = TRY(sys::open("/dev/null", O_RDWR));
     SpawnOptions options;
     options.argv = qemu_argv(config);
+    std::string command;
+    for (const auto& arg : options.argv) command += (command.empty() ? "" : " ") + arg;
+    log::debug("QEMU: " + command);
     options.fds = {{0, null_fd.get()},
                    {1, config.log_fd},
                    {2, config.log_fd},
@@ -179,8 +183,8 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
   }
   if (!config.files.empty())
     argv.insert(argv.end(),
-                {"-fsdev", "local,id=files,path=" + std::string(kJailFiles) +
-                               ",security_model=mapped-xattr",
+                {"-fsdev",
+                 "local,id=files,path=" + std::string(kJailFiles) + ",security_model=mapped-xattr",
                  "-device",
                  virtio_device(config, "virtio-9p") + ",fsdev=files,mount_tag=" + kFilesShareTag});
   for (size_t i = 0; i < config.nics.size(); ++i) {
