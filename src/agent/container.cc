@@ -21,7 +21,6 @@
 #include "agent/cgroup.h"
 #include "agent/identity.h"
 #include "agent/mounts.h"
-#include "agent/processes.h"
 #include "agent/seccomp.h"
 #include "common/sys.h"
 
@@ -405,7 +404,5 @@ Result<void> Container::signal(int signal) const {
   if (::kill(m_pid, signal) < 0) return fail_errno("kill");
   return {};
 }
-
-Result<nlohmann::json> Container::processes() const { return list_processes(m_pid); }
 
 }  // namespace vessel::agent

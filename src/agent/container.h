@@ -35,9 +35,6 @@ class Container {
   // Lets the process exec; fails if the exec itself failed.
   Result<void> start();
   Result<void> signal(int signal) const;
-  // The container's processes, as the `processes` message carries them (messages.h): pids as
-  // its own pid namespace sees them, at most kMaxGuestProcesses.
-  Result<nlohmann::json> processes() const;
 
  private:
   pid_t m_pid = -1;

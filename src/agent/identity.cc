@@ -52,7 +52,7 @@ Result<UniqueFd> make_user_namespace(const oci::Spec& spec) {
     return {};
   };
   auto made = write_map("uid_map", spec.uid_mappings).and_then([&] {
-    return write_map("gid_map", spec.gid_mappings.empty() ? spec.uid_mappings : spec.gid_mappings);
+    return write_map("gid_map", spec.effective_gid_mappings());
   });
   Result<UniqueFd> ns = made.and_then([&] { return sys::open(proc + "/ns/user", O_RDONLY); });
   reap();

@@ -44,8 +44,8 @@ ParsedOptions parse_mount_options(const std::vector<std::string>& options) {
       {"noatime", {true, MS_NOATIME}},   {"sync", {true, MS_SYNCHRONOUS}},
       {"bind", {true, MS_BIND}},         {"rbind", {true, MS_BIND | MS_REC}},
   };
-  static const char* propagation[] = {"private", "rprivate",   "shared",     "rshared",
-                                      "slave",   "rslave",     "unbindable", "runbindable"};
+  static const char* propagation[] = {"private", "rprivate", "shared",     "rshared",
+                                      "slave",   "rslave",   "unbindable", "runbindable"};
   ParsedOptions parsed;
   for (const auto& option : options) {
     if (auto it = known.find(option); it != known.end()) {
@@ -113,8 +113,7 @@ Result<void> make_spec_devices(const oci::Spec& spec, const std::string& root) {
     if (::mknodat(dir_fd.get(), name.c_str(), type | mode, makedev(device.major, device.minor)) < 0)
       return fail_errno("mknod " + device.path);
     auto uid = oci::host_id(spec.uid_mappings, device.uid.value_or(0));
-    auto gid = oci::host_id(spec.gid_mappings.empty() ? spec.uid_mappings : spec.gid_mappings,
-                            device.gid.value_or(0));
+    auto gid = oci::host_id(spec.effective_gid_mappings(), device.gid.value_or(0));
     if (!uid || !gid) return fail("linux.devices: the owner of " + device.path + " is not mapped");
     if (::fchmodat(dir_fd.get(), name.c_str(), mode, 0) < 0 ||
         ::fchownat(dir_fd.get(), name.c_str(), *uid, *gid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -138,9 +137,17 @@ bool is_directory(const std::string& path) {
 
 constexpr const char* k9pOptions = "trans=virtio,version=9p2000.L,msize=524288";
 
+// The propagation the mount's options ask for, as runc sets it after mounting.
+Result<void> set_propagation(const ParsedOptions& options, const std::string& target) {
+  if (options.propagation.empty()) return {};
+  return do_mount("", target, "", propagation_flags(options.propagation), "");
+}
+
 // A host directory is its own 9p share; host files are entries of the one files share, mounted
 // once under /run/binds without a cache (Podman rewrites /etc/hosts in place) and bound from there.
-Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target) {
+// A device is made, not mounted, so it gets no propagation.
+Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target,
+                            const ParsedOptions& options) {
   bool readonly = bind.value("readonly", false);
   std::string share = bind.value("share", "");
   if (bind.contains("tmpfs_size")) {
@@ -172,13 +179,7 @@ Result<void> bind_from_host(const nlohmann::json& bind, const std::string& targe
     TRY(do_mount(share, target, "9p", 0, std::string(k9pOptions) + ",cache=mmap"));
   }
   if (readonly) TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
-  return {};
-}
-
-// The propagation the mount's options ask for, as runc sets it after mounting.
-Result<void> set_propagation(const ParsedOptions& options, const std::string& target) {
-  if (options.propagation.empty()) return {};
-  return do_mount("", target, "", propagation_flags(options.propagation), "");
+  return set_propagation(options, target);
 }
 
 Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
@@ -187,11 +188,8 @@ Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
   ParsedOptions options = parse_mount_options(mount.options);
   // What the shim shares in place of a host mount (a bind, an overlay it mounted, Podman's shm).
   for (const auto& bind : binds)
-    if (bind.value("destination", "") == mount.destination) {
-      TRY(bind_from_host(bind, target));
-      // A device is made, not mounted: it has no propagation to set.
-      return bind.contains("device") ? Result<void>{} : set_propagation(options, target);
-    }
+    if (bind.value("destination", "") == mount.destination)
+      return bind_from_host(bind, target, options);
   if ((options.flags & MS_BIND) || mount.type == "bind") {
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};

@@ -17,6 +17,7 @@
 #include "agent/cgroup.h"
 #include "agent/container.h"
 #include "agent/network.h"
+#include "agent/processes.h"
 #include "common/base64.h"
 #include "common/channel/messages.h"
 #include "common/channel/stream.h"
@@ -228,7 +229,8 @@ class Server {
                     : json{{"type", "update_failed"}, {"message", applied.error().message}},
             std::nullopt);
     } else if (type == "ps") {
-      auto listed = m_container ? m_container->processes() : fail("no container was created");
+      auto listed =
+          m_container ? list_processes(m_container->pid()) : fail("no container was created");
       reply(listed ? json{{"type", "processes"}, {"processes", *listed}}
                    : json{{"type", "processes_failed"}, {"message", listed.error().message}},
             std::nullopt);

@@ -111,6 +111,10 @@ struct Spec {
   std::string cgroups_path;  // linux.cgroupsPath
 
   const Namespace* find_namespace(std::string_view type) const;
+  // gidMappings, or the uidMappings when the spec gives none for groups.
+  const std::vector<IdMapping>& effective_gid_mappings() const {
+    return gid_mappings.empty() ? uid_mappings : gid_mappings;
+  }
 };
 
 Result<Process> parse_process(const nlohmann::json& process);

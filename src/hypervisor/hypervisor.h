@@ -16,6 +16,13 @@ namespace vessel::hypervisor {
 
 enum class Accel { Auto, Kvm, Tcg };
 
+// QEMU's -machine for a machine type: microvm without the legacy devices vessel's guest does
+// not use, but with the serial console and the RTC.
+inline std::string machine_argument(const std::string& machine_type) {
+  return machine_type == "microvm" ? machine_type + ",pit=off,pic=off,isa-serial=on,rtc=on"
+                                   : machine_type;
+}
+
 // How the guest's file ownership reaches the host through a share.
 enum class Ownership {
   Host,    // as the guest sets it (the container's root filesystem, as with runc)

@@ -341,8 +341,7 @@ std::vector<Verdict> check_podman(const User& user) {
 
 Result<double> boot_guest_once(const Config& config, const std::string& accel, int timeout_seconds,
                                const std::string& state_root) {
-  std::string machine = config.machine_type;
-  if (machine == "microvm") machine += ",pit=off,pic=off,isa-serial=on,rtc=on";
+  std::string machine = hypervisor::machine_argument(config.machine_type);
   std::string append = "console=ttyS0 quiet panic=-1 vessel.probe";
   if (accel == "tcg")
     append +=

@@ -122,8 +122,7 @@ JailPlan jail_plan(const VmConfig& config) {
 std::string jail_share_path(const Share& share) { return "/vessel/share/" + share.tag; }
 
 std::vector<std::string> qemu_argv(const VmConfig& config) {
-  std::string machine = config.machine_type;
-  if (machine == "microvm") machine += ",pit=off,pic=off,isa-serial=on,rtc=on";
+  std::string machine = machine_argument(config.machine_type);
   std::string append = "console=ttyS0 quiet panic=-1";
   if (config.accel == Accel::Tcg && config.tsc_khz > 0)
     // No kvmclock under TCG, and microvm has no PIT to calibrate against: give the rate.
