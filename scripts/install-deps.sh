@@ -14,6 +14,8 @@ packages=(
   linux-source-6.1 bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio
   # running containers in VMs under Podman
   qemu-system-x86 podman runc conmon slirp4netns passt uidmap iproute2
+  # Docker and containerd drive vessel too (tests start private daemons)
+  docker.io containerd
   busybox-static procps psmisc curl python3 tmux
   # podman run --init
   catatonit

@@ -215,6 +215,9 @@ class Server {
       }
     } else if (type == "start") {
       auto started = m_container ? m_network_ready : fail("no container was created");
+      // An interface that reached the host's namespace after create (Docker's prestart hook).
+      if (started && message.contains("network") && message["network"].is_object())
+        started = configure_network(message["network"]).map_error(context("network"));
       if (started) started = m_container->start();
       if (started) m_started_at = std::chrono::steady_clock::now();
       reply(started ? json{{"type", "started"}}

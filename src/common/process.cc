@@ -72,8 +72,9 @@ ChildProcess::~ChildProcess() {
     for (const auto& entry : *options.env) envp.push_back(const_cast<char*>(entry.c_str()));
     envp.push_back(nullptr);
   }
-  ::execve(argv[0], argv.data(), options.env ? envp.data() : environ);
-  child_fail(keep_error_fd, "execute " + options.argv[0] + ": " + std::strerror(errno));
+  const std::string& program = options.program.empty() ? options.argv[0] : options.program;
+  ::execve(program.c_str(), argv.data(), options.env ? envp.data() : environ);
+  child_fail(keep_error_fd, "execute " + program + ": " + std::strerror(errno));
 }
 
 Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {

@@ -16,6 +16,9 @@ namespace vessel {
 
 struct SpawnOptions {
   std::vector<std::string> argv;
+  // What runs, when it is not argv[0] (an OCI hook: `path` runs with `args`, whose first entry
+  // the program may dispatch on, as Docker's libnetwork-setkey hook does).
+  std::string program;
   // (child fd, parent fd) pairs. Child descriptors above the highest listed one are closed;
   // 0, 1 and 2 are inherited unless listed.
   std::vector<std::pair<int, int>> fds;

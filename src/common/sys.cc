@@ -151,31 +151,50 @@ Result<std::pair<UniqueFd, UniqueFd>> socketpair() {
   return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-static Result<sockaddr_un> unix_address(const std::string& path) {
+namespace {
+
+// A socket's address. sun_path holds 107 bytes, and state directories can be deeper (Docker's
+// /var/run/docker/runtime-runc/moby/<64-hex id>/): such a path is reached through a descriptor
+// of its directory, /proc/self/fd/N/NAME, held open while the socket is bound or connected.
+struct UnixAddress {
   sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof address.sun_path)
-    return fail(ENAMETOOLONG, "socket path too long: " + path);
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  return address;
+  UniqueFd directory;
+};
+
+Result<UnixAddress> unix_address(const std::string& path) {
+  UnixAddress found;
+  found.address.sun_family = AF_UNIX;
+  std::string reachable = path;
+  if (path.size() >= sizeof found.address.sun_path) {
+    size_t slash = path.rfind('/');
+    if (slash == std::string::npos) return fail(ENAMETOOLONG, "socket name too long: " + path);
+    found.directory = TRY(open(slash == 0 ? "/" : path.substr(0, slash), O_PATH | O_DIRECTORY));
+    reachable = "/proc/self/fd/" + std::to_string(found.directory.get()) + path.substr(slash);
+    if (reachable.size() >= sizeof found.address.sun_path)
+      return fail(ENAMETOOLONG, "socket name too long: " + path);
+  }
+  std::memcpy(found.address.sun_path, reachable.c_str(), reachable.size() + 1);
+  return found;
 }
 
+}  // namespace
+
 Result<UniqueFd> unix_listen(const std::string& path) {
-  sockaddr_un address = TRY(unix_address(path));
+  UnixAddress found = TRY(unix_address(path));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return fail_errno("socket");
   ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&found.address), sizeof found.address) < 0)
     return fail_errno("bind " + path);
   if (::listen(fd.get(), 16) < 0) return fail_errno("listen " + path);
   return fd;
 }
 
 Result<UniqueFd> unix_connect(const std::string& path) {
-  sockaddr_un address = TRY(unix_address(path));
+  UnixAddress found = TRY(unix_address(path));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return fail_errno("socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&found.address), sizeof found.address) < 0)
     return fail_errno("connect " + path);
   return fd;
 }

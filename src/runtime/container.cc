@@ -18,6 +18,7 @@
 #include "common/scope_exit.h"
 #include "common/sys.h"
 #include "runtime/hooks.h"
+#include "runtime/late_network.h"
 #include "runtime/shim_client.h"
 
 namespace vessel::runtime {
@@ -172,6 +173,14 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   SpawnOptions options;
   options.argv = {companion_dir() + "/vessel-shim", dir};
   options.fds = {{0, 0}, {1, 1}, {2, 2}, {kShimReadyFd, ready.write.get()}};
+  // With a terminal the container's stdio is the pty: the shim keeps none of ours, as runc's
+  // container keeps none of runc's (containerd reads `create`'s output until every copy closes).
+  UniqueFd null;
+  if (spec.process.terminal) {
+    null = TRY(sys::open("/dev/null", O_RDWR));
+    options.fds = {
+        {0, null.get()}, {1, null.get()}, {2, null.get()}, {kShimReadyFd, ready.write.get()}};
+  }
   if (request.keep_fd5) options.fds.push_back({kSlirpExitPipeFd, kSlirpExitPipeFd});
   // Podman enters the mount namespace of the container's pid (podman cp, top): the shim's own,
   // which will hold only the container's files (shim/container_view.h).
@@ -205,7 +214,10 @@ Result<void> start_container(const StateStore& store, const std::string& id,
   if (status != Status::Created)
     return fail("cannot start container \"" + id + "\": it is " + std::string(status_name(status)) +
                 ", not created");
-  TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", "start"}}, std::chrono::seconds(60))
+  json request = {{"op", "start"}};
+  if (json network = TRY(plumb_late_network(store, state)); !network.is_null())
+    request["network"] = network;
+  TRY(shim_request(store.dir(id) + "/shim.sock", request, std::chrono::seconds(60))
           .map_error(context("starting container \"" + id + "\"")));
   state.status = Status::Running;
   TRY(store.save(state));

@@ -76,8 +76,9 @@ Result<void> run_hooks(const std::vector<Hook>& hooks, const std::string& phase,
     auto input = TRY(sys::pipe());
     auto output = TRY(sys::pipe());
     SpawnOptions options;
+    // As execv(path, args): args[0] is what the program is called, path is what runs.
     options.argv = hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
-    options.argv[0] = hook.path;  // args[0] names the program; path is what runs
+    options.program = hook.path;
     options.env = hook.env;
     options.fds = {{0, input.read.get()}, {1, output.write.get()}, {2, output.write.get()}};
     ChildProcess child = TRY(ChildProcess::spawn(options).map_error(context(name)));

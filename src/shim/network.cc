@@ -1,15 +1,12 @@
 #include "shim/network.h"
 
 #include <fcntl.h>
-#include <linux/if.h>
-#include <linux/if_tun.h>
 #include <sched.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
+#include <sys/random.h>
 
-#include <cstring>
+#include <cstdio>
 
-#include "common/process.h"
+#include "common/host_network.h"
 #include "common/sys.h"
 
 namespace vessel::shim {
@@ -18,100 +15,51 @@ using nlohmann::json;
 
 namespace {
 
-// Absolute paths: the runtime may run without PATH.
-constexpr const char* kIp = "/usr/sbin/ip";
-constexpr const char* kTc = "/usr/sbin/tc";
-
-Result<json> ip_json(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {kIp, "-j"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::string output = TRY(capture_output(argv));
-  json parsed = json::parse(output.empty() ? "[]" : output, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_array())
-    return fail(EIO, "ip " + args[0] + ": unexpected output");
-  return parsed;
-}
-
-Result<UniqueFd> create_tap(const std::string& name) {
-  UniqueFd tun =
-      TRY(sys::open("/dev/net/tun", O_RDWR).map_error(context("creating a tap for the VM")));
-  ifreq request{};
-  request.ifr_flags = IFF_TAP | IFF_NO_PI;
-  std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  // SAFETY: TUNSETIFF reads an ifreq naming the device and its flags.
-  if (::ioctl(tun.get(), TUNSETIFF, &request) < 0) return fail_errno("TUNSETIFF " + name);
-  return tun;
-}
-
-// Every frame arriving on `from` leaves through `to`, before the namespace's IP stack sees it.
-Result<void> mirror(const std::string& from, const std::string& to) {
-  TRY(capture_output({kTc, "qdisc", "add", "dev", from, "ingress"}));
-  TRY(capture_output(
-      {kTc,     "filter", "add", "dev", from,     "parent", "ffff:",  "protocol", "all", "u32",
-       "match", "u8",     "0",   "0",   "action", "mirred", "egress", "redirect", "dev", to}));
-  return {};
-}
-
-Result<void> join_namespace(const oci::Spec& spec) {
-  const oci::Namespace* network = spec.find_namespace("network");
-  if (!network) return fail("the container has no network namespace");
-  if (network->path.empty()) {
+Result<void> join_namespace(const oci::Namespace& network) {
+  if (network.path.empty()) {
     if (::unshare(CLONE_NEWNET) < 0) return fail_errno("creating a network namespace");
     return {};
   }
-  UniqueFd ns = TRY(sys::open(network->path, O_RDONLY));
+  UniqueFd ns = TRY(sys::open(network.path, O_RDONLY));
   if (::setns(ns.get(), CLONE_NEWNET) < 0)
-    return fail_errno("joining the network namespace " + network->path);
+    return fail_errno("joining the network namespace " + network.path);
   return {};
+}
+
+// A locally administered unicast address.
+Result<std::string> random_mac() {
+  unsigned char bytes[6];
+  if (::getrandom(bytes, sizeof bytes, 0) != sizeof bytes) return fail_errno("getrandom");
+  bytes[0] = (bytes[0] & 0xfe) | 0x02;
+  char text[18];
+  std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2],
+                bytes[3], bytes[4], bytes[5]);
+  return std::string(text);
 }
 
 }  // namespace
 
 Result<Network> setup_network(const oci::Spec& spec) {
-  TRY(join_namespace(spec).map_error(context("network")));
+  const oci::Namespace* namespace_ = spec.find_namespace("network");
+  if (!namespace_) return fail("network: the container has no network namespace");
+  TRY(join_namespace(*namespace_).map_error(context("network")));
   Network network;
   json interfaces = json::array();
-  json links = TRY(ip_json({"addr", "show"}));
-  int index = 0;
-  for (const auto& link : links) {
-    std::string name = link.value("ifname", "");
-    if (name.empty() || link.value("link_type", "") == "loopback") continue;
-    std::string tap_name = "vessel" + std::to_string(index++);
-    Tap tap{TRY(create_tap(tap_name)), link.value("address", "")};
-    unsigned mtu = link.value("mtu", 1500u);
-    TRY(capture_output({kIp, "link", "set", tap_name, "mtu", std::to_string(mtu), "up"}));
-    TRY(mirror(name, tap_name));
-    TRY(mirror(tap_name, name));
-    json addresses = json::array();
-    for (const auto& address : link.value("addr_info", json::array())) {
-      std::string family = address.value("family", "");
-      // Link-local and autoconfigured (dynamic) IPv6 addresses the guest makes itself.
-      if (family != "inet" && (family != "inet6" || address.value("scope", "") != "global" ||
-                               address.value("dynamic", false)))
-        continue;
-      addresses.push_back({{"family", family},
-                           {"address", address.value("local", "")},
-                           {"prefix", address.value("prefixlen", 0)}});
-    }
-    interfaces.push_back(
-        {{"name", name}, {"mac", tap.mac}, {"mtu", mtu}, {"addresses", addresses}});
+  for (const auto& link : TRY(host_network::links())) {
+    if (link.value("ifname", "").empty() || link.value("link_type", "") == "loopback") continue;
+    std::string tap_name = "vessel" + std::to_string(network.taps.size());
+    // The guest NIC gets the MAC of the interface it stands in for.
+    Tap tap{TRY(host_network::create_tap(tap_name)), link.value("address", "")};
+    TRY(host_network::plumb(link, tap_name, link.value("mtu", 1500u)));
+    interfaces.push_back(host_network::describe_interface(link, tap.mac));
     network.taps.push_back(std::move(tap));
   }
-  json routes = json::array();
-  for (const char* family : {"-4", "-6"}) {
-    for (const auto& route : TRY(ip_json({family, "route", "show"}))) {
-      // Routes the kernel derives from an address are made again by the guest's kernel.
-      // Routes the guest learns from router advertisements (slirp4netns sends them) likewise.
-      std::string protocol = route.value("protocol", "");
-      if (protocol == "kernel" || protocol == "ra" || route.value("type", "unicast") != "unicast")
-        continue;
-      routes.push_back({{"family", family[1] == '4' ? "inet" : "inet6"},
-                        {"destination", route.value("dst", "default")},
-                        {"gateway", route.value("gateway", "")},
-                        {"device", route.value("dev", "")}});
-    }
+  if (namespace_->path.empty()) {
+    network.standby_mac = TRY(random_mac());
+    network.taps.push_back({TRY(host_network::create_tap("vessel0")), network.standby_mac});
   }
-  network.description = {{"interfaces", interfaces}, {"routes", routes}};
+  network.description = {{"interfaces", interfaces},
+                         {"routes", TRY(host_network::describe_routes())}};
   return network;
 }
 

@@ -1,8 +1,8 @@
-// The container's network, carried into the VM (Kata's "tcfilter" model): the shim joins the
-// network namespace Podman prepared (or makes an empty one for --network=none), gives QEMU one
-// tap per interface there, mirrors traffic between each tap and Podman's interface with tc
-// ingress + mirred, and describes the interfaces and routes so that the agent makes the guest's
-// network look like the one a runc container would see.
+// The container's network, carried into the VM (common/host_network.h): the shim joins the
+// network namespace Podman prepared, or makes a new one when the spec names none, and gives QEMU
+// one tap per interface there. A new namespace is empty at create: Docker moves its veth in with
+// a prestart hook, after create. For it the VM gets one standby tap, which `vessel start` plumbs
+// to whatever interface arrived by then (runtime/late_network.h).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -22,6 +22,7 @@ struct Tap {
 
 struct Network {
   std::vector<Tap> taps;
+  std::string standby_mac;  // the standby tap's guest NIC, when the namespace was made here
   // {"interfaces":[{name, mac, mtu, addresses:[{family, address, prefix}]}], "routes":[...]}
   nlohmann::json description;
 };

@@ -76,6 +76,8 @@ class Sandbox {
                                 : json()));
     log::debug("setting up the network");
     Network network = TRY(setup_network(spec));
+    if (!network.standby_mac.empty())
+      TRY(sys::write_file_atomic_at(m_state_dir.get(), "standby-nic", network.standby_mac, 0644));
     log::debug("network ready");
     // QEMU, started below, inherits the cgroup Podman reads the container's cost from.
     const auto cgroup_dirs = host_cgroup::directories(spec.cgroups_path);
@@ -447,7 +449,11 @@ class Sandbox {
     log::debug("client: " + (op.empty() ? std::string("(no op)") : channel::printable(op, 64)));
     if (op == "start") {
       log::debug("starting the container");
-      channel::send_message(*m_channel, {{"type", "start"}});
+      json start = {{"type", "start"}};
+      // An interface plumbed to the standby tap after create (runtime/late_network.h).
+      if (request.contains("network") && request["network"].is_object())
+        start["network"] = request["network"];
+      channel::send_message(*m_channel, start);
       m_start_client = std::move(client.fd);
       m_start_deadline = Clock::now() + kStartTimeout;
     } else if (op == "pause" || op == "resume") {

@@ -160,6 +160,42 @@ TEST_F(RuntimeTest, InheritedDescriptorsDoNotKeepTheShimsReportOpen) {
   expect_nothing_left("inherit");
 }
 
+// Docker and containerd call vessel as they call runc: with runc's global flags and a state root
+// whose paths are longer than a socket address holds (Docker's is
+// /var/run/docker/runtime-runc/moby/<64-hex id>).
+TEST_F(RuntimeTest, RuncsGlobalFlagsAndAStateRootDeeperThanASocketAddress) {
+  make_busybox_bundle(m_bundle, {"sleep", "1000"});
+  const std::string deep = m_root + "/" + std::string(60, 'd') + "/" + std::string(64, 'e');
+  auto as_runc = [&](std::vector<std::string> args, CommandOptions options = {}) {
+    std::vector<std::string> argv = {vessel(),
+                                     "--root",
+                                     deep,
+                                     "--log",
+                                     m_dir.path() + "/log.json",
+                                     "--log-format",
+                                     "json",
+                                     "--debug",
+                                     "--systemd-cgroup",
+                                     "--criu",
+                                     "/usr/sbin/criu",
+                                     "--rootless",
+                                     "false"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    options.cwd = m_bundle;
+    return run(argv, options);
+  };
+  auto created = as_runc({"create", "--bundle", m_bundle, "deep"}, {.detach_output = true});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  ASSERT_GT((deep + "/deep/shim.sock").size(), 108u);
+  ASSERT_EQ(as_runc({"start", "deep"}).exit_code, 0);
+  auto process = m_dir.path() + "/process.json";
+  std::ofstream(process) << R"({"args": ["sh", "-c", "exit 5"], "cwd": "/", "env": ["PATH=/bin"]})";
+  EXPECT_EQ(as_runc({"exec", "--process", process, "deep"}).exit_code, 5);
+  EXPECT_EQ(as_runc({"delete", "--force", "deep"}).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(deep + "/deep"));
+  EXPECT_EQ(processes_matching("vessel-deep "), std::vector<std::string>{});
+}
+
 TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
   make_busybox_bundle(
       m_bundle,
@@ -318,12 +354,14 @@ TEST_F(RuntimeTest, MissingRootfs) {
 
 // OCI hooks run on the host with the state on stdin: prestart and createRuntime at create,
 // poststart after start, poststop after delete; a failing createRuntime hook fails create.
+// `path` runs with `args` as its argv, args[0] included: busybox, like Docker's own prestart
+// hook (dockerd re-executed as libnetwork-setkey), dispatches on it.
 TEST_F(RuntimeTest, HooksRunOnTheHostWithTheStateOnStdin) {
   make_busybox_bundle(m_bundle, {"sleep", "1000"});
   std::string out = m_dir.path() + "/hooks";
   std::filesystem::create_directories(out);
   auto hook = [&](const std::string& name) {
-    return nlohmann::json{{"path", "/bin/sh"},
+    return nlohmann::json{{"path", "/bin/busybox"},
                           {"args", {"sh", "-c", "cat > " + out + "/" + name + ".json"}},
                           {"timeout", 10}};
   };

@@ -1,0 +1,29 @@
+// The host side of a container's network, carried into its VM (Kata's "tcfilter" model): a tap
+// per interface of the container's network namespace, traffic mirrored both ways between them
+// with tc ingress + mirred, and a description of the interfaces and routes from which the agent
+// rebuilds the same network in the guest. Used by the shim at create and, for an interface that
+// arrives only after create (Docker's prestart hook moves its veth in), by `vessel start`.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace vessel::host_network {
+
+// The current network namespace's links as `ip -j addr show` prints them.
+Result<nlohmann::json> links();
+// Whether a link is one the VM is plumbed to (its taps are named vessel0, vessel1, ...).
+bool is_tap(const nlohmann::json& link);
+Result<UniqueFd> create_tap(const std::string& name);
+// Sets the tap's MTU to the link's, brings it up, and mirrors the two into each other.
+Result<void> plumb(const nlohmann::json& link, const std::string& tap, unsigned mtu);
+// {name, mac, mtu, addresses:[{family, address, prefix}]} for the guest NIC with `mac`.
+nlohmann::json describe_interface(const nlohmann::json& link, const std::string& mac);
+// The namespace's routes the guest's kernel does not make itself.
+Result<nlohmann::json> describe_routes();
+
+}  // namespace vessel::host_network

@@ -1,0 +1,66 @@
+#include "runtime/late_network.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/host_network.h"
+#include "common/sys.h"
+
+namespace vessel::runtime {
+
+using nlohmann::json;
+
+namespace {
+
+// In the shim's network namespace: plumbs the first interface that is not a tap.
+Result<json> plumb_in_namespace(const std::string& mac) {
+  json interfaces = json::array();
+  for (const auto& link : TRY(host_network::links())) {
+    if (link.value("ifname", "").empty() || link.value("link_type", "") == "loopback" ||
+        host_network::is_tap(link))
+      continue;
+    TRY(host_network::plumb(link, "vessel0", link.value("mtu", 1500u)));
+    interfaces.push_back(host_network::describe_interface(link, mac));
+    break;  // one standby tap
+  }
+  if (interfaces.empty()) return json();
+  return json{{"interfaces", interfaces}, {"routes", TRY(host_network::describe_routes())}};
+}
+
+}  // namespace
+
+Result<json> plumb_late_network(const StateStore& store, const ContainerState& state) {
+  const std::string marker = store.dir(state.id) + "/standby-nic";
+  if (!sys::exists(marker)) return json();
+  std::string mac = TRY(sys::read_file(marker, 64));
+  // The shim's namespace, through a pidfd taken while its start time still matches.
+  UniqueFd shim(static_cast<int>(::syscall(SYS_pidfd_open, state.pid, 0)));
+  if (!shim || sys::process_start_time(state.pid) != state.pid_start_time)
+    return fail(ESRCH, "the container's shim is gone");
+  // A child enters the namespace: this process runs the poststart hooks in the host's.
+  auto pipe = TRY(sys::pipe());
+  pid_t child = ::fork();
+  if (child < 0) return fail_errno("fork");
+  if (child == 0) {
+    pipe.read.reset();
+    Result<json> plumbed = ::setns(shim.get(), CLONE_NEWNET) == 0
+                               ? plumb_in_namespace(mac)
+                               : fail_errno("joining the container's network namespace");
+    json report = plumbed ? json{{"network", *plumbed}} : json{{"error", plumbed.error().message}};
+    (void)sys::write_all(pipe.write.get(), report.dump());
+    ::_exit(0);
+  }
+  pipe.write.reset();
+  std::string text = sys::read_to_end(pipe.read.get(), 1 << 20).value_or("");
+  ::waitpid(child, nullptr, 0);
+  json report = json::parse(text, nullptr, false);
+  if (!report.is_object()) return fail(EIO, "network: the plumbing helper stopped");
+  if (report.contains("error")) return fail("network: " + report["error"].get<std::string>());
+  ::unlink(marker.c_str());
+  return report["network"];
+}
+
+}  // namespace vessel::runtime
