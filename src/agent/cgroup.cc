@@ -13,17 +13,18 @@ namespace vessel::agent {
 namespace {
 
 constexpr const char* kRoot = "/sys/fs/cgroup";
-constexpr const char* kContainer = "/sys/fs/cgroup/container";
 
-Result<void> write(const std::string& file, const std::string& value) {
-  std::string path = std::string(kContainer) + "/" + file;
+std::string directory(const std::string& name) { return std::string(kRoot) + "/" + name; }
+
+Result<void> write(const std::string& name, const std::string& file, const std::string& value) {
+  std::string path = directory(name) + "/" + file;
   UniqueFd fd = TRY(sys::open(path, O_WRONLY));
   return sys::write_all(fd.get(), value).map_error(context("writing " + value + " to " + path));
 }
 
 }  // namespace
 
-Result<void> create_cgroup(const oci::Resources& resources) {
+Result<void> create_cgroup(const std::string& name, const oci::Resources& resources) {
   struct statfs fs;
   if (::statfs(kRoot, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
     if (::mount("cgroup2", kRoot, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
@@ -35,17 +36,17 @@ Result<void> create_cgroup(const oci::Resources& resources) {
       log::warning(std::string("cgroup controller ") + (controller + 1) + ": " +
                    enabled.error().message);
   }
-  if (::mkdir(kContainer, 0755) < 0 && errno != EEXIST)
-    return fail_errno("mkdir /sys/fs/cgroup/container");
-  return apply_limits(resources);
+  if (::mkdir(directory(name).c_str(), 0755) < 0 && errno != EEXIST)
+    return fail_errno("mkdir " + directory(name));
+  return apply_limits(name, resources);
 }
 
 // A limit the spec names: a positive number, or none ("max") for -1 and 0 (as runc reads them).
 static std::string limit(int64_t value) { return value > 0 ? std::to_string(value) : "max"; }
 
-Result<void> apply_limits(const oci::Resources& resources) {
+Result<void> apply_limits(const std::string& name, const oci::Resources& resources) {
   if (resources.memory_limit) {
-    TRY(write("memory.max", limit(*resources.memory_limit)));
+    TRY(write(name, "memory.max", limit(*resources.memory_limit)));
     // The spec's swap is memory + swap (cgroup v1's memsw), cgroup v2 takes swap alone, as runc
     // converts it. The guest has no swap device, so either way the limit is the limit.
     std::string swap = "0";
@@ -54,28 +55,33 @@ Result<void> apply_limits(const oci::Resources& resources) {
     else if (resources.memory_swap && *resources.memory_limit > 0 &&
              *resources.memory_swap > *resources.memory_limit)
       swap = std::to_string(*resources.memory_swap - *resources.memory_limit);
-    (void)write("memory.swap.max", swap);
+    (void)write(name, "memory.swap.max", swap);
   }
-  if (resources.pids_limit) TRY(write("pids.max", limit(*resources.pids_limit)));
+  if (resources.pids_limit) TRY(write(name, "pids.max", limit(*resources.pids_limit)));
   if (resources.cpu_quota || resources.cpu_period)
-    TRY(write("cpu.max", limit(resources.cpu_quota.value_or(-1)) + " " +
-                             std::to_string(resources.cpu_period.value_or(100000))));
-  if (!resources.cpuset_cpus.empty()) TRY(write("cpuset.cpus", resources.cpuset_cpus));
+    TRY(write(name, "cpu.max",
+              limit(resources.cpu_quota.value_or(-1)) + " " +
+                  std::to_string(resources.cpu_period.value_or(100000))));
+  if (!resources.cpuset_cpus.empty()) TRY(write(name, "cpuset.cpus", resources.cpuset_cpus));
   return {};
 }
 
-Result<void> join_cgroup(pid_t pid) { return write("cgroup.procs", std::to_string(pid)); }
+Result<void> join_cgroup(const std::string& name, pid_t pid) {
+  return write(name, "cgroup.procs", std::to_string(pid));
+}
 
 Result<void> leave_cgroup(pid_t pid) {
   UniqueFd fd = TRY(sys::open(std::string(kRoot) + "/cgroup.procs", O_WRONLY));
   return sys::write_all(fd.get(), std::to_string(pid));
 }
 
-bool oom_killed() {
-  auto events = sys::read_file(std::string(kContainer) + "/memory.events", 4096);
+bool oom_killed(const std::string& name) {
+  auto events = sys::read_file(directory(name) + "/memory.events", 4096);
   if (!events) return false;
   size_t at = events->find("oom_kill ");
   return at != std::string::npos && std::strtoull(events->c_str() + at + 9, nullptr, 10) > 0;
 }
+
+void remove_cgroup(const std::string& name) { ::rmdir(directory(name).c_str()); }
 
 }  // namespace vessel::agent

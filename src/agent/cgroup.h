@@ -1,23 +1,29 @@
-// The container's cgroup in the guest (cgroup v2): linux.resources enforced by the guest's own
+// A container's cgroup in the guest (cgroup v2): linux.resources enforced by the guest's own
 // kernel, memory.max, cpu.max, cpuset.cpus and pids.max, on every process of the container (its
 // init and each exec'd process). A container over its memory limit is OOM-killed in the guest.
+// Each container of the VM has its own, /sys/fs/cgroup/NAME: "container" for the one the VM was
+// booted for, "container-N" for the pod member created as process N.
 #pragma once
 
 #include <sys/types.h>
+
+#include <string>
 
 #include "common/oci_spec.h"
 #include "common/result.h"
 
 namespace vessel::agent {
 
-// Makes the container's cgroup with the spec's limits (once per VM).
-Result<void> create_cgroup(const oci::Resources& resources);
+// Makes the container's cgroup with the spec's limits.
+Result<void> create_cgroup(const std::string& name, const oci::Resources& resources);
 // Writes the limits the resources name (create, and `update` while it runs).
-Result<void> apply_limits(const oci::Resources& resources);
-Result<void> join_cgroup(pid_t pid);
+Result<void> apply_limits(const std::string& name, const oci::Resources& resources);
+Result<void> join_cgroup(const std::string& name, pid_t pid);
 // Back to the guest's root cgroup (the agent, after cloning the init).
 Result<void> leave_cgroup(pid_t pid);
 // Whether the kernel's OOM killer has killed a process of the container.
-bool oom_killed();
+bool oom_killed(const std::string& name);
+// Removes the cgroup of a container that is gone (a pod member).
+void remove_cgroup(const std::string& name);
 
 }  // namespace vessel::agent

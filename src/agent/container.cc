@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <tuple>
 
 #include "agent/cgroup.h"
 #include "agent/identity.h"
@@ -188,12 +189,36 @@ std::string home_of(uid_t uid) {
   child_fail(report_fd, "exec " + program + ": " + std::strerror(errno));
 }
 
-[[noreturn]] void run_init(const oci::Spec& spec, const std::string& rootfs_tag,
+// The pod's namespaces a member's spec names by path, as file descriptors of the pod's init.
+struct PodNamespaces {
+  std::vector<std::pair<UniqueFd, int>> joined;     // (namespace, CLONE_NEW* type)
+  unsigned long own = CLONE_NEWUTS | CLONE_NEWIPC;  // those the member gets new
+};
+
+Result<PodNamespaces> pod_namespaces(const oci::Spec& spec, pid_t pod_init) {
+  PodNamespaces namespaces;
+  if (pod_init <= 0) return namespaces;
+  for (const auto& [type, name, flag] :
+       {std::tuple{"uts", "uts", CLONE_NEWUTS}, {"ipc", "ipc", CLONE_NEWIPC}}) {
+    const oci::Namespace* wanted = spec.find_namespace(type);
+    if (!wanted || wanted->path.empty()) continue;
+    namespaces.joined.emplace_back(
+        TRY(sys::open("/proc/" + std::to_string(pod_init) + "/ns/" + name, O_RDONLY)), flag);
+    namespaces.own &= ~static_cast<unsigned long>(flag);
+  }
+  return namespaces;
+}
+
+[[noreturn]] void run_init(const oci::Spec& spec, const RootSource& root, const PodNamespaces& pod,
                            const nlohmann::json& binds, const std::string& seccomp,
                            ChildStdio stdio, int userns_fd, int start_fd, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
+  for (const auto& [ns, type] : pod.joined)
+    if (::setns(ns.get(), type) < 0)
+      child_fail(report_fd,
+                 std::string("joining the pod's namespace failed: ") + std::strerror(errno));
   set_oom_score_adj(spec.process, report_fd);
-  if (auto entered = enter_container_root(spec, rootfs_tag, binds); !entered)
+  if (auto entered = enter_container_root(spec, root, binds); !entered)
     child_fail(report_fd, "preparing the container's root: " + entered.error().message);
   if (!spec.hostname.empty() && ::sethostname(spec.hostname.c_str(), spec.hostname.size()) < 0)
     child_fail(report_fd, "sethostname failed");
@@ -325,9 +350,10 @@ Result<std::string> find_executable(const std::string& program,
   return fail(ENOENT, "exec: \"" + program + "\": executable file not found in $PATH");
 }
 
-Result<Container> Container::create(const oci::Spec& spec, const std::string& rootfs_tag,
+Result<Container> Container::create(const oci::Spec& spec, const Placement& placement,
                                     const nlohmann::json& binds, const std::string& seccomp,
                                     ContainerStdio& stdio) {
+  PodNamespaces pod = TRY(pod_namespaces(spec, placement.pod_init));
   auto start_pipe = TRY(sys::pipe());
   auto report_pipe = TRY(sys::pipe());
   StdioPipes pipes = TRY(StdioPipes::make());
@@ -336,21 +362,22 @@ Result<Container> Container::create(const oci::Spec& spec, const std::string& ro
 
   // Always a new pid namespace: when the container's init exits, the kernel ends every process
   // left in it, so its stdout and stderr reach end of file and the exit can be reported.
-  unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+  unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | pod.own | SIGCHLD;
   // The init starts inside the container's cgroup, in a cgroup namespace rooted there, so
   // everything it runs is limited and its /sys/fs/cgroup shows its own limits (as with runc):
   // the agent steps into the cgroup for the clone and back out.
-  bool in_cgroup = join_cgroup(::getpid()).has_value();
+  bool in_cgroup = join_cgroup(placement.cgroup, ::getpid()).has_value();
   if (in_cgroup || spec.find_namespace("cgroup")) flags |= CLONE_NEWCGROUP;
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
   if (pid == 0)
-    run_init(spec, rootfs_tag, binds, seccomp, pipes.child(), userns.get(), start_pipe.read.get(),
-             report_pipe.write.get());
+    run_init(spec, placement.root, pod, binds, seccomp, pipes.child(), userns.get(),
+             start_pipe.read.get(), report_pipe.write.get());
   if (in_cgroup) (void)leave_cgroup(::getpid());
   if (pid < 0) return fail_errno("clone");
   Container container;
   container.m_pid = pid;
   container.m_seccomp = seccomp;
+  container.m_cgroup = placement.cgroup;
   container.m_start_write = std::move(start_pipe.write);
   container.m_report_read = std::move(report_pipe.read);
   report_pipe.write.reset();
@@ -376,7 +403,7 @@ Result<pid_t> Container::exec(const oci::Process& process, ContainerStdio& stdio
   if (pid == 0) run_exec(m_pid, process, m_seccomp, pipes.child(), report_pipe.write.get());
   ::setns(own.get(), CLONE_NEWPID);
   if (pid < 0) return fail_errno("fork");
-  (void)join_cgroup(pid);
+  (void)join_cgroup(m_cgroup, pid);
   report_pipe.write.reset();
   pipes.close_child_ends();
   // The master is sent before exec; if it never comes, the report says why.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "agent/mounts.h"
 #include "common/oci_spec.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -19,12 +20,21 @@ struct ContainerStdio {
   UniqueFd stderr_read;  // invalid with a terminal
 };
 
+// Where a container goes in the VM: its root filesystem, its cgroup (agent/cgroup.h), and for a
+// pod member the pod's first container, whose ipc and uts namespaces it joins where its spec
+// names a namespace path (the guest has one network namespace: every container is in it).
+struct Placement {
+  RootSource root;
+  std::string cgroup = "container";
+  pid_t pod_init = -1;
+};
+
 class Container {
  public:
-  // Forks the container's init in new pid, mount, uts and ipc namespaces, sets up its root and
-  // user, and resolves its program; fails with the reason if any step fails.
+  // Forks the container's init in new pid, mount, uts and ipc namespaces (or the pod's), sets up
+  // its root and user, and resolves its program; fails with the reason if any step fails.
   // `seccomp` is the compiled filter (empty for none); exec'd processes get it too.
-  static Result<Container> create(const oci::Spec& spec, const std::string& rootfs_tag,
+  static Result<Container> create(const oci::Spec& spec, const Placement& placement,
                                   const nlohmann::json& binds, const std::string& seccomp,
                                   ContainerStdio& stdio);
 
@@ -35,9 +45,11 @@ class Container {
   // Lets the process exec; fails if the exec itself failed.
   Result<void> start();
   Result<void> signal(int signal) const;
+  const std::string& cgroup() const { return m_cgroup; }
 
  private:
   pid_t m_pid = -1;
+  std::string m_cgroup;
   UniqueFd m_start_write;
   UniqueFd m_report_read;
   std::string m_seccomp;

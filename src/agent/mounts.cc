@@ -143,8 +143,11 @@ Result<void> set_propagation(const ParsedOptions& options, const std::string& ta
   return do_mount("", target, "", propagation_flags(options.propagation), "");
 }
 
+std::string pod_share_path(const std::string& tag) { return "/run/pods/" + tag; }
+
 // A host directory is its own 9p share; host files are entries of the one files share, mounted
 // once under /run/binds without a cache (Podman rewrites /etc/hosts in place) and bound from there.
+// A pod member's are directories and files of the pod's volume share (`path`).
 // A device is made, not mounted, so it gets no propagation.
 Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target,
                             const ParsedOptions& options) {
@@ -163,6 +166,15 @@ Result<void> bind_from_host(const nlohmann::json& bind, const std::string& targe
                 makedev(bind.value("major", 0u), bind.value("minor", 0u))) < 0)
       return fail_errno("mknod " + target);
     return {};
+  } else if (bind.contains("path")) {
+    std::string source = pod_share_path(share) + "/" + bind.value("path", "");
+    if (is_directory(source)) {
+      TRY(sys::mkdir_p(target));
+    } else if (!sys::exists(target)) {
+      TRY(sys::mkdir_p(target.substr(0, target.rfind('/'))));
+      UniqueFd created = TRY(sys::open(target, O_WRONLY | O_CREAT, 0644));
+    }
+    TRY(do_mount(source, target, "", MS_BIND | MS_REC, ""));
   } else if (bind.contains("file")) {
     std::string files = "/run/binds/" + share;
     if (!is_directory(files)) {
@@ -228,12 +240,28 @@ Result<void> mount_guest_filesystems() {
   return {};
 }
 
-Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag,
+Result<void> mount_pod_share(const std::string& tag) {
+  const std::string mounted = pod_share_path(tag);
+  // Mounted already when it is on another device than /run/pods (9p's statfs reports the
+  // host's file system, not 9p).
+  struct stat share, parent;
+  if (::stat(mounted.c_str(), &share) == 0 && ::stat("/run/pods", &parent) == 0 &&
+      share.st_dev != parent.st_dev)
+    return {};
+  TRY(sys::mkdir_p(mounted));
+  return do_mount(tag, mounted, "9p", 0, k9pOptions);
+}
+
+Result<void> enter_container_root(const oci::Spec& spec, const RootSource& root_source,
                                   const nlohmann::json& binds) {
   TRY(do_mount("", "/", "", MS_REC | MS_PRIVATE, ""));
   const std::string root = kContainerRoot;
-  TRY(do_mount(rootfs_tag, root, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288,cache=mmap")
-          .map_error(context("mounting the container's root filesystem")));
+  auto mounted =
+      root_source.path.empty()
+          ? do_mount(root_source.tag, root, "9p", 0, std::string(k9pOptions) + ",cache=mmap")
+          : do_mount(pod_share_path(root_source.tag) + "/" + root_source.path, root, "",
+                     MS_BIND | MS_REC, "");
+  TRY(mounted.map_error(context("mounting the container's root filesystem")));
   bool have_dev = false;
   for (const auto& mount : spec.mounts) {
     TRY(mount_spec_entry(mount, root, binds).map_error(context("mounting " + mount.destination)));

@@ -12,10 +12,24 @@ namespace vessel::agent {
 
 Result<void> mount_guest_filesystems();
 
+// Where a container's root filesystem comes from: a 9p share of its own (the container the VM
+// was booted for), or the directory `path` of a pod's shared 9p share (a pod member's root,
+// mounted there by the host while the VM runs).
+struct RootSource {
+  std::string tag;
+  std::string path;
+};
+
+// Mounts a pod's 9p share under /run/pods/TAG in the agent's own mount namespace, once: a
+// virtio-9p device takes one mount at a time, and each member's namespace inherits it. Without
+// a cache: the host mounts members' directories into it while the VM runs, and Podman rewrites
+// /etc/hosts in place.
+Result<void> mount_pod_share(const std::string& tag);
+
 // Runs in the container's new mount namespace; afterwards "/" is the container's root.
-// `binds` says how each bind mount of the spec reaches the guest: {destination, content
-// (base64) | share (a 9p tag), readonly}.
-Result<void> enter_container_root(const oci::Spec& spec, const std::string& rootfs_tag,
+// `binds` says how each bind mount of the spec reaches the guest: {destination, share (a 9p
+// tag), file | path (within a pod's share), readonly}, or a tmpfs or device in its place.
+Result<void> enter_container_root(const oci::Spec& spec, const RootSource& root_source,
                                   const nlohmann::json& binds);
 
 }  // namespace vessel::agent

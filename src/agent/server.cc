@@ -36,10 +36,12 @@ constexpr const char* kRootfsTag = "rootfs";
 // Bounded: every exec holds three streams and a process in the guest.
 constexpr size_t kMaxProcesses = 1024;
 
-// A process the shim follows: the container's init (id 0) or an exec'd one (id 1, 2, ...), with
-// its stdio on streams channel::stream_of(id, ...).
+// A process the shim follows: the container's init (id 0), an exec'd one (id 1, 2, ...), or a
+// pod member's init (the id the shim gave the member), with its stdio on streams
+// channel::stream_of(id, ...). `container` is the id of the container's init it belongs to.
 struct Process {
   uint32_t id = 0;
+  uint32_t container = 0;
   pid_t pid = -1;
   std::unique_ptr<channel::StreamReceiver> stdin;
   std::vector<std::unique_ptr<channel::StreamSender>> outputs;
@@ -47,7 +49,8 @@ struct Process {
   std::optional<int> status;
   bool reported = false;
 
-  Process(uint32_t process_id, ContainerStdio& stdio) : id(process_id) {
+  Process(uint32_t process_id, uint32_t container_id, ContainerStdio& stdio)
+      : id(process_id), container(container_id) {
     if (stdio.stdout_read && stdio.stdin_write && !stdio.stderr_read)
       terminal_fd = stdio.stdin_write.get();
     stdin = std::make_unique<channel::StreamReceiver>(channel::stream_of(id, channel::kStdin),
@@ -135,9 +138,10 @@ class Server {
 
   void send_signal(const Process& process, int signal) {
     auto now = std::chrono::steady_clock::now();
-    if (process.id == 0 && m_started_at && now < *m_started_at + kSettle && signal != SIGKILL &&
+    auto started = m_started_at.find(process.id);  // only inits have a start time
+    if (started != m_started_at.end() && now < started->second + kSettle && signal != SIGKILL &&
         signal != SIGSTOP && signal > 0 && signal < 65 && !handles(process.pid, signal)) {
-      m_held_signals.push_back({process.pid, signal, *m_started_at + kSettle});
+      m_held_signals.push_back({process.pid, signal, started->second + kSettle});
       return;
     }
     ::kill(process.pid, signal);
@@ -202,7 +206,12 @@ class Server {
     std::optional<uint32_t> exec_id;
     if (message.contains("exec") && message["exec"].is_number_unsigned())
       exec_id = message["exec"].get<uint32_t>();
-    if (type == "create") {
+    if (type == "create" && exec_id) {
+      auto created = create_member(*exec_id, message);
+      reply(created ? json{{"type", "created"}}
+                    : json{{"type", "error"}, {"message", created.error().message}},
+            exec_id);
+    } else if (type == "create") {
       auto created = create(message);
       reply(created ? json{{"type", "created"}}
                     : json{{"type", "error"}, {"message", created.error().message}},
@@ -214,26 +223,29 @@ class Server {
         m_network_ready = configure_network(m_network).map_error(context("network"));
       }
     } else if (type == "start") {
-      auto started = m_container ? m_network_ready : fail("no container was created");
+      // The container the VM was booted for, or the pod member `exec`.
+      Container* container = container_of(exec_id.value_or(0));
+      auto started = container ? m_network_ready : fail("no container was created");
       // An interface that reached the host's namespace after create (Docker's prestart hook).
       if (started && message.contains("network") && message["network"].is_object())
         started = configure_network(message["network"]).map_error(context("network"));
-      if (started) started = m_container->start();
-      if (started) m_started_at = std::chrono::steady_clock::now();
+      if (started) started = container->start();
+      if (started) m_started_at[exec_id.value_or(0)] = std::chrono::steady_clock::now();
       reply(started ? json{{"type", "started"}}
                     : json{{"type", "error"}, {"message", started.error().message}},
-            std::nullopt);
+            exec_id);
     } else if (type == "update") {
-      auto updated = m_container ? oci::parse_resources(message.value("resources", json::object()))
-                                 : fail("no container was created");
-      auto applied =
-          updated ? apply_limits(*updated) : Result<void>(tl::unexpected(updated.error()));
+      Container* container = container_of(message.value("container", 0u));
+      auto updated = container ? oci::parse_resources(message.value("resources", json::object()))
+                               : fail("no such container");
+      auto applied = updated ? apply_limits(container->cgroup(), *updated)
+                             : Result<void>(tl::unexpected(updated.error()));
       reply(applied ? json{{"type", "updated"}}
                     : json{{"type", "update_failed"}, {"message", applied.error().message}},
             std::nullopt);
     } else if (type == "ps") {
-      auto listed =
-          m_container ? list_processes(m_container->pid()) : fail("no container was created");
+      Container* container = container_of(message.value("container", 0u));
+      auto listed = container ? list_processes(container->pid()) : fail("no such container");
       reply(listed ? json{{"type", "processes"}, {"processes", *listed}}
                    : json{{"type", "processes_failed"}, {"message", listed.error().message}},
             std::nullopt);
@@ -263,8 +275,13 @@ class Server {
     return {};
   }
 
+  Container* container_of(uint32_t id) {
+    auto it = m_containers.find(id);
+    return it == m_containers.end() ? nullptr : it->second.get();
+  }
+
   Result<void> create(const json& message) {
-    if (m_container) return fail("a container was created already");
+    if (m_containers.count(0)) return fail("a container was created already");
     if (!message.contains("spec")) return fail("create without a spec");
     oci::Spec spec = TRY(oci::parse_spec(message["spec"]));
     std::string seccomp = TRY(base64_decode(message.value("seccomp", "")));
@@ -272,27 +289,64 @@ class Server {
     const oci::Resources& limits = spec.resources;
     bool limited =
         limits.memory_limit || limits.pids_limit || limits.cpu_quota || !limits.cpuset_cpus.empty();
-    if (auto made = create_cgroup(limits); !made) {
+    Placement placement{{kRootfsTag, ""}};
+    if (auto made = create_cgroup(placement.cgroup, limits); !made) {
       if (limited) return tl::unexpected(made.error());
       log::warning("no cgroup for the container: " + made.error().message);
     }
     ContainerStdio stdio;
-    m_container = std::make_unique<Container>(TRY(Container::create(
-        spec, kRootfsTag, message.value("binds", json::array()), seccomp, stdio)));
-    auto [it, _] = m_processes.try_emplace(0, 0, stdio);
-    it->second.pid = m_container->pid();
+    auto container = std::make_unique<Container>(TRY(
+        Container::create(spec, placement, message.value("binds", json::array()), seccomp, stdio)));
+    auto [it, _] = m_processes.try_emplace(0, 0, 0, stdio);
+    it->second.pid = container->pid();
+    m_containers[0] = std::move(container);
+    return {};
+  }
+
+  // A pod member, created as process `id`: its root is the directory the host mounted into the
+  // pod's share, its limits a cgroup of its own, and it joins the pod's namespaces its spec names.
+  Result<void> create_member(uint32_t id, const json& message) {
+    Container* pod = container_of(0);
+    if (!pod || m_processes.count(0) == 0 || m_processes.at(0).status)
+      return fail("the pod's VM has no running container to join");
+    if (id == 0 || id > channel::kMaxProcessId || m_processes.count(id)) return fail("bad id");
+    if (m_processes.size() >= kMaxProcesses) return fail("too many processes");
+    if (!message.contains("spec") || !message["root"].is_string())
+      return fail("create without a spec or root");
+    std::string root = message["root"];
+    if (root.empty() || root.find('/') != std::string::npos || root[0] == '.')
+      return fail("bad root directory name");
+    oci::Spec spec = TRY(oci::parse_spec(message["spec"]));
+    std::string seccomp = TRY(base64_decode(message.value("seccomp", "")));
+    for (const char* tag : {channel::kPodRootsTag, channel::kPodVolumesTag})
+      TRY(mount_pod_share(tag).map_error(context("the pod's shares")));
+    Placement placement{
+        {channel::kPodRootsTag, root}, "container-" + std::to_string(id), pod->pid()};
+    TRY(create_cgroup(placement.cgroup, spec.resources));
+    ContainerStdio stdio;
+    auto created =
+        Container::create(spec, placement, message.value("binds", json::array()), seccomp, stdio);
+    if (!created) {
+      remove_cgroup(placement.cgroup);
+      return tl::unexpected(created.error());
+    }
+    auto [it, _] = m_processes.try_emplace(id, id, id, stdio);
+    it->second.pid = created->pid();
+    m_containers[id] = std::make_unique<Container>(std::move(*created));
     return {};
   }
 
   Result<void> exec(uint32_t id, const json& message) {
-    if (!m_container || m_processes.count(0) == 0 || m_processes.at(0).status)
+    uint32_t container_id = message.value("container", 0u);
+    Container* container = container_of(container_id);
+    if (!container || m_processes.count(container_id) == 0 || m_processes.at(container_id).status)
       return fail("the container is not running");
     if (id == 0 || id > channel::kMaxProcessId || m_processes.count(id)) return fail("bad exec id");
     if (m_processes.size() >= kMaxProcesses) return fail("too many exec sessions");
     oci::Process process = TRY(oci::parse_process(message.value("process", json::object())));
     ContainerStdio stdio;
-    pid_t pid = TRY(m_container->exec(process, stdio));
-    auto [it, _] = m_processes.try_emplace(id, id, stdio);
+    pid_t pid = TRY(container->exec(process, stdio));
+    auto [it, _] = m_processes.try_emplace(id, id, container_id, stdio);
     it->second.pid = pid;
     return {};
   }
@@ -324,22 +378,34 @@ class Server {
       json message = {{"type", "exit"}};
       if (WIFSIGNALED(*process.status)) message["signal"] = WTERMSIG(*process.status);
       // The container's memory limit, not a signal someone sent: Podman shows OOMKilled.
-      if (process.id == 0 && WIFSIGNALED(*process.status) && WTERMSIG(*process.status) == SIGKILL &&
-          oom_killed())
+      Container* container = process.id == process.container ? container_of(process.id) : nullptr;
+      if (container && WIFSIGNALED(*process.status) && WTERMSIG(*process.status) == SIGKILL &&
+          oom_killed(container->cgroup()))
         message["oom_killed"] = true;
       else
         message["exit_code"] = WEXITSTATUS(*process.status);
       reply(message, process.id == 0 ? std::nullopt : std::optional<uint32_t>(process.id));
       process.reported = true;
-      it = process.id == 0 ? std::next(it) : m_processes.erase(it);
+      if (process.id == 0) {
+        ++it;
+        continue;
+      }
+      // A pod member is gone with its init: its cgroup (empty now: its pid namespace ended) too.
+      if (container) {
+        remove_cgroup(container->cgroup());
+        m_containers.erase(process.id);
+        m_started_at.erase(process.id);
+      }
+      it = m_processes.erase(it);
     }
   }
 
   Channel m_channel;
   UniqueFd m_signal_fd;
-  std::unique_ptr<Container> m_container;
+  // The container the VM was booted for (0) and the pod members, by the id of their init.
+  std::map<uint32_t, std::unique_ptr<Container>> m_containers;
   std::map<uint32_t, Process> m_processes;
-  std::optional<std::chrono::steady_clock::time_point> m_started_at;
+  std::map<uint32_t, std::chrono::steady_clock::time_point> m_started_at;  // by init id
   std::vector<HeldSignal> m_held_signals;
   json m_network;
   Result<void> m_network_ready = fail("the network is not configured yet");

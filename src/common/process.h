@@ -45,6 +45,9 @@ class ChildProcess {
   // Fails if the program cannot be executed (the exec error is reported, not just an exit code).
   static Result<ChildProcess> spawn(const SpawnOptions& options);
 
+  // Owns a child this process forked itself.
+  static ChildProcess adopt(pid_t pid) { return ChildProcess(pid); }
+
   pid_t pid() const { return m_pid; }
   // Leaves the process running and stops owning it.
   pid_t release() { return std::exchange(m_pid, -1); }

@@ -47,6 +47,15 @@ struct SharedFile {
 };
 inline constexpr const char* kFilesShareTag = "files";
 
+// A pod's share (docs/pods.md): an empty directory of QEMU's own (a small tmpfs its jail makes),
+// served over virtio-9p, into which the runtime mounts pod members' root filesystems and
+// volumes while the VM runs, in QEMU's mount namespace, at jail_pod_share_path(tag)/NAME.
+struct PodShare {
+  std::string tag;
+  Ownership ownership = Ownership::Host;
+};
+inline std::string jail_pod_share_path(const std::string& tag) { return "/vessel/pod/" + tag; }
+
 // A network card backed by a tap the caller opened (in the container's network namespace).
 struct Nic {
   int tap_fd = -1;
@@ -66,6 +75,7 @@ struct VmConfig {
   uint64_t tsc_khz = 0;      // the host TSC rate, needed by a guest under TCG
   std::vector<Share> shares;
   std::vector<SharedFile> files;
+  std::vector<PodShare> pod_shares;
   std::vector<Nic> nics;
   int agent_fd = -1;    // connected stream socket: the guest's "vessel.0" port
   int console_fd = -1;  // connected stream socket: the guest's serial console

@@ -19,6 +19,7 @@
 #include "common/sys.h"
 #include "runtime/hooks.h"
 #include "runtime/late_network.h"
+#include "runtime/pod.h"
 #include "runtime/shim_client.h"
 
 namespace vessel::runtime {
@@ -122,17 +123,20 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
     return fail(
         "process.terminal is true but no --console-socket was given: pass one or set terminal to "
         "false");
-  TRY(check_namespace_paths(spec));
   if (!spec.find_namespace("network"))
     return fail(
         "a container in a VM cannot share the host's network: drop --network=host (the default "
         "network, "
         "slirp4netns, pasta, a bridge or --network=none all work)");
-  TRY(check_guest_image(config));
   std::map<std::string, std::string> annotations;
   if (spec_json.contains("annotations") && spec_json["annotations"].is_object())
     for (const auto& [key, value] : spec_json["annotations"].items())
       if (value.is_string()) annotations[key] = value.get<std::string>();
+  // A pod member runs in its sandbox's VM (runtime/pod.h).
+  if (auto sandbox = sandbox_of(annotations); sandbox && *sandbox != request.id)
+    return create_member(store, request, bundle, spec, spec_json, *sandbox);
+  TRY(check_namespace_paths(spec));
+  TRY(check_guest_image(config));
   const BaseSize size = TRY(base_size(config, annotations));
   TRY(store.create_dir(request.id));
   ScopeExit remove_dir([&] {
@@ -217,7 +221,7 @@ Result<void> start_container(const StateStore& store, const std::string& id,
   json request = {{"op", "start"}};
   if (json network = TRY(plumb_late_network(store, state)); !network.is_null())
     request["network"] = network;
-  TRY(shim_request(store.dir(id) + "/shim.sock", request, std::chrono::seconds(60))
+  TRY(shim_request(store, state, request, std::chrono::seconds(60))
           .map_error(context("starting container \"" + id + "\"")));
   state.status = Status::Running;
   TRY(store.save(state));
@@ -235,8 +239,8 @@ Result<void> kill_container(const StateStore& store, const std::string& id, int 
   Status status = state.effective_status();
   if (status == Status::Stopped || status == Status::Creating)
     return fail(ESRCH, "container \"" + id + "\" is not running");
-  auto sent = shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", signal}},
-                           std::chrono::seconds(10));
+  auto sent =
+      shim_request(store, state, {{"op", "kill"}, {"signal", signal}}, std::chrono::seconds(10));
   if (!sent && signal == SIGKILL) {
     ::kill(state.pid, SIGKILL);  // the shim's QEMU dies with it
     return {};
@@ -253,8 +257,7 @@ Result<void> pause_container(const StateStore& store, const std::string& id, boo
     return fail("cannot " + std::string(pause ? "pause" : "resume") + " container \"" + id +
                 "\": it is " + std::string(status_name(status)) + ", not " +
                 std::string(status_name(from)));
-  TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", pause ? "pause" : "resume"}},
-                   std::chrono::seconds(10)));
+  TRY(shim_request(store, state, {{"op", pause ? "pause" : "resume"}}, std::chrono::seconds(10)));
   state.status = pause ? Status::Paused : Status::Running;
   return store.save(state);
 }
@@ -270,7 +273,7 @@ Result<void> update_container(const StateStore& store, const std::string& id,
   if (resources.is_discarded() || !resources.is_object())
     return fail("the resources to update are not a JSON object");
   oci::Resources limits = TRY(oci::parse_resources(resources));
-  TRY(shim_request(store.dir(id) + "/shim.sock", {{"op", "update"}, {"resources", resources}},
+  TRY(shim_request(store, state, {{"op", "update"}, {"resources", resources}},
                    std::chrono::seconds(20))
           .map_error(context("updating container \"" + id + "\"")));
   // The VM's host cgroup follows the CPU limits (host_cgroup.h); the shim cannot reach it any
@@ -296,7 +299,7 @@ Result<void> delete_container(const StateStore& store, const std::string& id, bo
     return fail("cannot delete container \"" + id +
                 "\": it is running: stop it first or use --force");
   if (status != Status::Stopped) {
-    (void)shim_request(store.dir(id) + "/shim.sock", {{"op", "kill"}, {"signal", SIGKILL}},
+    (void)shim_request(store, state, {{"op", "kill"}, {"signal", SIGKILL}},
                        std::chrono::seconds(5));
     if (!wait_until_gone(state, std::chrono::seconds(3)) &&
         sys::process_alive(state.pid, state.pid_start_time)) {
@@ -304,6 +307,8 @@ Result<void> delete_container(const StateStore& store, const std::string& id, bo
       wait_until_gone(state, std::chrono::seconds(3));
     }
   }
+  // A pod member's files leave its sandbox's VM, which runs on for the others.
+  if (!state.sandbox.empty()) remove_member_mounts(store, state);
   // poststop hooks see the container stopped; a failure is a warning (runtime spec).
   auto config = bundle_config(state.bundle);
   if (config && config->contains("linux") && (*config)["linux"].is_object())

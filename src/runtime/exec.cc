@@ -33,27 +33,27 @@ struct Relay {
   std::string buffer;
 };
 
-// Connects to the shim and starts the process; returns once it runs.
-Result<Relay> start_relay(const StateStore& store, const ExecRequest& request,
-                          const json& process) {
+// Connects to the shim and sends `line` with the stdio; returns once the shim accepted it.
+Result<Relay> start_relay(const std::string& socket, json line, bool terminal,
+                          const std::string& console_socket, json* answer = nullptr) {
   Relay relay;
-  relay.socket = TRY(sys::unix_connect(store.dir(request.id) + "/shim.sock"));
-  bool terminal = process.value("terminal", false);
+  relay.socket = TRY(sys::unix_connect(socket));
   std::vector<int> fds = {0, 1, 2};
   if (terminal) {
-    relay.terminal = TRY(open_console_for(request.console_socket));
+    relay.terminal = TRY(open_console_for(console_socket));
     fds = {relay.terminal.get()};
   }
-  json line = {{"op", "exec"}, {"process", process}, {"terminal", terminal}};
+  line["terminal"] = terminal;
   TRY(sys::send_with_fds(relay.socket.get(), line.dump() + "\n", fds));
-  json reply = TRY(read_json_line(relay.socket.get(), relay.buffer, std::chrono::seconds(60)));
+  json reply = TRY(read_json_line(relay.socket.get(), relay.buffer, std::chrono::seconds(90)));
   if (!reply.value("ok", false)) return fail(reply.value("error", "exec failed"));
+  if (answer) *answer = reply;
   send_window_size(relay.socket.get(), relay.terminal.get());
   return relay;
 }
 
-// Forwards signals until the exit code arrives; returns it.
-int relay_until_exit(Relay& relay) {
+// Forwards signals until the exit code arrives; returns the final answer.
+json relay_until_exit(Relay& relay) {
   sigset_t mask;
   sigemptyset(&mask);
   for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH})
@@ -62,7 +62,7 @@ int relay_until_exit(Relay& relay) {
   UniqueFd signals(::signalfd(-1, &mask, SFD_CLOEXEC));
   for (;;) {
     pollfd fds[] = {{relay.socket.get(), POLLIN, 0}, {signals.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return 255;
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return {{"exit_code", 255}};
     if (fds[1].revents) {
       signalfd_siginfo info;
       if (::read(signals.get(), &info, sizeof info) == sizeof info) {
@@ -75,8 +75,9 @@ int relay_until_exit(Relay& relay) {
     }
     if (fds[0].revents) {
       auto line = read_json_line(relay.socket.get(), relay.buffer);
-      if (!line) return 128 + SIGKILL;  // the container stopped, and the process with it
-      if (line->contains("exit_code")) return line->value("exit_code", 255);
+      // The shim is gone: the VM stopped, and the process with it.
+      if (!line) return {{"exit_code", 128 + SIGKILL}};
+      if (line->contains("exit_code")) return *line;
     }
   }
 }
@@ -93,31 +94,48 @@ Result<int> exec_in_container(const StateStore& store, const ExecRequest& reques
   if (process.is_discarded()) return fail("the exec process is not valid JSON");
   TRY(oci::parse_process(process).map_error(context("exec process")));
 
+  json line = {{"op", "exec"}, {"process", process}};
+  if (state.member) line["member"] = state.member;  // a pod member: its sandbox's shim runs it
+  const std::string socket = state.shim_socket(store.root());
+  bool terminal = process.value("terminal", false);
   if (!request.detach) {
-    Relay relay = TRY(start_relay(store, request, process));
-    return relay_until_exit(relay);
+    Relay relay = TRY(start_relay(socket, line, terminal, request.console_socket));
+    return relay_until_exit(relay).value("exit_code", 255);
   }
   // conmon waits for the pid in --pid-file: a child of ours that relays, then exits with the code.
+  DetachedRelay relay = TRY(spawn_relay(socket, line, terminal, request.console_socket));
+  if (!request.pid_file.empty())
+    TRY(sys::write_file_atomic(request.pid_file, std::to_string(relay.pid), 0644));
+  return 0;
+}
+
+Result<DetachedRelay> spawn_relay(const std::string& socket, const json& line, bool terminal,
+                                  const std::string& console_socket,
+                                  const std::function<void(const json&)>& on_exit) {
   auto ready = TRY(sys::pipe());
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork");
   if (pid == 0) {
     ready.read.reset();
-    auto relay = start_relay(store, request, process);
-    std::string report = relay ? "" : relay.error().message;
-    (void)sys::write_all(ready.write.get(), report.empty() ? std::string("ok") : report);
+    json answer;
+    auto relay = start_relay(socket, line, terminal, console_socket, &answer);
+    json report = relay ? json{{"ok", true}, {"answer", answer}}
+                        : json{{"ok", false}, {"error", relay.error().message}};
+    (void)sys::write_all(ready.write.get(), report.dump());
     ready.write.reset();
-    ::_exit(relay ? relay_until_exit(*relay) : 255);
+    if (!relay) ::_exit(255);
+    json exit = relay_until_exit(*relay);
+    if (on_exit) on_exit(exit);
+    ::_exit(exit.value("exit_code", 255));
   }
   ready.write.reset();
-  std::string report = sys::read_to_end(ready.read.get(), 65536).value_or("");
-  if (report != "ok") {
+  json report = json::parse(sys::read_to_end(ready.read.get(), 65536).value_or(""), nullptr, false);
+  if (!report.is_object() || !report.value("ok", false)) {
     ::waitpid(pid, nullptr, 0);
-    return fail(report.empty() ? "the exec relay stopped" : report);
+    return fail(report.is_object() ? report.value("error", "the relay stopped")
+                                   : "the relay stopped");
   }
-  if (!request.pid_file.empty())
-    TRY(sys::write_file_atomic(request.pid_file, std::to_string(pid), 0644));
-  return 0;
+  return DetachedRelay{pid, report["answer"]};
 }
 
 }  // namespace vessel::runtime

@@ -3,6 +3,10 @@
 // receives, and exits with the exec'd process's status: its pid is the one conmon waits for.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/result.h"
@@ -21,5 +25,18 @@ struct ExecRequest {
 // With detach, returns 0 once the process runs, leaving the relay behind (its pid in pid_file);
 // otherwise relays in this process and returns the exec'd process's exit code.
 Result<int> exec_in_container(const StateStore& store, const ExecRequest& request);
+
+// A relay in a child process: it connects to `socket`, sends `line` with its stdio (or, when
+// `terminal`, a pty slave whose master goes to `console_socket`), and once the shim accepted,
+// relays signals and window sizes until the exit code comes, then exits with it. Returns the
+// relay's pid and the shim's answer; on a refusal the relay is gone and the answer is the error.
+// `on_exit` runs in the relay with the final answer ({exit_code, oom_killed}) before it exits.
+struct DetachedRelay {
+  pid_t pid = -1;
+  nlohmann::json answer;
+};
+Result<DetachedRelay> spawn_relay(const std::string& socket, const nlohmann::json& line,
+                                  bool terminal, const std::string& console_socket,
+                                  const std::function<void(const nlohmann::json&)>& on_exit = {});
 
 }  // namespace vessel::runtime

@@ -32,6 +32,12 @@ Result<nlohmann::json> read_json_line(int socket, std::string& buffer,
   return line;
 }
 
+Result<nlohmann::json> shim_request(const StateStore& store, const ContainerState& state,
+                                    nlohmann::json request, std::chrono::seconds timeout) {
+  if (state.member) request["member"] = state.member;
+  return shim_request(state.shim_socket(store.root()), request, timeout);
+}
+
 Result<nlohmann::json> shim_request(const std::string& socket_path, const nlohmann::json& request,
                                     std::chrono::seconds timeout) {
   UniqueFd socket = TRY(sys::unix_connect(socket_path));

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "runtime/state_store.h"
 
 namespace vessel::runtime {
 
@@ -17,5 +18,9 @@ Result<nlohmann::json> read_json_line(int socket, std::string& buffer,
 
 Result<nlohmann::json> shim_request(const std::string& socket_path, const nlohmann::json& request,
                                     std::chrono::seconds timeout);
+// The same, to the shim that runs `state`'s container: its own, or for a pod member its
+// sandbox's, with the member named.
+Result<nlohmann::json> shim_request(const StateStore& store, const ContainerState& state,
+                                    nlohmann::json request, std::chrono::seconds timeout);
 
 }  // namespace vessel::runtime

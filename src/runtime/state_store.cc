@@ -106,6 +106,9 @@ Result<ContainerState> StateStore::load(const std::string& id) const {
   if (j.contains("annotations") && j["annotations"].is_object())
     for (auto& [key, value] : j["annotations"].items())
       if (value.is_string()) state.annotations[key] = value;
+  state.sandbox = j.value("sandbox", "");
+  state.member = j.value("member", 0u);
+  if (!state.sandbox.empty()) TRY(validate_id(state.sandbox));
   return state;
 }
 
@@ -117,7 +120,12 @@ Result<void> StateStore::save(const ContainerState& state) const {
             {"status", status_name(state.status)},
             {"created", state.created},
             {"annotations", state.annotations}};
+  if (!state.sandbox.empty()) j["sandbox"] = state.sandbox, j["member"] = state.member;
   return sys::write_file_atomic(dir(state.id) + "/state.json", j.dump(), 0600);
+}
+
+std::string ContainerState::shim_socket(const std::string& root) const {
+  return root + "/" + (sandbox.empty() ? id : sandbox) + "/shim.sock";
 }
 
 Result<void> StateStore::remove(const std::string& id) const {

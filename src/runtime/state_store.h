@@ -25,6 +25,13 @@ struct ContainerState {
   Status status = Status::Creating;       // as last recorded; see effective_status()
   std::string created;                    // RFC 3339, UTC
   std::map<std::string, std::string> annotations;
+  // A pod member (runtime/pod.h): the sandbox whose VM it runs in, and its id in that VM's shim.
+  // Its pid is then the member's relay, not a shim.
+  std::string sandbox;
+  uint32_t member = 0;
+
+  // Where requests for this container go: its shim's socket, or its sandbox's.
+  std::string shim_socket(const std::string& root) const;
 
   // Stopped once the shim is gone, whatever was recorded.
   Status effective_status() const;

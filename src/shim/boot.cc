@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/channel/messages.h"
 #include "common/log.h"
 #include "common/sys.h"
 #include "hypervisor/accel.h"
@@ -76,6 +77,9 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, cons
   vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
   vm.shares.insert(vm.shares.end(), binds.volumes.begin(), binds.volumes.end());
   vm.files = binds.files;
+  // Every VM can be a pod's: Podman's infra container carries no sign that members will come.
+  vm.pod_shares = {{channel::kPodRootsTag, hypervisor::Ownership::Host},
+                   {channel::kPodVolumesTag, binds.volume_ownership}};
   for (const auto& tap : network.taps) vm.nics.push_back({tap.fd.get(), tap.mac});
   vm.agent_fd = agent_qemu.get();
   vm.console_fd = console_qemu.get();

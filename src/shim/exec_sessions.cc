@@ -12,7 +12,12 @@ using nlohmann::json;
 
 namespace {
 constexpr size_t kMaxRequest = 65536;
+
+// A request's field as it came (null when absent); its type is checked where it is used.
+json field(const json& request, const char* key) {
+  return request.contains(key) ? request[key] : json();
 }
+}  // namespace
 
 int exit_status(const channel::AgentMessage& message) {
   return message.signal ? 128 + *message.signal : message.exit_code.value_or(255);
@@ -24,14 +29,36 @@ void ExecSessions::answer(const Session& session, const json& reply) {
 
 void ExecSessions::start(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
                          bool container_running) {
+  json message = {{"type", "exec"}, {"process", field(request, "process")}};
+  // An exec in a pod member (its init's id).
+  if (request.contains("member") && request["member"].is_number_unsigned())
+    message["container"] = request["member"];
+  open(std::move(client), request, std::move(fds), container_running, message, kStartTimeout);
+}
+
+void ExecSessions::create_member(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
+                                 bool container_running, const std::string& seccomp) {
+  json message = {{"type", "create"},
+                  {"spec", field(request, "spec")},
+                  {"binds", field(request, "binds")},
+                  {"root", field(request, "root")},
+                  {"seccomp", seccomp}};
+  open(std::move(client), request, std::move(fds), container_running, message,
+       std::chrono::seconds(60));
+}
+
+void ExecSessions::open(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
+                        bool container_running, json message, Clock::duration timeout) {
   bool terminal = request.contains("terminal") && request["terminal"].is_boolean() &&
                   request["terminal"].get<bool>();
+  bool member = message["type"] == "create";
+  bool well_formed = member ? message["spec"].is_object() && message["root"].is_string() &&
+                                  message["binds"].is_array()
+                            : message["process"].is_object();
   std::string error = !container_running               ? "the container is not running"
                       : m_sessions.size() >= kMaxExecs ? "too many exec sessions"
-                      : fds.size() != (terminal ? 1u : 3u) || !request.contains("process") ||
-                              !request["process"].is_object()
-                          ? "bad exec request"
-                          : "";
+                      : fds.size() != (terminal ? 1u : 3u) || !well_formed ? "bad exec request"
+                                                                           : "";
   if (!error.empty()) {
     (void)sys::write_all(client.get(), json{{"ok", false}, {"error", error}}.dump() + "\n");
     return;
@@ -44,24 +71,25 @@ void ExecSessions::start(UniqueFd client, const json& request, std::vector<Uniqu
   } else {
     m_stdio.add(id, std::move(fds[0]), std::move(fds[1]), std::move(fds[2]));
   }
-  channel::send_message(m_channel,
-                        {{"type", "exec"}, {"exec", id}, {"process", request["process"]}});
-  m_sessions[id] = Session{std::move(client), "", std::nullopt, Clock::now() + kStartTimeout};
+  message["exec"] = id;
+  channel::send_message(m_channel, message);
+  m_sessions[id] = Session{std::move(client), "", std::nullopt, Clock::now() + timeout, member};
 }
 
 void ExecSessions::on_message(uint32_t id, const channel::AgentMessage& message) {
   auto it = m_sessions.find(id);
   if (it == m_sessions.end()) return;
   Session& session = it->second;
-  if (message.type == "exec_started" && session.start_deadline) {
+  if ((message.type == "exec_started" || message.type == "created") && session.start_deadline) {
     session.start_deadline.reset();
-    answer(session, {{"ok", true}});
+    answer(session, session.member ? json{{"ok", true}, {"member", id}} : json{{"ok", true}});
   } else if (message.type == "error") {
     answer(session,
            {{"ok", false}, {"error", message.text.empty() ? "exec failed" : message.text}});
     end(id);
   } else if (message.type == "exit" && !session.start_deadline && !session.exit_code) {
     session.exit_code = exit_status(message);
+    session.oom_killed = message.oom_killed;
     m_stdio.close_input(id, m_channel);
   }
 }
@@ -129,7 +157,7 @@ void ExecSessions::finish() {
   std::vector<uint32_t> done;
   for (auto& [id, session] : m_sessions)
     if (session.exit_code && m_stdio.written(id)) {
-      answer(session, {{"exit_code", *session.exit_code}});
+      answer(session, {{"exit_code", *session.exit_code}, {"oom_killed", session.oom_killed}});
       done.push_back(id);
     }
   for (uint32_t id : done) end(id);

@@ -1,8 +1,10 @@
 // The exec sessions of one sandbox: each `vessel exec` relay (the process whose pid conmon
 // watches) hands the shim its stdio and keeps its connection open; the shim starts the process in
 // the guest, relays its streams, forwards the relay's signals and window sizes, and sends the
-// exit code back once the output is written. Bounded: at most kMaxExecs sessions, request lines
-// of at most 64 KiB, and 10 s for the agent to start a process.
+// exit code back once the output is written. A pod member is such a session too: its relay is
+// the member's host process (runtime/pod.h), and the agent creates a container instead of
+// exec'ing a process. Bounded: at most kMaxExecs sessions, request lines of at most 64 KiB, and
+// 10 s for the agent to start a process (60 s to create a member).
 #pragma once
 
 #include <poll.h>
@@ -34,6 +36,10 @@ class ExecSessions {
   // one pty slave). A refusal is answered on `client` at once.
   void start(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
              bool container_running);
+  // {"op":"member","spec":{...},"binds":[...],"root":NAME,"terminal":bool} with the member's
+  // stdio; `seccomp` is its compiled profile. Answered {"ok":true,"member":N} once created.
+  void create_member(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
+                     bool container_running, const std::string& seccomp);
   // exec_started, error and exit from the agent for process `id`.
   void on_message(uint32_t id, const channel::AgentMessage& message);
   void add_poll_fds(std::vector<pollfd>& fds) const;
@@ -51,9 +57,14 @@ class ExecSessions {
     std::string request;  // a partial line from the relay
     std::optional<int> exit_code;
     std::optional<Clock::time_point> start_deadline;  // until the agent answers exec_started
+    bool member = false;                              // a pod member (answered on created)
+    bool oom_killed = false;
   };
 
   void answer(const Session& session, const nlohmann::json& reply);
+  // Checks a request, registers its stdio and sends the agent `message` (its "exec" set here).
+  void open(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
+            bool container_running, nlohmann::json message, Clock::duration timeout);
   void on_lines(uint32_t id, Session& session);
   // Forgets the session's streams and closes the relay's connection (which ends the relay).
   void end(uint32_t id);

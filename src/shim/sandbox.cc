@@ -359,6 +359,16 @@ class Sandbox {
 
   Result<void> on_message(const AgentMessage& message) {
     log_message(message);
+    if (message.exec && (message.type == "started" || message.type == "error"))
+      if (auto it = m_member_starts.find(*message.exec); it != m_member_starts.end()) {
+        respond(it->second,
+                message.type == "started"
+                    ? json{{"ok", true}}
+                    : json{{"ok", false},
+                           {"error", message.text.empty() ? "start failed" : message.text}});
+        m_member_starts.erase(it);
+        return {};
+      }
     if (message.exec) {
       m_execs->on_message(*message.exec, message);
       return {};
@@ -446,8 +456,42 @@ class Sandbox {
         request.is_object() && request.contains("signal") && request["signal"].is_number_integer()
             ? request["signal"].get<int>()
             : 0;
-    log::debug("client: " + (op.empty() ? std::string("(no op)") : channel::printable(op, 64)));
-    if (op == "start") {
+    // A pod member's requests name it by its init's process id (exec_sessions.h).
+    uint32_t member = request.is_object() && request.contains("member") &&
+                              request["member"].is_number_unsigned() &&
+                              request["member"].get<uint64_t>() <= channel::kMaxProcessId
+                          ? request["member"].get<uint32_t>()
+                          : 0;
+    log::debug("client: " + (op.empty() ? std::string("(no op)") : channel::printable(op, 64)) +
+               (member ? " (member " + std::to_string(member) + ")" : ""));
+    if (op == "start" && member) {
+      if (m_member_starts.size() >= kMaxClients || m_member_starts.count(member)) {
+        respond(client.fd, {{"ok", false}, {"error", "the shim is busy"}});
+        return;
+      }
+      json start = {{"type", "start"}, {"exec", member}};
+      channel::send_message(*m_channel, start);
+      m_member_starts[member] = std::move(client.fd);
+    } else if (op == "member") {
+      // A pod member (runtime/pod.h): created in this VM, its relay is its host process.
+      json spec = request.contains("spec") ? request["spec"] : json();
+      auto seccomp =
+          compile_seccomp(spec.is_object() && spec.contains("linux") && spec["linux"].is_object()
+                              ? spec["linux"].value("seccomp", json())
+                              : json());
+      if (!seccomp) {
+        respond(client.fd, {{"ok", false}, {"error", seccomp.error().message}});
+        return;
+      }
+      m_execs->create_member(std::move(client.fd), request, std::move(client.fds), !m_exit_message,
+                             base64_encode(*seccomp));
+    } else if ((op == "pause" || op == "resume") && member) {
+      respond(client.fd, {{"ok", false},
+                          {"error", "a pod member cannot be paused alone in a VM: pause the pod"}});
+    } else if (op == "kill" && member && signal > 0 && signal < NSIG) {
+      channel::send_message(*m_channel, {{"type", "signal"}, {"signal", signal}, {"exec", member}});
+      respond(client.fd, {{"ok", true}});
+    } else if (op == "start") {
       log::debug("starting the container");
       json start = {{"type", "start"}};
       // An interface plumbed to the standby tap after create (runtime/late_network.h).
@@ -478,9 +522,10 @@ class Sandbox {
         respond(client.fd, {{"ok", false}, {"error", "the shim is busy with a " + m_query}});
         return;
       }
-      channel::send_message(
-          *m_channel, op == "ps" ? json{{"type", "ps"}}
-                                 : json{{"type", "update"}, {"resources", request["resources"]}});
+      json query = op == "ps" ? json{{"type", "ps"}}
+                              : json{{"type", "update"}, {"resources", request["resources"]}};
+      if (member) query["container"] = member;
+      channel::send_message(*m_channel, query);
       m_query = op;
       m_query_client = std::move(client.fd);
       m_query_deadline = Clock::now() + kQueryTimeout;
@@ -522,6 +567,7 @@ class Sandbox {
   std::optional<ExecSessions> m_execs;  // once the channel exists
   bool m_paused = false;
   UniqueFd m_start_client;
+  std::map<uint32_t, UniqueFd> m_member_starts;  // pod members' start clients, by member
   bool m_terminal = false;
   int m_terminal_fd = -1;
   std::optional<int> m_exit_message;

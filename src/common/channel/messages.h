@@ -28,6 +28,11 @@ constexpr uint32_t kStdout = 2;
 constexpr uint32_t kStderr = 3;
 constexpr uint32_t kMaxProcessId = (1u << 30) - 1;
 
+// The 9p tags of a pod's shares (docs/pods.md): members' root filesystems (ownership as the guest
+// sets it, like the root filesystem) and their volumes and files (as volumes).
+inline constexpr const char* kPodRootsTag = "pod-roots";
+inline constexpr const char* kPodVolumesTag = "pod-volumes";
+
 constexpr uint32_t stream_of(uint32_t process, uint32_t stdio) { return process * 4 + stdio; }
 constexpr uint32_t process_of(uint32_t stream) { return stream / 4; }
 

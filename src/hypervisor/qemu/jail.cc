@@ -122,6 +122,13 @@ Result<void> enter_jail(const JailPlan& plan) {
     TRY(bind_into("/proc/self/fd/" + std::to_string(sources[index++].get()), root + device, false,
                   false, MS_NOSUID));
   sources.clear();
+  // Bounded: the guest can write into them too (a pod member's mount points, nothing more).
+  for (const auto& dir : plan.scratch) {
+    TRY(make_mount_point(root + dir, true));
+    if (::mount("vessel-pod", (root + dir).c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                "size=1m,nr_inodes=4096,mode=0755") < 0)
+      return fail_errno("mounting " + dir);
+  }
   // 9p sets modes through /proc/self/fd. Only its own pids are there (subset=pid: no
   // sysrq-trigger, no /proc/sys), and the pid namespace holds QEMU alone.
   TRY(make_mount_point(root + "/proc", true));

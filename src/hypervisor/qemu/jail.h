@@ -29,6 +29,8 @@ struct JailBind {
 
 struct JailPlan {
   std::vector<JailBind> binds;
+  // Empty writable directories of the jail's own (small tmpfs mounts): the pod shares.
+  std::vector<std::string> scratch;
   std::vector<std::string> devices;  // host device nodes bound at the same path (/dev/null …)
 };
 

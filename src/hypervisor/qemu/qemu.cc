@@ -112,6 +112,8 @@ JailPlan jail_plan(const VmConfig& config) {
     plan.binds.push_back({file.host_path, std::string(kJailFiles) + "/" + std::to_string(i), false,
                           file.readonly, file.fd >= 0 ? fd : -1});
   }
+  for (const auto& share : config.pod_shares)
+    plan.scratch.push_back(jail_pod_share_path(share.tag));
   plan.devices = {"/dev/null", "/dev/urandom"};
   if (config.accel == Accel::Kvm) plan.devices.push_back("/dev/kvm");
   return plan;
@@ -179,6 +181,18 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
              (share.readonly ? ",readonly=on" : ""),
          "-device",
          virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
+  }
+  // Members' directories are mounts below the share: their inode numbers are remapped so that
+  // two file systems never show the guest one inode.
+  for (const auto& share : config.pod_shares) {
+    std::string id = "pod" + std::to_string(index++);
+    argv.insert(argv.end(),
+                {"-fsdev",
+                 "local,id=" + id + ",path=" + jail_pod_share_path(share.tag) + ",security_model=" +
+                     (share.ownership == Ownership::Host ? "passthrough" : "mapped-xattr") +
+                     ",multidevs=remap",
+                 "-device",
+                 virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
   }
   if (!config.files.empty())
     argv.insert(argv.end(),

@@ -25,9 +25,9 @@ Result<int> command_ps(Context& context, const Arguments& args) {
   if (state.effective_status() != Status::Running && state.effective_status() != Status::Paused)
     return fail("cannot list the processes of container \"" + id + "\": it is " +
                 std::string(status_name(state.effective_status())));
-  nlohmann::json reply = TRY(
-      shim_request(context.store.dir(id) + "/shim.sock", {{"op", "ps"}}, std::chrono::seconds(20))
-          .map_error(vessel::context("listing the processes of \"" + id + "\"")));
+  nlohmann::json reply =
+      TRY(shim_request(context.store, state, {{"op", "ps"}}, std::chrono::seconds(20))
+              .map_error(vessel::context("listing the processes of \"" + id + "\"")));
   const nlohmann::json processes = reply.value("processes", nlohmann::json::array());
   if (format == "json") {
     nlohmann::json pids = nlohmann::json::array();

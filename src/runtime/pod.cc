@@ -1,0 +1,270 @@
+#include "runtime/pod.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/bind_source.h"
+#include "common/channel/messages.h"
+#include "common/scope_exit.h"
+#include "common/sys.h"
+#include "hypervisor/hypervisor.h"
+#include "runtime/exec.h"
+#include "runtime/hooks.h"
+
+namespace vessel::runtime {
+
+using nlohmann::json;
+
+namespace {
+
+std::string roots_dir() { return hypervisor::jail_pod_share_path(channel::kPodRootsTag); }
+std::string volumes_dir() { return hypervisor::jail_pod_share_path(channel::kPodVolumesTag); }
+
+// A clone of a host mount, detached, to be attached in QEMU's namespace at `target`.
+struct MemberMount {
+  UniqueFd tree;
+  std::string target;
+  bool directory = true;
+};
+
+Result<UniqueFd> clone_tree(int fd, const std::string& what, bool readonly) {
+  UniqueFd tree(
+      ::open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH));
+  if (!tree) return fail_errno("cloning the mount of " + what);
+  // As QEMU's jail binds every share: no setuid binaries, no device nodes from the host.
+  mount_attr attributes{};
+  attributes.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
+  if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attributes,
+                      sizeof attributes) < 0)
+    return fail_errno("setting the attributes of " + what);
+  return tree;
+}
+
+// QEMU is the sandbox shim's child (the only one once the VM runs).
+Result<pid_t> qemu_of(const ContainerState& sandbox) {
+  std::string pid = std::to_string(sandbox.pid);
+  auto children = sys::read_file("/proc/" + pid + "/task/" + pid + "/children", 4096);
+  if (children && sys::process_alive(sandbox.pid, sandbox.pid_start_time))
+    for (size_t at = 0; at < children->size();) {
+      pid_t child = std::atoi(children->c_str() + at);
+      auto comm = sys::read_file("/proc/" + std::to_string(child) + "/comm", 64);
+      if (child > 0 && comm && comm->starts_with("qemu")) return child;
+      at = children->find(' ', at);
+      if (at == std::string::npos) break;
+      ++at;
+    }
+  return fail(ESRCH, "the pod's VM (sandbox " + sandbox.id + ") is not running");
+}
+
+// Runs `work` in a child that has entered QEMU's mount namespace; its error comes back.
+Result<void> in_qemu_mounts(pid_t qemu, const std::function<Result<void>()>& work) {
+  UniqueFd ns = TRY(sys::open("/proc/" + std::to_string(qemu) + "/ns/mnt", O_RDONLY));
+  auto report = TRY(sys::pipe());
+  pid_t child = ::fork();
+  if (child < 0) return fail_errno("fork");
+  if (child == 0) {
+    report.read.reset();
+    Result<void> done = ::setns(ns.get(), CLONE_NEWNS) == 0
+                            ? work()
+                            : fail_errno("entering the VM's mount namespace");
+    (void)sys::write_all(report.write.get(), done ? "" : done.error().message);
+    ::_exit(done ? 0 : 1);
+  }
+  report.write.reset();
+  std::string error = sys::read_to_end(report.read.get(), 65536).value_or("");
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (!error.empty()) return fail(error);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail("attaching the member's mounts");
+  return {};
+}
+
+Result<void> attach(const MemberMount& mount) {
+  if (mount.directory) {
+    if (::mkdir(mount.target.c_str(), 0755) < 0 && errno != EEXIST)
+      return fail_errno("mkdir " + mount.target);
+  } else {
+    TRY(sys::open(mount.target, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644));
+  }
+  if (::move_mount(mount.tree.get(), "", AT_FDCWD, mount.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) <
+      0)
+    return fail_errno("attaching " + mount.target);
+  return {};
+}
+
+// The member's root and bind sources as mounts for QEMU's namespace, and the binds as the agent
+// reads them (agent/mounts.h).
+Result<std::vector<MemberMount>> plan_member_mounts(const std::string& id, const oci::Spec& spec,
+                                                    json& binds) {
+  std::vector<MemberMount> mounts;
+  UniqueFd root = TRY(sys::open(spec.root_path, O_PATH | O_DIRECTORY));
+  mounts.push_back({TRY(clone_tree(root.get(), "the root filesystem", spec.root_readonly)),
+                    roots_dir() + "/" + id, true});
+  mounts.push_back({UniqueFd(), volumes_dir() + "/" + id, true});  // holds the volumes below
+  for (const auto& mount : spec.mounts) {
+    if (!is_bind(mount)) continue;
+    bool readonly = is_readonly(mount);
+    UniqueFd source = TRY(open_bind_source(mount.source));
+    json entry = {{"destination", mount.destination}, {"readonly", readonly}};
+    BindKind kind = TRY(classify_bind(mount, source.get(), entry));
+    if (kind != BindKind::GuestMade) {
+      std::string name = std::to_string(mounts.size());
+      entry["share"] = channel::kPodVolumesTag;
+      entry["path"] = id + "/" + name;
+      mounts.push_back({TRY(clone_tree(source.get(), mount.source, readonly)),
+                        volumes_dir() + "/" + id + "/" + name, kind == BindKind::Directory});
+    }
+    binds.push_back(entry);
+  }
+  return mounts;
+}
+
+// Each namespace a member names by path must be its pod's: the sandbox shim's.
+Result<void> check_member_namespaces(const oci::Spec& spec, const ContainerState& sandbox) {
+  static const std::pair<const char*, const char*> kShareable[] = {
+      {"network", "net"}, {"ipc", "ipc"}, {"uts", "uts"}};
+  for (const auto& ns : spec.namespaces) {
+    if (ns.path.empty()) continue;
+    const char* name = nullptr;
+    for (const auto& [type, proc_name] : kShareable)
+      if (ns.type == type) name = proc_name;
+    if (!name)
+      return fail(EINVAL,
+                  "linux.namespaces: a pod member in a VM can share its pod's network, "
+                  "ipc and uts namespaces, not the " +
+                      ns.type + " namespace " + ns.path + ": give it a " + ns.type +
+                      " namespace of its own");
+    struct stat wanted, pods;
+    std::string pod_ns = "/proc/" + std::to_string(sandbox.pid) + "/ns/" + name;
+    if (::stat(ns.path.c_str(), &wanted) < 0 || ::stat(pod_ns.c_str(), &pods) < 0 ||
+        wanted.st_dev != pods.st_dev || wanted.st_ino != pods.st_ino)
+      return fail(EINVAL, "linux.namespaces: " + ns.path + " is not the " + ns.type +
+                              " namespace of the pod's sandbox " + sandbox.id +
+                              ": a pod member can only share its own pod's");
+  }
+  return {};
+}
+
+}  // namespace
+
+std::optional<std::string> sandbox_of(const std::map<std::string, std::string>& annotations) {
+  static const std::pair<const char*, const char*> kKeys[] = {
+      {"io.kubernetes.cri-o.ContainerType", "io.kubernetes.cri-o.SandboxID"},
+      {"io.kubernetes.cri.container-type", "io.kubernetes.cri.sandbox-id"}};
+  for (const auto& [type, sandbox] : kKeys) {
+    auto kind = annotations.find(type);
+    auto id = annotations.find(sandbox);
+    if (kind != annotations.end() && kind->second == "container" && id != annotations.end() &&
+        !id->second.empty())
+      return id->second;
+  }
+  return std::nullopt;
+}
+
+Result<ChildProcess> create_member(const StateStore& store, const CreateRequest& request,
+                                   const std::string& bundle, const oci::Spec& spec,
+                                   const json& spec_json, const std::string& sandbox_id) {
+  auto loaded = store.load(sandbox_id);
+  if (!loaded)
+    return fail(ENOENT, "the pod's sandbox " + sandbox_id +
+                            " is not a vessel container, and a pod is one VM: run the pod's "
+                            "infra container with vessel too (podman --runtime=vessel pod "
+                            "create, or make vessel the default: vessel setup --user --default)");
+  const ContainerState& sandbox = *loaded;
+  if (!sandbox.sandbox.empty())
+    return fail(EINVAL, "the pod's sandbox " + sandbox_id + " is itself a member of a pod");
+  Status status = sandbox.effective_status();
+  if (status != Status::Created && status != Status::Running)
+    return fail("the pod's sandbox " + sandbox_id + " is " + std::string(status_name(status)) +
+                ": start the pod first");
+  TRY(check_member_namespaces(spec, sandbox));
+  pid_t qemu = TRY(qemu_of(sandbox));
+
+  TRY(store.create_dir(request.id));
+  ContainerState state;
+  state.id = request.id;
+  state.bundle = bundle;
+  state.created = now_rfc3339();
+  state.sandbox = sandbox_id;
+  if (spec_json.contains("annotations") && spec_json["annotations"].is_object())
+    for (const auto& [key, value] : spec_json["annotations"].items())
+      if (value.is_string()) state.annotations[key] = value.get<std::string>();
+  ScopeExit remove_dir([&] {
+    remove_member_mounts(store, state);
+    (void)store.remove(request.id);
+  });
+  TRY(store.save(state));
+
+  json binds = json::array();
+  std::vector<MemberMount> mounts = TRY(plan_member_mounts(request.id, spec, binds));
+  TRY(in_qemu_mounts(qemu, [&]() -> Result<void> {
+        for (const auto& mount : mounts) {
+          if (mount.tree)
+            TRY(attach(mount));
+          else if (::mkdir(mount.target.c_str(), 0755) < 0 && errno != EEXIST)
+            return fail_errno("mkdir " + mount.target);
+        }
+        return {};
+      }).map_error(context("sharing the member's files with the pod's VM")));
+  mounts.clear();
+
+  // The member's host process: it exits with the member's status and, as conmon does for runc,
+  // leaves `oom` in the bundle when the member's memory limit killed it.
+  json line = {{"op", "member"}, {"spec", spec_json}, {"binds", binds}, {"root", request.id}};
+  DetachedRelay relay =
+      TRY(spawn_relay(sandbox.shim_socket(store.root()), line, spec.process.terminal,
+                      request.console_socket, [bundle](const json& exit) {
+                        if (exit.value("oom_killed", false))
+                          (void)sys::write_file_atomic(bundle + "/oom", "", 0644);
+                      }));
+  ChildProcess process = ChildProcess::adopt(relay.pid);
+  const json& member = relay.answer["member"];
+  if (!member.is_number_unsigned() || member.get<uint64_t>() == 0 ||
+      member.get<uint64_t>() > channel::kMaxProcessId)
+    return fail(EPROTO, "the pod's shim did not name the member");
+  state.member = member.get<uint32_t>();
+  state.pid = relay.pid;
+  state.pid_start_time = sys::process_start_time(relay.pid).value_or(0);
+  state.status = Status::Created;
+  TRY(store.save(state));
+  std::string state_json = TRY(container_state_json(store, request.id));
+  for (const char* phase : {"prestart", "createRuntime"})
+    TRY(run_hooks(TRY(hooks_of(spec_json, phase)), phase, state_json));
+  if (!request.pid_file.empty())
+    TRY(sys::write_file_atomic(request.pid_file, std::to_string(relay.pid), 0644));
+  remove_dir.cancel();
+  return process;
+}
+
+void remove_member_mounts(const StateStore& store, const ContainerState& member) {
+  auto sandbox = store.load(member.sandbox);
+  if (!sandbox) return;
+  auto qemu = qemu_of(*sandbox);
+  if (!qemu) return;
+  const std::string root = roots_dir() + "/" + member.id;
+  const std::string volumes = volumes_dir() + "/" + member.id;
+  (void)in_qemu_mounts(*qemu, [&]() -> Result<void> {
+    ::umount2(root.c_str(), MNT_DETACH);
+    ::rmdir(root.c_str());
+    if (DIR* dir = ::opendir(volumes.c_str())) {
+      while (dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] == '.') continue;
+        std::string path = volumes + "/" + entry->d_name;
+        ::umount2(path.c_str(), MNT_DETACH);
+        if (::rmdir(path.c_str()) < 0) ::unlink(path.c_str());
+      }
+      ::closedir(dir);
+    }
+    ::rmdir(volumes.c_str());
+    return {};
+  });
+}
+
+}  // namespace vessel::runtime
