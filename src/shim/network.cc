@@ -39,7 +39,7 @@ Result<std::string> random_mac() {
 
 }  // namespace
 
-Result<Network> setup_network(const oci::Spec& spec) {
+Result<Network> setup_network(const oci::Spec& spec, bool hooked) {
   const oci::Namespace* namespace_ = spec.find_namespace("network");
   if (!namespace_) return fail("network: the container has no network namespace");
   TRY(join_namespace(*namespace_).map_error(context("network")));
@@ -54,7 +54,7 @@ Result<Network> setup_network(const oci::Spec& spec) {
     interfaces.push_back(host_network::describe_interface(link, tap.mac));
     network.taps.push_back(std::move(tap));
   }
-  if (namespace_->path.empty()) {
+  if (namespace_->path.empty() && hooked) {
     network.standby_mac = TRY(random_mac());
     network.taps.push_back({TRY(host_network::create_tap("vessel0")), network.standby_mac});
   }

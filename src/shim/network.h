@@ -1,8 +1,10 @@
 // The container's network, carried into the VM (common/host_network.h): the shim joins the
 // network namespace Podman prepared, or makes a new one when the spec names none, and gives QEMU
-// one tap per interface there. A new namespace is empty at create: Docker moves its veth in with
-// a prestart hook, after create. For it the VM gets one standby tap, which `vessel start` plumbs
-// to whatever interface arrived by then (runtime/late_network.h).
+// one tap per interface there. A new namespace is empty at create, and only a host hook run
+// between create and start can add an interface to it: Docker moves its veth in with a prestart
+// hook. For such a spec the VM gets one standby tap, which `vessel start` plumbs to whatever
+// interface arrived by then (runtime/late_network.h); without hooks the guest has loopback only,
+// as under runc.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -27,7 +29,8 @@ struct Network {
   nlohmann::json description;
 };
 
-// Joins (or creates) the spec's network namespace and plumbs each interface to a new tap.
-Result<Network> setup_network(const oci::Spec& spec);
+// Joins (or creates) the spec's network namespace and plumbs each interface to a new tap;
+// `hooked`: the spec has prestart or createRuntime hooks.
+Result<Network> setup_network(const oci::Spec& spec, bool hooked);
 
 }  // namespace vessel::shim

@@ -75,7 +75,12 @@ class Sandbox {
                                 ? config["linux"].value("seccomp", json())
                                 : json()));
     log::debug("setting up the network");
-    Network network = TRY(setup_network(spec));
+    bool hooked = false;
+    if (config.contains("hooks") && config["hooks"].is_object())
+      for (const char* phase : {"prestart", "createRuntime"})
+        hooked |= config["hooks"].contains(phase) && config["hooks"][phase].is_array() &&
+                  !config["hooks"][phase].empty();
+    Network network = TRY(setup_network(spec, hooked));
     if (!network.standby_mac.empty())
       TRY(sys::write_file_atomic_at(m_state_dir.get(), "standby-nic", network.standby_mac, 0644));
     log::debug("network ready");
