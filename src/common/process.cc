@@ -162,4 +162,25 @@ Result<std::string> capture_output(const std::vector<std::string>& argv) {
   return output;
 }
 
+Result<std::string> in_namespace(int ns, int type,
+                                 const std::function<Result<std::string>()>& work) {
+  auto report = TRY(sys::pipe());
+  pid_t child = ::fork();
+  if (child < 0) return fail_errno("fork");
+  if (child == 0) {
+    report.read.reset();
+    Result<std::string> done =
+        ::setns(ns, type) == 0 ? work() : fail_errno("entering the container's namespace");
+    // One byte says which it is: the value or the error follows.
+    (void)sys::write_all(report.write.get(), done ? "+" + *done : "-" + done.error().message);
+    ::_exit(0);
+  }
+  report.write.reset();
+  std::string text = sys::read_to_end(report.read.get(), 1 << 20).value_or("");
+  ::waitpid(child, nullptr, 0);
+  if (text.empty()) return fail(EIO, "the helper in the container's namespace stopped");
+  if (text[0] == '-') return fail(text.substr(1));
+  return text.substr(1);
+}
+
 }  // namespace vessel

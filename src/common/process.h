@@ -62,6 +62,11 @@ class ChildProcess {
   pid_t m_pid = -1;
 };
 
+// Runs `work` in a forked child that has joined the namespace `ns` (a CLONE_NEW* `type`), so
+// that this process stays where it is; returns what `work` returned, or its error.
+Result<std::string> in_namespace(int ns, int type,
+                                 const std::function<Result<std::string>()>& work);
+
 // 128+N for a process killed by signal N, else its exit code, as shells and conmon report it.
 int exit_code_from_status(int wait_status);
 

@@ -195,20 +195,25 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   if (!report) return tl::unexpected(report.error());  // `shim` is killed and reaped on return
   if (auto warning = report->value("warning", ""); !warning.empty()) warn(warning);
 
-  state.pid = shim.pid();
-  state.pid_start_time = sys::process_start_time(shim.pid()).value_or(0);
+  TRY(record_created(store, state, shim.pid(), spec_json, request.pid_file));
+  remove_dir.cancel();
+  return shim;
+}
+
+Result<void> record_created(const StateStore& store, ContainerState& state, pid_t pid,
+                            const json& spec_json, const std::string& pid_file) {
+  state.pid = pid;
+  state.pid_start_time = sys::process_start_time(pid).value_or(0);
   state.status = Status::Created;
   TRY(store.save(state));
   // The runtime's environment is ready and the container created: the host-side hooks run now;
-  // a failure ends the container (the shim is killed on return, the state removed).
-  std::string state_json = TRY(container_state_json(store, request.id));
+  // a failure ends the container (the caller kills its process and removes the state).
+  std::string state_json = TRY(container_state_json(store, state.id));
   for (const char* phase : {"prestart", "createRuntime"})
     TRY(run_hooks(TRY(hooks_of(spec_json, phase)), phase, state_json));
   // runc writes the pid without a newline; conmon reads it as a decimal number.
-  if (!request.pid_file.empty())
-    TRY(sys::write_file_atomic(request.pid_file, std::to_string(shim.pid()), 0644));
-  remove_dir.cancel();
-  return shim;
+  if (!pid_file.empty()) TRY(sys::write_file_atomic(pid_file, std::to_string(pid), 0644));
+  return {};
 }
 
 Result<void> start_container(const StateStore& store, const std::string& id,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/process.h"
@@ -31,6 +32,11 @@ bool inherited_fd5();
 Result<ChildProcess> create_container(const StateStore& store, const Config& config,
                                       const CreateRequest& request,
                                       const std::function<void(const std::string&)>& warn);
+// The last steps of create, for a container whose process (shim, or a pod member's relay) is
+// `pid`: the state says created, the prestart and createRuntime hooks run, the pid file is
+// written.
+Result<void> record_created(const StateStore& store, ContainerState& state, pid_t pid,
+                            const nlohmann::json& spec_json, const std::string& pid_file);
 // Warnings (a failed poststart or poststop hook) go to `warn`.
 Result<void> start_container(const StateStore& store, const std::string& id,
                              const std::function<void(const std::string&)>& warn);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/host_network.h"
+#include "common/process.h"
 #include "common/sys.h"
 
 namespace vessel::runtime {
@@ -41,26 +42,11 @@ Result<json> plumb_late_network(const StateStore& store, const ContainerState& s
   if (!shim || sys::process_start_time(state.pid) != state.pid_start_time)
     return fail(ESRCH, "the container's shim is gone");
   // A child enters the namespace: this process runs the poststart hooks in the host's.
-  auto pipe = TRY(sys::pipe());
-  pid_t child = ::fork();
-  if (child < 0) return fail_errno("fork");
-  if (child == 0) {
-    pipe.read.reset();
-    Result<json> plumbed = ::setns(shim.get(), CLONE_NEWNET) == 0
-                               ? plumb_in_namespace(mac)
-                               : fail_errno("joining the container's network namespace");
-    json report = plumbed ? json{{"network", *plumbed}} : json{{"error", plumbed.error().message}};
-    (void)sys::write_all(pipe.write.get(), report.dump());
-    ::_exit(0);
-  }
-  pipe.write.reset();
-  std::string text = sys::read_to_end(pipe.read.get(), 1 << 20).value_or("");
-  ::waitpid(child, nullptr, 0);
-  json report = json::parse(text, nullptr, false);
-  if (!report.is_object()) return fail(EIO, "network: the plumbing helper stopped");
-  if (report.contains("error")) return fail("network: " + report["error"].get<std::string>());
+  std::string plumbed = TRY(in_namespace(shim.get(), CLONE_NEWNET, [&]() -> Result<std::string> {
+                              return TRY(plumb_in_namespace(mac)).dump();
+                            }).map_error(context("network")));
   ::unlink(marker.c_str());
-  return report["network"];
+  return json::parse(plumbed);
 }
 
 }  // namespace vessel::runtime

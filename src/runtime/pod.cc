@@ -5,7 +5,6 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -16,7 +15,6 @@
 #include "common/sys.h"
 #include "hypervisor/hypervisor.h"
 #include "runtime/exec.h"
-#include "runtime/hooks.h"
 
 namespace vessel::runtime {
 
@@ -66,23 +64,10 @@ Result<pid_t> qemu_of(const ContainerState& sandbox) {
 // Runs `work` in a child that has entered QEMU's mount namespace; its error comes back.
 Result<void> in_qemu_mounts(pid_t qemu, const std::function<Result<void>()>& work) {
   UniqueFd ns = TRY(sys::open("/proc/" + std::to_string(qemu) + "/ns/mnt", O_RDONLY));
-  auto report = TRY(sys::pipe());
-  pid_t child = ::fork();
-  if (child < 0) return fail_errno("fork");
-  if (child == 0) {
-    report.read.reset();
-    Result<void> done = ::setns(ns.get(), CLONE_NEWNS) == 0
-                            ? work()
-                            : fail_errno("entering the VM's mount namespace");
-    (void)sys::write_all(report.write.get(), done ? "" : done.error().message);
-    ::_exit(done ? 0 : 1);
-  }
-  report.write.reset();
-  std::string error = sys::read_to_end(report.read.get(), 65536).value_or("");
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  if (!error.empty()) return fail(error);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail("attaching the member's mounts");
+  TRY(in_namespace(ns.get(), CLONE_NEWNS, [&]() -> Result<std::string> {
+    TRY(work());
+    return std::string();
+  }));
   return {};
 }
 
@@ -230,15 +215,7 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
       member.get<uint64_t>() > channel::kMaxProcessId)
     return fail(EPROTO, "the pod's shim did not name the member");
   state.member = member.get<uint32_t>();
-  state.pid = relay.pid;
-  state.pid_start_time = sys::process_start_time(relay.pid).value_or(0);
-  state.status = Status::Created;
-  TRY(store.save(state));
-  std::string state_json = TRY(container_state_json(store, request.id));
-  for (const char* phase : {"prestart", "createRuntime"})
-    TRY(run_hooks(TRY(hooks_of(spec_json, phase)), phase, state_json));
-  if (!request.pid_file.empty())
-    TRY(sys::write_file_atomic(request.pid_file, std::to_string(relay.pid), 0644));
+  TRY(record_created(store, state, relay.pid, spec_json, request.pid_file));
   remove_dir.cancel();
   return process;
 }
