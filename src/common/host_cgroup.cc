@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include "common/sys.h"
@@ -87,6 +89,37 @@ std::vector<std::string> directories(const std::string& path) {
     dirs.push_back(hierarchy.mount_point +
                    (path[0] == '/' ? path : own_cgroup(hierarchy) + "/" + path));
   return dirs;
+}
+
+oci::Resources enclosing_limits(const std::vector<std::string>& dirs) {
+  oci::Resources limits;
+  // "max", -1 and the huge "unlimited" values of cgroup v1 are no limit.
+  auto number = [](const std::string& file, size_t field = 0) -> std::optional<int64_t> {
+    auto text = sys::read_file(file, 256);
+    if (!text) return std::nullopt;
+    std::istringstream words(*text);
+    std::string word;
+    for (size_t i = 0; i <= field; ++i) words >> word;
+    char* end = nullptr;
+    long long value = std::strtoll(word.c_str(), &end, 10);
+    if (word.empty() || *end || value <= 0 || value >= (1LL << 60)) return std::nullopt;
+    return value;
+  };
+  for (const auto& dir : dirs) {
+    std::string parent = dir.substr(0, dir.rfind('/'));
+    for (const char* file : {"/memory.max", "/memory.limit_in_bytes"})
+      if (auto value = number(parent + file); value && !limits.memory_limit)
+        limits.memory_limit = value;
+    if (auto quota = number(parent + "/cpu.max"); quota && !limits.cpu_quota) {
+      limits.cpu_quota = quota;
+      limits.cpu_period = number(parent + "/cpu.max", 1).value_or(100000);
+    }
+    if (auto quota = number(parent + "/cpu.cfs_quota_us"); quota && !limits.cpu_quota) {
+      limits.cpu_quota = quota;
+      limits.cpu_period = number(parent + "/cpu.cfs_period_us").value_or(100000);
+    }
+  }
+  return limits;
 }
 
 std::vector<std::string> join(const std::vector<std::string>& dirs) {

@@ -26,6 +26,10 @@ std::vector<std::string> join(const std::vector<std::string>& dirs);
 // Returns what could not be written.
 std::vector<std::string> apply_cpu_limits(const std::vector<std::string>& dirs,
                                           const oci::Resources& limits);
+// The memory and CPU limits set on the cgroup that holds them: a pod's, where the engine gives a
+// pod a cgroup of its own (`podman pod create --memory --cpus`), so the pod's VM can be sized
+// for the whole pod when its first container is created.
+oci::Resources enclosing_limits(const std::vector<std::string>& dirs);
 // Removes them (once empty); quietly skips what is gone or busy.
 void remove(const std::string& path);
 

@@ -39,7 +39,8 @@ VmSize vm_size(const ShimOptions& options, const oci::Resources& resources) {
   return size;
 }
 
-Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, const Network& network,
+Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
+                         const oci::Resources& sizing, const Network& network,
                          const BindPlan& binds, int state_dir) {
   hypervisor::Accel requested = options.accel == "kvm"   ? hypervisor::Accel::Kvm
                                 : options.accel == "tcg" ? hypervisor::Accel::Tcg
@@ -67,7 +68,7 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, cons
   vm.initrd = options.initrd;
   vm.machine_type = options.machine_type;
   vm.kernel_params = options.kernel_params;
-  VmSize size = vm_size(options, spec.resources);
+  VmSize size = vm_size(options, sizing);
   vm.vcpus = size.vcpus;
   vm.memory_mib = size.memory_mib;
   vm.accel = choice.accel;

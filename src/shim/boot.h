@@ -40,7 +40,9 @@ struct VmSize {
 constexpr unsigned kMaxVcpus = 64;
 VmSize vm_size(const ShimOptions& options, const oci::Resources& resources);
 
-Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec, const Network& network,
+// `sizing`: the limits the VM is sized for (the container's, or its pod's: sandbox.cc).
+Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
+                         const oci::Resources& sizing, const Network& network,
                          const BindPlan& binds, int state_dir);
 
 }  // namespace vessel::shim

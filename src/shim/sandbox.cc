@@ -97,7 +97,15 @@ class Sandbox {
     if (spec.root_readonly) TRY(make_mount_points(spec));
     TRY(mount_own_proc());
 
-    BootedVm booted = TRY(boot_vm(m_options, spec, network, binds, m_state_dir.get()));
+    // A pod's VM is sized for the pod where the engine limits the pod as a whole (its cgroup
+    // holds the first container's: `podman pod create --memory --cpus`), and members' limits
+    // apply inside it (docs/pods.md).
+    oci::Resources sizing = spec.resources;
+    oci::Resources pod = host_cgroup::enclosing_limits(cgroup_dirs);
+    if (!sizing.memory_limit || *sizing.memory_limit <= 0) sizing.memory_limit = pod.memory_limit;
+    if (!sizing.cpu_quota || *sizing.cpu_quota <= 0)
+      sizing.cpu_quota = pod.cpu_quota, sizing.cpu_period = pod.cpu_period;
+    BootedVm booted = TRY(boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get()));
     log::debug("QEMU started");
     m_vm = std::move(booted.vm);
     m_console = std::move(booted.console);

@@ -969,7 +969,11 @@ TEST_F(PodmanTest, AGuestThatDiesWhileStartingIsNamedWithTheConsoleTail) {
 TEST_F(PodmanTest, APodIsOneVmWhoseMembersShareItsNetworkAndHostname) {
   auto members_agree = [&](const std::string& runtime, const std::string& pod) {
     podman({"pod", "rm", "-f", "-t", "0", pod});
-    EXPECT_EQ(podman({"--runtime=" + runtime, "pod", "create", "--name", pod}).exit_code, 0);
+    // The pod's own limits (its cgroup): the pod's VM is sized for them.
+    EXPECT_EQ(podman({"--runtime=" + runtime, "pod", "create", "--name", pod, "--memory", "300m",
+                      "--cpus", "2"})
+                  .exit_code,
+              0);
     auto a =
         podman({"--runtime=" + runtime, "run", "-d", "--pod", pod, "--name", pod + "-a", kImage,
                 "sh", "-c", "echo served-by-a > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"});
@@ -1005,6 +1009,10 @@ TEST_F(PodmanTest, APodIsOneVmWhoseMembersShareItsNetworkAndHostname) {
   auto boot_b = podman({"exec", pod + "-b", "cat", "/proc/sys/kernel/random/boot_id"});
   EXPECT_EQ(boot_a.out, boot_b.out);
   EXPECT_EQ(boot_a.out.size(), 37u);
+  EXPECT_EQ(podman({"exec", pod + "-b", "nproc"}).out, "2\n");
+  auto memory = podman(
+      {"exec", pod + "-b", "sh", "-c", "grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2"});
+  EXPECT_GE(std::atol(memory.out.c_str()), 300L * 1024) << "kB: at least the pod's 300 MiB";
   auto kernel = podman({"exec", pod + "-b", "uname", "-r"});
   EXPECT_TRUE(kernel.out.ends_with("-vessel\n")) << kernel.out;
   auto exit_code = podman({"exec", pod + "-a", "sh", "-c", "exit 4"});
