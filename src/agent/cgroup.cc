@@ -82,6 +82,10 @@ bool oom_killed(const std::string& name) {
   return at != std::string::npos && std::strtoull(events->c_str() + at + 9, nullptr, 10) > 0;
 }
 
+Result<void> freeze(const std::string& name, bool frozen) {
+  return write(name, "cgroup.freeze", frozen ? "1" : "0");
+}
+
 void remove_cgroup(const std::string& name) { ::rmdir(directory(name).c_str()); }
 
 }  // namespace vessel::agent

@@ -23,6 +23,8 @@ Result<void> join_cgroup(const std::string& name, pid_t pid);
 Result<void> leave_cgroup(pid_t pid);
 // Whether the kernel's OOM killer has killed a process of the container.
 bool oom_killed(const std::string& name);
+// Freezes or thaws every process of the container (a pod member paused while the VM runs on).
+Result<void> freeze(const std::string& name, bool frozen);
 // Removes the cgroup of a container that is gone (a pod member).
 void remove_cgroup(const std::string& name);
 

@@ -243,6 +243,15 @@ class Server {
       reply(applied ? json{{"type", "updated"}}
                     : json{{"type", "update_failed"}, {"message", applied.error().message}},
             std::nullopt);
+    } else if (type == "freeze") {
+      // A pod member paused alone: the VM runs on for the others.
+      uint32_t id = message.value("container", 0u);
+      Container* container = id ? container_of(id) : nullptr;
+      auto frozen = container ? freeze(container->cgroup(), message.value("frozen", true))
+                              : fail("no such pod member");
+      reply(frozen ? json{{"type", "frozen"}}
+                   : json{{"type", "freeze_failed"}, {"message", frozen.error().message}},
+            std::nullopt);
     } else if (type == "ps") {
       Container* container = container_of(message.value("container", 0u));
       auto listed = container ? list_processes(container->pid()) : fail("no such container");
@@ -311,7 +320,7 @@ class Server {
       return fail("the pod's VM has no running container to join");
     if (id == 0 || id > channel::kMaxProcessId || m_processes.count(id)) return fail("bad id");
     if (m_processes.size() >= kMaxProcesses) return fail("too many processes");
-    if (!message.contains("spec") || !message["root"].is_string())
+    if (!message.contains("spec") || !message.contains("root") || !message["root"].is_string())
       return fail("create without a spec or root");
     std::string root = message["root"];
     if (root.empty() || root.find('/') != std::string::npos || root[0] == '.')

@@ -22,13 +22,15 @@ using nlohmann::json;
 
 namespace {
 
-std::string roots_dir() { return hypervisor::jail_pod_share_path(channel::kPodRootsTag); }
-std::string volumes_dir() { return hypervisor::jail_pod_share_path(channel::kPodVolumesTag); }
-
-// A clone of a host mount, detached, to be attached in QEMU's namespace at `target`.
+// A clone of a host mount, detached, to be attached in QEMU's namespace as `name` in the root of
+// the pod share `share`. The guest can write in those roots (only there: the jail's tmpfs is
+// bounded), so nothing is reached through a name it could have made: each mount point is a
+// direct entry of the share's root, created and opened without following a symlink, and the
+// clone is attached to that descriptor.
 struct MemberMount {
   UniqueFd tree;
-  std::string target;
+  std::string share;
+  std::string name;
   bool directory = true;
 };
 
@@ -71,28 +73,39 @@ Result<void> in_qemu_mounts(pid_t qemu, const std::function<Result<void>()>& wor
   return {};
 }
 
+// In QEMU's mount namespace: the root of a pod share (the jail's own path, not the guest's).
+Result<UniqueFd> open_share(const std::string& share) {
+  return sys::open(hypervisor::jail_pod_share_path(share), O_PATH | O_DIRECTORY | O_NOFOLLOW);
+}
+
 Result<void> attach(const MemberMount& mount) {
+  UniqueFd share = TRY(open_share(mount.share));
+  const char* name = mount.name.c_str();
   if (mount.directory) {
-    if (::mkdir(mount.target.c_str(), 0755) < 0 && errno != EEXIST)
-      return fail_errno("mkdir " + mount.target);
+    if (::mkdirat(share.get(), name, 0755) < 0 && errno != EEXIST)
+      return fail_errno("mkdir " + mount.name);
   } else {
-    TRY(sys::open(mount.target, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644));
+    UniqueFd made(::openat(share.get(), name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!made) return fail_errno("creating " + mount.name);
   }
-  if (::move_mount(mount.tree.get(), "", AT_FDCWD, mount.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) <
-      0)
-    return fail_errno("attaching " + mount.target);
+  UniqueFd target(::openat(share.get(), name,
+                           O_PATH | O_NOFOLLOW | O_CLOEXEC | (mount.directory ? O_DIRECTORY : 0)));
+  if (!target) return fail_errno("opening the mount point " + mount.name);
+  if (::move_mount(mount.tree.get(), "", target.get(), "",
+                   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return fail_errno("attaching " + mount.name);
   return {};
 }
 
 // The member's root and bind sources as mounts for QEMU's namespace, and the binds as the agent
-// reads them (agent/mounts.h).
+// reads them (agent/mounts.h): its root is ID in pod-roots, its volumes and files ID@N in
+// pod-volumes ('@' is never part of an id).
 Result<std::vector<MemberMount>> plan_member_mounts(const std::string& id, const oci::Spec& spec,
                                                     json& binds) {
   std::vector<MemberMount> mounts;
   UniqueFd root = TRY(sys::open(spec.root_path, O_PATH | O_DIRECTORY));
   mounts.push_back({TRY(clone_tree(root.get(), "the root filesystem", spec.root_readonly)),
-                    roots_dir() + "/" + id, true});
-  mounts.push_back({UniqueFd(), volumes_dir() + "/" + id, true});  // holds the volumes below
+                    channel::kPodRootsTag, id, true});
   for (const auto& mount : spec.mounts) {
     if (!is_bind(mount)) continue;
     bool readonly = is_readonly(mount);
@@ -100,15 +113,37 @@ Result<std::vector<MemberMount>> plan_member_mounts(const std::string& id, const
     json entry = {{"destination", mount.destination}, {"readonly", readonly}};
     BindKind kind = TRY(classify_bind(mount, source.get(), entry));
     if (kind != BindKind::GuestMade) {
-      std::string name = std::to_string(mounts.size());
+      std::string name = id + "@" + std::to_string(mounts.size());
       entry["share"] = channel::kPodVolumesTag;
-      entry["path"] = id + "/" + name;
+      entry["path"] = name;
       mounts.push_back({TRY(clone_tree(source.get(), mount.source, readonly)),
-                        volumes_dir() + "/" + id + "/" + name, kind == BindKind::Directory});
+                        channel::kPodVolumesTag, name, kind == BindKind::Directory});
     }
     binds.push_back(entry);
   }
   return mounts;
+}
+
+// Detaches and removes the entries of a share's root that belong to member `id` (ID, ID@N),
+// never following a name the guest may have made.
+void detach_entries(const std::string& share, const std::string& id) {
+  auto dir_fd = open_share(share);
+  if (!dir_fd) return;
+  const std::string path = hypervisor::jail_pod_share_path(share);
+  UniqueFd listing(::openat(dir_fd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  DIR* dir = listing ? ::fdopendir(listing.release()) : nullptr;
+  if (!dir) return;
+  std::vector<std::string> names;
+  while (dirent* entry = ::readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name == id || name.starts_with(id + "@")) names.push_back(name);
+  }
+  ::closedir(dir);
+  for (const auto& name : names) {
+    ::umount2((path + "/" + name).c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+    if (::unlinkat(dir_fd->get(), name.c_str(), AT_REMOVEDIR) < 0)
+      ::unlinkat(dir_fd->get(), name.c_str(), 0);
+  }
 }
 
 // Each namespace a member names by path must be its pod's: the sandbox shim's.
@@ -190,12 +225,7 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
   json binds = json::array();
   std::vector<MemberMount> mounts = TRY(plan_member_mounts(request.id, spec, binds));
   TRY(in_qemu_mounts(qemu, [&]() -> Result<void> {
-        for (const auto& mount : mounts) {
-          if (mount.tree)
-            TRY(attach(mount));
-          else if (::mkdir(mount.target.c_str(), 0755) < 0 && errno != EEXIST)
-            return fail_errno("mkdir " + mount.target);
-        }
+        for (const auto& mount : mounts) TRY(attach(mount));
         return {};
       }).map_error(context("sharing the member's files with the pod's VM")));
   mounts.clear();
@@ -225,21 +255,9 @@ void remove_member_mounts(const StateStore& store, const ContainerState& member)
   if (!sandbox) return;
   auto qemu = qemu_of(*sandbox);
   if (!qemu) return;
-  const std::string root = roots_dir() + "/" + member.id;
-  const std::string volumes = volumes_dir() + "/" + member.id;
   (void)in_qemu_mounts(*qemu, [&]() -> Result<void> {
-    ::umount2(root.c_str(), MNT_DETACH);
-    ::rmdir(root.c_str());
-    if (DIR* dir = ::opendir(volumes.c_str())) {
-      while (dirent* entry = ::readdir(dir)) {
-        if (entry->d_name[0] == '.') continue;
-        std::string path = volumes + "/" + entry->d_name;
-        ::umount2(path.c_str(), MNT_DETACH);
-        if (::rmdir(path.c_str()) < 0) ::unlink(path.c_str());
-      }
-      ::closedir(dir);
-    }
-    ::rmdir(volumes.c_str());
+    detach_entries(channel::kPodRootsTag, member.id);
+    detach_entries(channel::kPodVolumesTag, member.id);
     return {};
   });
 }

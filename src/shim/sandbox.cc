@@ -397,7 +397,8 @@ class Sandbox {
           log::warning("cannot record the OOM kill for Podman: " + marked.error().message);
       // Nothing more will be read from the guest: stop sending stdin.
       m_stdio.close_input(0, *m_channel);
-    } else if (message.type == "updated" || message.type == "processes") {
+    } else if (message.type == "updated" || message.type == "processes" ||
+               message.type == "frozen") {
       json reply = {{"ok", true}};
       for (const auto& process : message.processes)
         reply["processes"].push_back({{"pid", process.pid},
@@ -405,7 +406,8 @@ class Sandbox {
                                       {"uid", process.uid},
                                       {"cmd", process.command}});
       reply_pending_query(reply);
-    } else if (message.type == "update_failed" || message.type == "processes_failed") {
+    } else if (message.type == "update_failed" || message.type == "processes_failed" ||
+               message.type == "freeze_failed") {
       reply_pending_query(
           {{"ok", false}, {"error", message.text.empty() ? m_query + " failed" : message.text}});
     } else if (message.type == "started" || message.type == "error") {
@@ -499,8 +501,8 @@ class Sandbox {
       m_execs->create_member(std::move(client.fd), request, std::move(client.fds), !m_exit_message,
                              base64_encode(*seccomp));
     } else if ((op == "pause" || op == "resume") && member) {
-      respond(client.fd, {{"ok", false},
-                          {"error", "a pod member cannot be paused alone in a VM: pause the pod"}});
+      // The VM runs on for the pod: the member's cgroup in the guest is frozen instead.
+      ask_agent(client, op, {{"type", "freeze"}, {"container", member}, {"frozen", op == "pause"}});
     } else if (op == "kill" && member && signal > 0 && signal < NSIG) {
       channel::send_message(*m_channel, {{"type", "signal"}, {"signal", signal}, {"exec", member}});
       respond(client.fd, {{"ok", true}});
@@ -530,23 +532,28 @@ class Sandbox {
     } else if ((op == "update" && request.contains("resources") &&
                 request["resources"].is_object()) ||
                op == "ps") {
-      // One question to the agent at a time; the next client waits for its own turn.
-      if (m_query_client) {
-        respond(client.fd, {{"ok", false}, {"error", "the shim is busy with a " + m_query}});
-        return;
-      }
       json query = op == "ps" ? json{{"type", "ps"}}
                               : json{{"type", "update"}, {"resources", request["resources"]}};
       if (member) query["container"] = member;
-      channel::send_message(*m_channel, query);
-      m_query = op;
-      m_query_client = std::move(client.fd);
-      m_query_deadline = Clock::now() + kQueryTimeout;
+      ask_agent(client, op, query);
     } else if (op == "exec") {
       m_execs->start(std::move(client.fd), request, std::move(client.fds), !m_exit_message);
     } else {
       respond(client.fd, {{"ok", false}, {"error", "unknown request"}});
     }
+  }
+
+  // One question to the agent at a time (update, ps, a member's freeze); the next client waits
+  // for its own turn. Answered by reply_pending_query.
+  void ask_agent(Client& client, const std::string& op, const json& query) {
+    if (m_query_client) {
+      respond(client.fd, {{"ok", false}, {"error", "the shim is busy with a " + m_query}});
+      return;
+    }
+    channel::send_message(*m_channel, query);
+    m_query = op;
+    m_query_client = std::move(client.fd);
+    m_query_deadline = Clock::now() + kQueryTimeout;
   }
 
   void respond(UniqueFd& fd, const json& reply) {

@@ -1017,6 +1017,16 @@ TEST_F(PodmanTest, APodIsOneVmWhoseMembersShareItsNetworkAndHostname) {
   EXPECT_TRUE(kernel.out.ends_with("-vessel\n")) << kernel.out;
   auto exit_code = podman({"exec", pod + "-a", "sh", "-c", "exit 4"});
   EXPECT_EQ(exit_code.exit_code, 4);
+  // A member paused alone is frozen in the guest (its server answers nobody); the VM and the
+  // other member run on; resumed, it answers again.
+  EXPECT_EQ(podman({"pause", pod + "-a"}).exit_code, 0);
+  EXPECT_EQ(podman({"inspect", "-f", "{{.State.Status}}", pod + "-a"}).out, "paused\n");
+  auto frozen = podman(
+      {"exec", pod + "-b", "wget", "-q", "-T", "2", "-O-", "http://127.0.0.1:8080/index.html"});
+  EXPECT_NE(frozen.exit_code, 0) << frozen.out;
+  EXPECT_EQ(podman({"unpause", pod + "-a"}).exit_code, 0);
+  EXPECT_EQ(podman({"exec", pod + "-b", "wget", "-qO-", "http://127.0.0.1:8080/index.html"}).out,
+            "served-by-a\n");
 
   // A member stops and goes; the VM and the other member run on.
   EXPECT_EQ(podman({"stop", "-t", "1", pod + "-a"}).exit_code, 0);

@@ -948,6 +948,20 @@ TEST_F(RuntimeTest, CriAnnotatedBundlesMakeOnePodVm) {
   EXPECT_FALSE(std::filesystem::exists(root_path() + "/cri-stray"));
   EXPECT_FALSE(std::filesystem::exists(root_path() + "/cri-orphan"));
 
+  // The guest can write in the pod shares' roots: a name it made ahead of a member (here made
+  // from the host in QEMU's namespace, as the guest would through 9p) must not steer the
+  // member's mount elsewhere in QEMU's jail.
+  std::string qemu = run({"pgrep", "-f", "qemu-system.*vessel-cri-sb "}).out;
+  std::string in_qemu = "nsenter -t " + qemu.substr(0, qemu.find('\n')) + " -m ";
+  EXPECT_EQ(sh(in_qemu + "ln -s /usr /vessel/pod/pod-roots/cri-steered").exit_code, 0);
+  std::string steered = bundle("steered", {"true"}, member_of("cri-sb"), sandbox);
+  auto steered_result = vessel_cmd({"create", "--bundle", steered, "cri-steered"});
+  EXPECT_EQ(steered_result.exit_code, 1);
+  EXPECT_NE(steered_result.err.find("opening the mount point cri-steered"), std::string::npos)
+      << steered_result.err;
+  EXPECT_EQ(sh(in_qemu + "test -e /usr/bin/qemu-system-x86_64").exit_code, 0)
+      << "the member's root was mounted over the jail's /usr";
+
   ASSERT_EQ(vessel_cmd({"delete", "--force", "cri-sb"}).exit_code, 0);
   expect_nothing_left("cri-sb");
 }
