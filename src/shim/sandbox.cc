@@ -29,6 +29,7 @@
 #include "shim/binds.h"
 #include "shim/boot.h"
 #include "shim/container_view.h"
+#include "shim/control.h"
 #include "shim/exec_sessions.h"
 #include "shim/network.h"
 #include "shim/seccomp.h"
@@ -50,9 +51,6 @@ constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kQueryTimeout = std::chrono::seconds(10);  // update, ps
 // After SIGKILL the agent has this long to report the exit before the VM is stopped outright.
 constexpr auto kKillGrace = std::chrono::seconds(2);
-// Host-side clients are bounded too: a request line, the open connections, the exec sessions.
-constexpr size_t kMaxRequest = 65536;
-constexpr size_t kMaxClients = 64;
 
 class Sandbox {
  public:
@@ -131,8 +129,7 @@ class Sandbox {
     for (const auto& limit : host_cgroup::apply_cpu_limits(cgroup_dirs, spec.resources))
       log::warning("cannot set the host cgroup's " + limit);
     TRY(setup_stdio());
-    m_control = TRY(sys::unix_listen(m_options.state_dir + "/shim.sock"));
-    TRY(sys::set_nonblocking(m_control.get()));
+    m_control = TRY(ControlSocket::listen(m_options.state_dir + "/shim.sock"));
     TRY(enter_container_view(spec).map_error(context("showing the container to Podman")));
     // From here on the shim only relays what the guest sends: it needs no privilege at all.
     TRY(drop_capabilities({}).map_error(context("dropping the shim's privileges")));
@@ -300,10 +297,9 @@ class Sandbox {
          static_cast<short>((congested ? 0 : POLLIN) | (m_channel->wants_write() ? POLLOUT : 0)),
          0});
     fds.push_back({m_signal_fd.get(), POLLIN, 0});
-    fds.push_back({m_control.get(), POLLIN, 0});
+    m_control.add_poll_fds(fds, !congested);
     if (!congested) {
       m_stdio.add_poll_fds(fds);
-      for (auto& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
       m_execs->add_poll_fds(fds);
     } else {
       m_stdio.add_poll_fds(fds, StdioRelay::Input::Paused);
@@ -327,22 +323,18 @@ class Sandbox {
         }
       } else if (entry.fd == m_signal_fd.get()) {
         on_signals();
-      } else if (entry.fd == m_control.get()) {
-        accept_clients();
       } else if (on_guest_output(entry.fd)) {
         continue;
       } else {
         if (TRY(m_stdio.on_ready(entry.fd, *m_channel))) continue;
         bool handled = false;
-        for (auto& client : m_clients)
-          if (client.fd.get() == entry.fd) on_client(client), handled = true;
+        if (auto request = m_control.on_readable(entry.fd, handled)) on_request(*request);
         if (handled) continue;  // its descriptor may have just become an exec session's
         m_execs->on_readable(entry.fd);
       }
     }
     m_execs->expire(Clock::now());
     m_execs->finish();
-    std::erase_if(m_clients, [](const Client& client) { return !client.fd; });
     return m_channel->flush();
   }
 
@@ -358,12 +350,6 @@ class Sandbox {
     m_pending_next = 0;
     return {};
   }
-
-  struct Client {
-    UniqueFd fd;
-    std::string request;
-    std::vector<UniqueFd> fds;  // passed with the request
-  };
 
   static void log_message(const AgentMessage& message) {
     log::debug("agent: " + message.type +
@@ -439,54 +425,23 @@ class Sandbox {
     }
   }
 
-  void accept_clients() {
-    for (;;) {
-      int fd = ::accept4(m_control.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (fd < 0) return;
-      if (m_clients.size() >= kMaxClients) {
-        ::close(fd);
-        continue;
-      }
-      m_clients.push_back(Client{UniqueFd(fd), "", {}});
-    }
-  }
-
-  // Requests are one JSON line: {"op":"start"}, {"op":"kill","signal":N} or {"op":"exec",...}.
-  void on_client(Client& client) {
-    char buffer[4096];
-    std::vector<UniqueFd> fds;
-    ssize_t n = sys::receive_with_fds(client.fd.get(), buffer, sizeof buffer, fds, 3);
-    if (n <= 0 || client.request.size() + n > kMaxRequest) {
-      client.fd.reset();
-      return;
-    }
-    client.request.append(buffer, n);
-    for (auto& fd : fds) client.fds.push_back(std::move(fd));
-    if (client.request.find('\n') == std::string::npos) return;
-    json request = json::parse(client.request, nullptr, false);
-    std::string op = request.is_object() && request.contains("op") && request["op"].is_string()
-                         ? request["op"].get<std::string>()
-                         : "";
-    int signal =
-        request.is_object() && request.contains("signal") && request["signal"].is_number_integer()
-            ? request["signal"].get<int>()
-            : 0;
-    // A pod member's requests name it by its init's process id (exec_sessions.h).
-    uint32_t member = request.is_object() && request.contains("member") &&
-                              request["member"].is_number_unsigned() &&
-                              request["member"].get<uint64_t>() <= channel::kMaxProcessId
-                          ? request["member"].get<uint32_t>()
-                          : 0;
+  // Requests are one JSON line (shim/control.h): {"op":"start"}, {"op":"kill","signal":N},
+  // {"op":"exec",...}, {"op":"member",...}; a pod member's name it with "member".
+  void on_request(ControlRequest& req) {
+    const json& request = req.body;
+    const std::string& op = req.op;
+    const int signal = req.signal;
+    const uint32_t member = req.member;
     log::debug("client: " + (op.empty() ? std::string("(no op)") : channel::printable(op, 64)) +
                (member ? " (member " + std::to_string(member) + ")" : ""));
     if (op == "start" && member) {
-      if (m_member_starts.size() >= kMaxClients || m_member_starts.count(member)) {
-        respond(client.fd, {{"ok", false}, {"error", "the shim is busy"}});
+      if (m_member_starts.size() >= ControlSocket::kMaxClients || m_member_starts.count(member)) {
+        respond(req.client, {{"ok", false}, {"error", "the shim is busy"}});
         return;
       }
       json start = {{"type", "start"}, {"exec", member}};
       channel::send_message(*m_channel, start);
-      m_member_starts[member] = std::move(client.fd);
+      m_member_starts[member] = std::move(req.client);
     } else if (op == "member") {
       // A pod member (runtime/pod.h): created in this VM, its relay is its host process.
       json spec = request.contains("spec") ? request["spec"] : json();
@@ -495,17 +450,17 @@ class Sandbox {
                               ? spec["linux"].value("seccomp", json())
                               : json());
       if (!seccomp) {
-        respond(client.fd, {{"ok", false}, {"error", seccomp.error().message}});
+        respond(req.client, {{"ok", false}, {"error", seccomp.error().message}});
         return;
       }
-      m_execs->create_member(std::move(client.fd), request, std::move(client.fds), !m_exit_message,
+      m_execs->create_member(std::move(req.client), request, std::move(req.fds), !m_exit_message,
                              base64_encode(*seccomp));
     } else if ((op == "pause" || op == "resume") && member) {
       // The VM runs on for the pod: the member's cgroup in the guest is frozen instead.
-      ask_agent(client, op, {{"type", "freeze"}, {"container", member}, {"frozen", op == "pause"}});
+      ask_agent(req, op, {{"type", "freeze"}, {"container", member}, {"frozen", op == "pause"}});
     } else if (op == "kill" && member && signal > 0 && signal < NSIG) {
       channel::send_message(*m_channel, {{"type", "signal"}, {"signal", signal}, {"exec", member}});
-      respond(client.fd, {{"ok", true}});
+      respond(req.client, {{"ok", true}});
     } else if (op == "start") {
       log::debug("starting the container");
       json start = {{"type", "start"}};
@@ -513,13 +468,13 @@ class Sandbox {
       if (request.contains("network") && request["network"].is_object())
         start["network"] = request["network"];
       channel::send_message(*m_channel, start);
-      m_start_client = std::move(client.fd);
+      m_start_client = std::move(req.client);
       m_start_deadline = Clock::now() + kStartTimeout;
     } else if (op == "pause" || op == "resume") {
       // The whole VM stops: its clock, its devices, every process in it, as a cgroup freezer would.
       ::kill(m_vm->pid(), op == "pause" ? SIGSTOP : SIGCONT);
       m_paused = op == "pause";
-      respond(client.fd, {{"ok", true}});
+      respond(req.client, {{"ok", true}});
     } else if (op == "kill" && signal > 0 && signal < NSIG) {
       if (signal == SIGKILL) {
         // A paused VM could not act on the signal: thaw it first, as runc does. And KILL means
@@ -528,37 +483,32 @@ class Sandbox {
         if (!m_kill_deadline) m_kill_deadline = Clock::now() + kKillGrace;
       }
       channel::send_message(*m_channel, {{"type", "signal"}, {"signal", signal}});
-      respond(client.fd, {{"ok", true}});
+      respond(req.client, {{"ok", true}});
     } else if ((op == "update" && request.contains("resources") &&
                 request["resources"].is_object()) ||
                op == "ps") {
       json query = op == "ps" ? json{{"type", "ps"}}
                               : json{{"type", "update"}, {"resources", request["resources"]}};
       if (member) query["container"] = member;
-      ask_agent(client, op, query);
+      ask_agent(req, op, query);
     } else if (op == "exec") {
-      m_execs->start(std::move(client.fd), request, std::move(client.fds), !m_exit_message);
+      m_execs->start(std::move(req.client), request, std::move(req.fds), !m_exit_message);
     } else {
-      respond(client.fd, {{"ok", false}, {"error", "unknown request"}});
+      respond(req.client, {{"ok", false}, {"error", "unknown request"}});
     }
   }
 
   // One question to the agent at a time (update, ps, a member's freeze); the next client waits
   // for its own turn. Answered by reply_pending_query.
-  void ask_agent(Client& client, const std::string& op, const json& query) {
+  void ask_agent(ControlRequest& req, const std::string& op, const json& query) {
     if (m_query_client) {
-      respond(client.fd, {{"ok", false}, {"error", "the shim is busy with a " + m_query}});
+      respond(req.client, {{"ok", false}, {"error", "the shim is busy with a " + m_query}});
       return;
     }
     channel::send_message(*m_channel, query);
     m_query = op;
-    m_query_client = std::move(client.fd);
+    m_query_client = std::move(req.client);
     m_query_deadline = Clock::now() + kQueryTimeout;
-  }
-
-  void respond(UniqueFd& fd, const json& reply) {
-    (void)sys::write_all(fd.get(), reply.dump() + "\n");
-    fd.reset();
   }
 
   void reply_pending_query(const json& reply) {
@@ -582,8 +532,7 @@ class Sandbox {
   size_t m_pending_next = 0;
   StdioRelay m_stdio;
   UniqueFd m_signal_fd;
-  UniqueFd m_control;
-  std::vector<Client> m_clients;
+  ControlSocket m_control;
   std::optional<ExecSessions> m_execs;  // once the channel exists
   bool m_paused = false;
   UniqueFd m_start_client;
