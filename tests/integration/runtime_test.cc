@@ -962,7 +962,16 @@ TEST_F(RuntimeTest, CriAnnotatedBundlesMakeOnePodVm) {
   EXPECT_EQ(sh(in_qemu + "test -e /usr/bin/qemu-system-x86_64").exit_code, 0)
       << "the member's root was mounted over the jail's /usr";
 
+  // The sandbox's end is the VM's: a member still running stops with it, and goes cleanly.
+  std::string c_dir = bundle("c", {"sleep", "1000"}, member_of("cri-sb"), sandbox);
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", c_dir, "cri-c"}).exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"start", "cri-c"}).exit_code, 0);
   ASSERT_EQ(vessel_cmd({"delete", "--force", "cri-sb"}).exit_code, 0);
+  auto status_of_c = [&] { return read_json(vessel_cmd({"state", "cri-c"}).out)["status"]; };
+  for (int i = 0; i < 100 && status_of_c() != "stopped"; ++i) ::usleep(100000);
+  EXPECT_EQ(status_of_c(), "stopped");
+  EXPECT_EQ(vessel_cmd({"delete", "cri-c"}).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(root_path() + "/cri-c"));
   expect_nothing_left("cri-sb");
 }
 
