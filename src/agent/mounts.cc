@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "common/log.h"
@@ -153,7 +155,13 @@ Result<void> bind_from_host(const nlohmann::json& bind, const std::string& targe
                             const ParsedOptions& options) {
   bool readonly = bind.value("readonly", false);
   std::string share = bind.value("share", "");
-  if (bind.contains("tmpfs_size")) {
+  if (bind.contains("tree_fd")) {
+    // A mount cloned from the pod's first container (clone_mount_of).
+    TRY(sys::mkdir_p(target));
+    if (::move_mount(bind.value("tree_fd", -1), "", AT_FDCWD, target.c_str(),
+                     MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      return fail_errno("attaching the pod's mount on " + target);
+  } else if (bind.contains("tmpfs_size")) {
     TRY(sys::mkdir_p(target));
     TRY(do_mount("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                  "mode=1777,size=" + std::to_string(bind.value("tmpfs_size", uint64_t{65536}))));
@@ -238,6 +246,21 @@ Result<void> mount_guest_filesystems() {
   TRY(do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666"));
   TRY(sys::mkdir_p(kContainerRoot));
   return {};
+}
+
+Result<UniqueFd> clone_mount_of(pid_t pid, const std::string& path) {
+  // The kernel starts PID 1 sharing its fs_struct (root, cwd) with the kernel's own threads, and
+  // setns refuses a mount namespace to a process whose fs_struct is shared.
+  if (::unshare(CLONE_FS) < 0) return fail_errno("unsharing the agent's root and cwd");
+  UniqueFd own = TRY(sys::open("/proc/self/ns/mnt", O_RDONLY));
+  UniqueFd theirs = TRY(sys::open("/proc/" + std::to_string(pid) + "/ns/mnt", O_RDONLY));
+  if (::setns(theirs.get(), CLONE_NEWNS) < 0) return fail_errno("entering the pod's mounts");
+  UniqueFd tree(::open_tree(AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  int error = errno;
+  // Back to the agent's own mounts, whatever happened: everything else depends on them.
+  if (::setns(own.get(), CLONE_NEWNS) < 0) return fail_errno("returning to the agent's mounts");
+  if (!tree) return fail(error, "cloning the pod's " + path + ": " + std::strerror(error));
+  return tree;
 }
 
 Result<void> mount_pod_share(const std::string& tag) {

@@ -7,6 +7,7 @@
 
 #include "common/oci_spec.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace vessel::agent {
 
@@ -25,6 +26,10 @@ struct RootSource {
 // a cache: the host mounts members' directories into it while the VM runs, and Podman rewrites
 // /etc/hosts in place.
 Result<void> mount_pod_share(const std::string& tag);
+
+// A detached clone of the mount at `path` in process `pid`'s mount namespace (a pod's /dev/shm,
+// which its members share as they share its IPC namespace, as under runc).
+Result<UniqueFd> clone_mount_of(pid_t pid, const std::string& path);
 
 // Runs in the container's new mount namespace; afterwards "/" is the container's root.
 // `binds` says how each bind mount of the spec reaches the guest: {destination, share (a 9p

@@ -284,6 +284,14 @@ class Server {
     return {};
   }
 
+  // The binds the host describes; a mount clone ("tree_fd") is only ever the agent's own.
+  static json binds_of(const json& message) {
+    json binds = message.value("binds", json::array());
+    for (auto& bind : binds)
+      if (bind.is_object()) bind.erase("tree_fd");
+    return binds;
+  }
+
   Container* container_of(uint32_t id) {
     auto it = m_containers.find(id);
     return it == m_containers.end() ? nullptr : it->second.get();
@@ -304,8 +312,9 @@ class Server {
       log::warning("no cgroup for the container: " + made.error().message);
     }
     ContainerStdio stdio;
-    auto container = std::make_unique<Container>(TRY(
-        Container::create(spec, placement, message.value("binds", json::array()), seccomp, stdio)));
+    json binds = binds_of(message);
+    auto container =
+        std::make_unique<Container>(TRY(Container::create(spec, placement, binds, seccomp, stdio)));
     auto [it, _] = m_processes.try_emplace(0, 0, 0, stdio);
     it->second.pid = container->pid();
     m_containers[0] = std::move(container);
@@ -331,10 +340,22 @@ class Server {
       TRY(mount_pod_share(tag).map_error(context("the pod's shares")));
     Placement placement{
         {channel::kPodRootsTag, root}, "container-" + std::to_string(id), pod->pid()};
+    json binds = binds_of(message);
+    // A member in the pod's IPC namespace shares its /dev/shm too, as under runc (Podman binds
+    // the infra container's into every member): the pod's tmpfs, not one of its own.
+    UniqueFd pod_shm;
+    const oci::Namespace* ipc = spec.find_namespace("ipc");
+    if (ipc && !ipc->path.empty())
+      for (auto& bind : binds)
+        if (bind.is_object() && bind.value("destination", "") == "/dev/shm" &&
+            bind.contains("tmpfs_size")) {
+          if (!pod_shm) pod_shm = TRY(clone_mount_of(pod->pid(), "/dev/shm"));
+          bind.erase("tmpfs_size");
+          bind["tree_fd"] = pod_shm.get();
+        }
     TRY(create_cgroup(placement.cgroup, spec.resources));
     ContainerStdio stdio;
-    auto created =
-        Container::create(spec, placement, message.value("binds", json::array()), seccomp, stdio);
+    auto created = Container::create(spec, placement, binds, seccomp, stdio);
     if (!created) {
       remove_cgroup(placement.cgroup);
       return tl::unexpected(created.error());

@@ -987,6 +987,10 @@ TEST_F(PodmanTest, APodIsOneVmWhoseMembersShareItsNetworkAndHostname) {
       if (page.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     EXPECT_EQ(page, "served-by-a\n") << runtime;
+    // The pod's IPC namespace and its /dev/shm.
+    EXPECT_EQ(podman({"exec", pod + "-a", "sh", "-c", "echo shm-of-a > /dev/shm/shared"}).exit_code,
+              0);
+    EXPECT_EQ(podman({"exec", pod + "-b", "cat", "/dev/shm/shared"}).out, "shm-of-a\n") << runtime;
     EXPECT_EQ(podman({"exec", pod + "-a", "hostname"}).out, pod + "\n");
     EXPECT_EQ(podman({"exec", pod + "-b", "hostname"}).out, pod + "\n");
     // Own root filesystems, own pid namespaces.
