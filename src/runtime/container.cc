@@ -134,7 +134,7 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
       if (value.is_string()) annotations[key] = value.get<std::string>();
   // A pod member runs in its sandbox's VM (runtime/pod.h).
   if (auto sandbox = sandbox_of(annotations); sandbox && *sandbox != request.id)
-    return create_member(store, request, bundle, spec, spec_json, *sandbox);
+    return create_member(store, request, bundle, spec, spec_json, annotations, *sandbox);
   TRY(check_namespace_paths(spec));
   TRY(check_guest_image(config));
   const BaseSize size = TRY(base_size(config, annotations));
@@ -168,9 +168,7 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   state.created = now_rfc3339();
   // The state carries the spec's annotations (runtime spec, "State"): `state` and every hook see
   // them.
-  if (spec_json.contains("annotations") && spec_json["annotations"].is_object())
-    for (const auto& [key, value] : spec_json["annotations"].items())
-      if (value.is_string()) state.annotations[key] = value.get<std::string>();
+  state.annotations = annotations;
   TRY(store.save(state));
 
   auto ready = TRY(sys::pipe());

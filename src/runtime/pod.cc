@@ -190,7 +190,9 @@ std::optional<std::string> sandbox_of(const std::map<std::string, std::string>& 
 
 Result<ChildProcess> create_member(const StateStore& store, const CreateRequest& request,
                                    const std::string& bundle, const oci::Spec& spec,
-                                   const json& spec_json, const std::string& sandbox_id) {
+                                   const json& spec_json,
+                                   const std::map<std::string, std::string>& annotations,
+                                   const std::string& sandbox_id) {
   auto loaded = store.load(sandbox_id);
   if (!loaded)
     return fail(ENOENT, "the pod's sandbox " + sandbox_id +
@@ -213,9 +215,7 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
   state.bundle = bundle;
   state.created = now_rfc3339();
   state.sandbox = sandbox_id;
-  if (spec_json.contains("annotations") && spec_json["annotations"].is_object())
-    for (const auto& [key, value] : spec_json["annotations"].items())
-      if (value.is_string()) state.annotations[key] = value.get<std::string>();
+  state.annotations = annotations;
   ScopeExit remove_dir([&] {
     remove_member_mounts(store, state);
     (void)store.remove(request.id);
