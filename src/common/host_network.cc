@@ -41,6 +41,8 @@ Result<void> mirror(const std::string& from, const std::string& to) {
 
 }  // namespace
 
+std::string tap_name(size_t index) { return "vessel" + std::to_string(index); }
+
 Result<json> links() { return ip_json({"addr", "show"}); }
 
 bool is_tap(const json& link) { return link.value("ifname", "").starts_with("vessel"); }

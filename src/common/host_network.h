@@ -14,9 +14,14 @@
 
 namespace vessel::host_network {
 
+// The VM's taps are named vessel0, vessel1, ... after the interfaces they stand in for; a
+// namespace with none gets only the standby tap (shim/network.h), which is therefore tap 0.
+std::string tap_name(size_t index);
+inline const std::string kStandbyTap = "vessel0";
+
 // The current network namespace's links as `ip -j addr show` prints them.
 Result<nlohmann::json> links();
-// Whether a link is one the VM is plumbed to (its taps are named vessel0, vessel1, ...).
+// Whether a link is one of the VM's taps.
 bool is_tap(const nlohmann::json& link);
 Result<UniqueFd> create_tap(const std::string& name);
 // Sets the tap's MTU to the link's, brings it up, and mirrors the two into each other.

@@ -23,7 +23,7 @@ Result<json> plumb_in_namespace(const std::string& mac) {
     if (link.value("ifname", "").empty() || link.value("link_type", "") == "loopback" ||
         host_network::is_tap(link))
       continue;
-    TRY(host_network::plumb(link, "vessel0", link.value("mtu", 1500u)));
+    TRY(host_network::plumb(link, host_network::kStandbyTap, link.value("mtu", 1500u)));
     interfaces.push_back(host_network::describe_interface(link, mac));
     break;  // one standby tap
   }

@@ -28,11 +28,9 @@ void ExecSessions::answer(const Session& session, const json& reply) {
 }
 
 void ExecSessions::start(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
-                         bool container_running) {
+                         bool container_running, uint32_t member) {
   json message = {{"type", "exec"}, {"process", field(request, "process")}};
-  // An exec in a pod member (its init's id).
-  if (request.contains("member") && request["member"].is_number_unsigned())
-    message["container"] = request["member"];
+  if (member) message["container"] = member;
   open(std::move(client), request, std::move(fds), container_running, message, kStartTimeout);
 }
 

@@ -34,8 +34,9 @@ class ExecSessions {
 
   // {"op":"exec","process":{...},"terminal":bool} with the relay's stdio (three descriptors, or
   // one pty slave). A refusal is answered on `client` at once.
+  // `member`: the pod member to exec in (its init's id), or 0 for the sandbox's container.
   void start(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
-             bool container_running);
+             bool container_running, uint32_t member);
   // {"op":"member","spec":{...},"binds":[...],"root":NAME,"terminal":bool} with the member's
   // stdio; `seccomp` is its compiled profile. Answered {"ok":true,"member":N} once created.
   void create_member(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,

@@ -47,7 +47,7 @@ Result<Network> setup_network(const oci::Spec& spec, bool hooked) {
   json interfaces = json::array();
   for (const auto& link : TRY(host_network::links())) {
     if (link.value("ifname", "").empty() || link.value("link_type", "") == "loopback") continue;
-    std::string tap_name = "vessel" + std::to_string(network.taps.size());
+    std::string tap_name = host_network::tap_name(network.taps.size());
     // The guest NIC gets the MAC of the interface it stands in for.
     Tap tap{TRY(host_network::create_tap(tap_name)), link.value("address", "")};
     TRY(host_network::plumb(link, tap_name, link.value("mtu", 1500u)));
@@ -56,7 +56,8 @@ Result<Network> setup_network(const oci::Spec& spec, bool hooked) {
   }
   if (namespace_->path.empty() && hooked) {
     network.standby_mac = TRY(random_mac());
-    network.taps.push_back({TRY(host_network::create_tap("vessel0")), network.standby_mac});
+    network.taps.push_back(
+        {TRY(host_network::create_tap(host_network::kStandbyTap)), network.standby_mac});
   }
   network.description = {{"interfaces", interfaces},
                          {"routes", TRY(host_network::describe_routes())}};

@@ -492,7 +492,7 @@ class Sandbox {
       if (member) query["container"] = member;
       ask_agent(req, op, query);
     } else if (op == "exec") {
-      m_execs->start(std::move(req.client), request, std::move(req.fds), !m_exit_message);
+      m_execs->start(std::move(req.client), request, std::move(req.fds), !m_exit_message, member);
     } else {
       respond(req.client, {{"ok", false}, {"error", "unknown request"}});
     }
