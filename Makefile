@@ -34,6 +34,8 @@ demo: build
 
 bench: build
 	python3 bench/start_latency.py --build $(BUILD)
+	python3 bench/throughput.py --build $(BUILD)
+	python3 bench/scale.py --build $(BUILD)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

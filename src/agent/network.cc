@@ -3,14 +3,19 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <linux/if.h>
+#include <linux/if_arp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <vector>
 
+#include "common/channel/messages.h"
 #include "common/sys.h"
 
 namespace vessel::agent {
@@ -179,7 +184,44 @@ Result<void> add_route(const json& route) {
   return request.send("add route to " + destination);
 }
 
+// The guest's cards in the order the VM has them (by interface index), loopback left out.
+std::vector<std::pair<int, std::string>> cards() {
+  std::vector<std::pair<int, std::string>> found;
+  if (DIR* dir = ::opendir("/sys/class/net")) {
+    while (dirent* entry = ::readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name[0] == '.' || name == "lo") continue;
+      if (int index = interface_index(name)) found.push_back({index, name});
+    }
+    ::closedir(dir);
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
 }  // namespace
+
+Result<void> assign_macs(const json& macs) {
+  if (!macs.is_array()) return fail("the MACs are not a list");
+  auto found = cards();
+  if (macs.size() > found.size())
+    return fail("the VM has " + std::to_string(found.size()) + " network cards, not " +
+                std::to_string(macs.size()));
+  for (size_t i = 0; i < macs.size(); ++i) {
+    std::string text = macs[i].is_string() ? macs[i].get<std::string>() : "";
+    ifreq settings{};
+    std::strncpy(settings.ifr_name, found[i].second.c_str(), IFNAMSIZ - 1);
+    settings.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    unsigned bytes[6];
+    char end;
+    if (std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &bytes[0], &bytes[1], &bytes[2],
+                    &bytes[3], &bytes[4], &bytes[5], &end) != 6)
+      return fail("not a MAC: " + channel::printable(text, 64));
+    for (int b = 0; b < 6; ++b) settings.ifr_hwaddr.sa_data[b] = static_cast<char>(bytes[b]);
+    TRY(interface_ioctl(SIOCSIFHWADDR, settings, "set the MAC of " + found[i].second));
+  }
+  return {};
+}
 
 Result<void> configure_network(const json& description) {
   TRY(set_up("lo"));

@@ -10,5 +10,7 @@
 namespace vessel::agent {
 
 Result<void> configure_network(const nlohmann::json& description);
+// Gives the guest's network cards, in the order the VM has them, these MACs ("52:54:…").
+Result<void> assign_macs(const nlohmann::json& macs);
 
 }  // namespace vessel::agent

@@ -18,6 +18,7 @@
 #include "agent/container.h"
 #include "agent/network.h"
 #include "agent/processes.h"
+#include "agent/template.h"
 #include "common/base64.h"
 #include "common/channel/messages.h"
 #include "common/channel/stream.h"
@@ -206,7 +207,28 @@ class Server {
     std::optional<uint32_t> exec_id;
     if (message.contains("exec") && message["exec"].is_number_unsigned())
       exec_id = message["exec"].get<uint32_t>();
-    if (type == "create" && exec_id) {
+    // A template's guest waits to be restored: nothing runs in a clone before it is its own.
+    if (m_template && type != "resume") {
+      reply({{"type", "error"}, {"message", "a template's guest takes only resume"}}, exec_id);
+      return {};
+    }
+    if (type == "template") {
+      if (!m_containers.empty()) {
+        reply({{"type", "error"}, {"message", "a guest that ran a container is no template"}},
+              exec_id);
+        return {};
+      }
+      prepare_for_template();
+      m_template = true;
+      reply({{"type", "template_ready"}}, std::nullopt);
+    } else if (type == "resume") {
+      if (auto resumed = resume_from_template(message); !resumed) {
+        reply({{"type", "error"}, {"message", resumed.error().message}}, std::nullopt);
+        return {};
+      }
+      m_template = false;
+      reply({{"type", "hello"}, {"version", channel::build_version()}}, std::nullopt);
+    } else if (type == "create" && exec_id) {
       auto created = create_member(*exec_id, message);
       reply(created ? json{{"type", "created"}}
                     : json{{"type", "error"}, {"message", created.error().message}},
@@ -434,6 +456,7 @@ class Server {
   UniqueFd m_signal_fd;
   // The container the VM was booted for (0) and the pod members, by the id of their init.
   std::map<uint32_t, std::unique_ptr<Container>> m_containers;
+  bool m_template = false;  // saved as a template: only a resume may come
   std::map<uint32_t, Process> m_processes;
   std::map<uint32_t, std::chrono::steady_clock::time_point> m_started_at;  // by init id
   std::vector<HeldSignal> m_held_signals;

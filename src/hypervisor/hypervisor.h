@@ -56,7 +56,8 @@ struct PodShare {
 };
 inline std::string jail_pod_share_path(const std::string& tag) { return "/vessel/pod/" + tag; }
 
-// A network card backed by a tap the caller opened (in the container's network namespace).
+// A network card backed by a tap the caller opened (in the container's network namespace), or
+// by nothing at all (tap_fd < 0): a template's card, whose backend the restored VM brings.
 struct Nic {
   int tap_fd = -1;
   std::string mac;
@@ -80,6 +81,12 @@ struct VmConfig {
   int agent_fd = -1;    // connected stream socket: the guest's "vessel.0" port
   int console_fd = -1;  // connected stream socket: the guest's serial console
   int log_fd = -1;      // QEMU's own stdout and stderr
+  // Restores the VM saved on this descriptor (a template, shim/template.h) instead of booting
+  // the kernel: the devices above must be those the saved VM had, in the same order.
+  int incoming_fd = -1;
+  bool monitor = false;  // QEMU's monitor (QMP) on a socket of the Hypervisor's, to save the VM
+  // Caps QEMU's TCG translation cache (MiB): the code it holds is mostly the boot's, and dead.
+  unsigned tcg_cache_mib = 16;
 };
 
 class Hypervisor {
@@ -91,6 +98,8 @@ class Hypervisor {
   virtual Result<std::optional<int>> try_wait() = 0;
   // Asks the VM to stop, then kills it if it has not after the grace period.
   virtual void stop() = 0;
+  // Writes the running VM's whole state to `fd` (needs monitor_fd); the VM is stopped after.
+  virtual Result<void> save(int fd) = 0;
 };
 
 std::unique_ptr<Hypervisor> make_qemu();

@@ -76,6 +76,8 @@ constexpr Key kKeys[] = {
     {"hypervisor.qemu", "default_maxmemory", Type::Integer},
     {"agent", "enable_debug", Type::Boolean},
     {"runtime", "enable_debug", Type::Boolean},
+    {"factory", "enable_template", Type::Boolean},
+    {"factory", "template_path", Type::String},
 };
 
 const char* type_name(Type type) {
@@ -152,7 +154,7 @@ Result<void> walk(const toml::table& table, const std::string& path, const std::
       return fail(EINVAL, where(source, node) + ": " + full + ": unknown " +
                               (node.is_table() ? "section" : "key") +
                               (known.empty() ? std::string("; vessel reads [hypervisor.qemu], "
-                                                           "[agent] and [runtime]")
+                                                           "[agent], [runtime] and [factory]")
                                              : "; [" + path + "] takes " + known));
     }
     if (!has_type(node, key->type) &&
@@ -211,6 +213,8 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
   take("hypervisor.qemu.default_maxmemory", config.default_maxmemory);
   take("agent.enable_debug", config.agent_debug);
   take("runtime.enable_debug", config.runtime_debug);
+  take("factory.enable_template", config.enable_template);
+  take("factory.template_path", config.template_path);
   auto at = [&](const std::string& key) {
     return config.origin.contains(key) ? config.origin[key] : source;
   };

@@ -30,6 +30,9 @@ struct Config {
   // [agent], [runtime]
   bool agent_debug = false;
   bool runtime_debug = false;
+  // [factory]: containers start from a VM template (shim/template.h, docs/templates.md).
+  bool enable_template = true;
+  std::string template_path;  // empty: STATE_ROOT/templates
   // "hypervisor.qemu.kernel" → "FILE:LINE" for each value a file set; the rest are defaults.
   std::map<std::string, std::string> origin;
 };

@@ -103,6 +103,17 @@ bool wait_until_gone(const ContainerState& state, std::chrono::milliseconds time
   return true;
 }
 
+// The shim found no template for its VM: one is made now, by a process of its own that outlives
+// this one (conmon, as a subreaper, or init reaps it) and holds none of the container's stdio.
+void start_template_builder(const json& request) {
+  auto null = sys::open("/dev/null", O_RDWR);
+  if (!null) return;
+  SpawnOptions options;
+  options.argv = {companion_dir() + "/vessel-shim", "--build-template", request.dump()};
+  options.fds = {{0, null->get()}, {1, null->get()}, {2, null->get()}};
+  if (auto builder = ChildProcess::spawn(options)) builder->release();
+}
+
 }  // namespace
 
 bool inherited_fd5() {
@@ -159,7 +170,10 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
       {"accel", config.accel},
       {"vcpus", size.vcpus},
       {"memory_mib", size.memory_mib},
-      {"debug", config.runtime_debug || config.hypervisor_debug || config.agent_debug}};
+      {"debug", config.runtime_debug || config.hypervisor_debug || config.agent_debug},
+      {"enable_template", config.enable_template},
+      {"template_path",
+       config.template_path.empty() ? store.root() + "/templates" : config.template_path}};
   TRY(sys::write_file_atomic(dir + "/shim.json", shim_options.dump(), 0600));
 
   ContainerState state;
@@ -192,6 +206,8 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   auto report = read_shim_report(ready.read.get());
   if (!report) return tl::unexpected(report.error());  // `shim` is killed and reaped on return
   if (auto warning = report->value("warning", ""); !warning.empty()) warn(warning);
+  if (report->contains("template") && (*report)["template"].is_object())
+    start_template_builder((*report)["template"]);
 
   TRY(record_created(store, state, shim.pid(), spec_json, request.pid_file));
   remove_dir.cancel();

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/sys.h"
 #include "hypervisor/accel.h"
+#include "shim/template.h"
 
 namespace vessel::shim {
 
@@ -41,12 +42,11 @@ VmSize vm_size(const ShimOptions& options, const oci::Resources& resources) {
 
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
                          const oci::Resources& sizing, const Network& network,
-                         const BindPlan& binds, int state_dir) {
+                         const BindPlan& binds, int state_dir, TemplateUse use) {
   hypervisor::Accel requested = options.accel == "kvm"   ? hypervisor::Accel::Kvm
                                 : options.accel == "tcg" ? hypervisor::Accel::Tcg
                                                          : hypervisor::Accel::Auto;
   auto choice = TRY(hypervisor::choose_accel(requested, options.state_root));
-  if (!choice.warning.empty()) log::warning(choice.warning);
 
   BootedVm booted;
   booted.warning = choice.warning;
@@ -85,6 +85,25 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
   vm.agent_fd = agent_qemu.get();
   vm.console_fd = console_qemu.get();
   vm.log_fd = qemu_log.write.get();
+  UniqueFd saved;
+  if (auto shape = options.template_enabled ? template_shape(vm) : std::nullopt) {
+    if (auto key = template_key(*shape); !key) {
+      log::warning("no template: " + key.error().message);
+    } else {
+      booted.template_request = template_build_request(*shape, options.template_path, *key);
+      auto opened = use == TemplateUse::Allowed ? open_template(options.template_path, *key)
+                                                : Result<UniqueFd>(UniqueFd());
+      if (opened && *opened) {
+        saved = std::move(*opened);
+        vm.incoming_fd = saved.get();
+        booted.restored_from = template_file(options.template_path, *key);
+        booted.resume = resume_message(vm);
+      } else if (!opened && opened.error().code != ENOENT) {
+        log::warning("the template cannot be used (" + opened.error().message +
+                     "): booting, and it will be made anew");
+      }
+    }
+  }
   booted.vm = hypervisor::make_qemu();
   TRY(booted.vm->start(vm));
   return booted;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/oci_spec.h"
@@ -21,8 +22,16 @@ struct BootedVm {
   UniqueFd agent;  // the shim's end of the agent channel
   GuestOutput console;
   GuestOutput qemu_log;
-  std::string warning;  // the TCG fallback, if it happened
+  std::string warning;  // the TCG fallback, if it happened (the caller says so)
+  // Restored from this template (shim/template.h), whose guest must be resumed first with
+  // `resume`; empty when booted.
+  std::string restored_from;
+  nlohmann::json resume;
+  // How to make the template this VM could have come from; null when it cannot come from one.
+  nlohmann::json template_request;
 };
+
+enum class TemplateUse { Allowed, Never };
 
 // Caps on what the guest can make the shim keep.
 constexpr size_t kConsoleLogCap = 2 << 20;
@@ -43,6 +52,6 @@ VmSize vm_size(const ShimOptions& options, const oci::Resources& resources);
 // `sizing`: the limits the VM is sized for (the container's, or its pod's: sandbox.cc).
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
                          const oci::Resources& sizing, const Network& network,
-                         const BindPlan& binds, int state_dir);
+                         const BindPlan& binds, int state_dir, TemplateUse use);
 
 }  // namespace vessel::shim

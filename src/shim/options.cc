@@ -27,6 +27,9 @@ Result<ShimOptions> load_options(const std::string& path) {
     o.vcpus = j.value("vcpus", 1u);
     o.memory_mib = j.value("memory_mib", 256u);
     o.debug = j.value("debug", false);
+    o.template_enabled = j.value("enable_template", false);
+    o.template_path = j.value("template_path", "");
+    if (o.template_path.empty()) o.template_enabled = false;
   } catch (const json::exception& error) {
     return fail(path + ": " + error.what());
   }

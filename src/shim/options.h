@@ -22,6 +22,8 @@ struct ShimOptions {
   unsigned vcpus = 1;
   unsigned memory_mib = 256;
   bool debug = false;
+  bool template_enabled = false;  // [factory] enable_template
+  std::string template_path;      // [factory] template_path
 };
 
 Result<ShimOptions> load_options(const std::string& path);

@@ -48,6 +48,8 @@ namespace {
 // Every wait on the guest ends.
 constexpr auto kBootTimeout = std::chrono::seconds(120);
 constexpr auto kStartTimeout = std::chrono::seconds(30);
+// A restore loads memory: one that takes this long has failed, and the VM boots instead.
+constexpr auto kRestoreTimeout = std::chrono::seconds(15);
 constexpr auto kQueryTimeout = std::chrono::seconds(10);  // update, ps
 // After SIGKILL the agent has this long to report the exit before the VM is stopped outright.
 constexpr auto kKillGrace = std::chrono::seconds(2);
@@ -103,19 +105,38 @@ class Sandbox {
     if (!sizing.memory_limit || *sizing.memory_limit <= 0) sizing.memory_limit = pod.memory_limit;
     if (!sizing.cpu_quota || *sizing.cpu_quota <= 0)
       sizing.cpu_quota = pod.cpu_quota, sizing.cpu_period = pod.cpu_period;
-    BootedVm booted = TRY(boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get()));
-    log::debug("QEMU started");
-    m_vm = std::move(booted.vm);
-    m_console = std::move(booted.console);
-    m_qemu_log = std::move(booted.qemu_log);
-    m_channel = std::make_unique<Channel>(std::move(booted.agent));
-    m_execs.emplace(m_stdio, *m_channel);
-
-    AgentMessage hello = TRY(wait_for_message("hello", kBootTimeout));
+    BootedVm booted = TRY(
+        boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(), TemplateUse::Allowed));
+    std::string warning = booted.warning;
+    if (!warning.empty()) log::warning(warning);
+    m_template_request = booted.template_request;
+    std::string restored_from = booted.restored_from;
+    json resume = booted.resume;
+    adopt(std::move(booted));
+    Result<AgentMessage> hello = tl::unexpected(Error{});
+    if (!restored_from.empty()) {
+      log::debug("QEMU started from the template " + restored_from);
+      channel::send_message(*m_channel, resume);
+      hello = wait_for_message("hello", kRestoreTimeout);
+      if (hello) {
+        m_template_request = nullptr;  // it is there and it works
+      } else {
+        log::warning("the template " + restored_from + " could not be restored (" +
+                     hello.error().message + "): booting instead");
+        ::unlink(restored_from.c_str());
+        m_vm.reset();
+        adopt(TRY(boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(),
+                          TemplateUse::Never)));
+      }
+    }
+    if (!hello) {
+      log::debug("QEMU started");
+      hello = TRY(wait_for_message("hello", kBootTimeout));
+    }
     log::debug("the agent said hello");
-    if (hello.version != channel::build_version())
+    if (hello->version != channel::build_version())
       return fail(EPROTO,
-                  channel::version_mismatch_message(channel::build_version(), hello.version));
+                  channel::version_mismatch_message(channel::build_version(), hello->version));
 
     channel::send_message(*m_channel, {{"type", "create"},
                                        {"spec", config},
@@ -134,8 +155,11 @@ class Sandbox {
     // From here on the shim only relays what the guest sends: it needs no privilege at all.
     TRY(drop_capabilities({}).map_error(context("dropping the shim's privileges")));
     TRY(refuse_privileged_syscalls().map_error(context("dropping the shim's privileges")));
-    return booted.warning;
+    return warning;
   }
+
+  // How to make the template this container's VM could have been restored from, when it was not.
+  const json& template_request() const { return m_template_request; }
 
   int run() {
     while (!m_exit_code) {
@@ -178,6 +202,17 @@ class Sandbox {
   }
 
   bool all_output_written() const { return m_stdio.written(0); }
+
+  void adopt(BootedVm booted) {
+    m_execs.reset();
+    m_pending_frames.clear();
+    m_pending_next = 0;
+    m_vm = std::move(booted.vm);
+    m_console = std::move(booted.console);
+    m_qemu_log = std::move(booted.qemu_log);
+    m_channel = std::make_unique<Channel>(std::move(booted.agent));
+    m_execs.emplace(m_stdio, *m_channel);
+  }
 
   // Guest output descriptors to poll now, and how long poll may sleep for their sake.
   void add_guest_output(std::vector<pollfd>& fds, std::chrono::milliseconds& timeout) {
@@ -547,6 +582,7 @@ class Sandbox {
   std::string m_query;
   UniqueFd m_query_client;
   std::optional<Clock::time_point> m_query_deadline;
+  json m_template_request;
 };
 
 }  // namespace
@@ -566,6 +602,8 @@ int run_sandbox(const ShimOptions& options, UniqueFd state_dir, UniqueFd ready_f
   auto prepared = sandbox.prepare();
   json report = prepared ? json{{"ok", true}, {"warning", *prepared}}
                          : json{{"ok", false}, {"error", prepared.error().message}};
+  if (prepared && !sandbox.template_request().is_null())
+    report["template"] = sandbox.template_request();
   (void)sys::write_all(ready_fd.get(), report.dump());
   ready_fd.reset();
   if (!prepared) {

@@ -705,7 +705,7 @@ TEST_F(PodmanTest, TerminalsTakeKeystrokesCtrlCResizesDetachAttachAndExitCodes) 
 // container.
 TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
   const std::string state_before =
-      sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out;
+      sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out;
   auto observe = [&](const std::string& runtime) {
     std::string seen;
     auto run_d = [&](std::vector<std::string> tail) {
@@ -781,7 +781,7 @@ TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
   EXPECT_NE(runc.find("healthcheck after rm: 1 unhealthy"), std::string::npos) << runc;
   EXPECT_NE(runc.find("committed: 0 inside"), std::string::npos) << runc;
   EXPECT_NE(runc.find("timeout: 255 \nafter timeout: 0 exited\n"), std::string::npos) << runc;
-  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out, state_before)
+  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out, state_before)
       << "no state left";
 }
 
@@ -905,7 +905,7 @@ TEST_F(PodmanTest, PodmanCpIntoAGuestOnlyTmpfsFailsVisibly) {
 TEST_F(PodmanTest, AGuestThatDiesWhileStartingIsNamedWithTheConsoleTail) {
   TempDir dir;
   const std::string state_before =
-      sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out;
+      sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out;
   auto runtime_with = [&](const std::string& name, const std::string& toml) {
     std::ofstream(dir.path() + "/" + name + ".toml") << "[hypervisor.qemu]\n" << toml;
     std::string runtime = dir.path() + "/vessel-" + name;
@@ -958,7 +958,7 @@ TEST_F(PodmanTest, AGuestThatDiesWhileStartingIsNamedWithTheConsoleTail) {
   EXPECT_NE(refused.err.find("the VM stopped while starting (QEMU: "), std::string::npos)
       << refused.err;
   EXPECT_NE(refused.err.find("unsupported machine type"), std::string::npos) << refused.err;
-  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log").out, state_before)
+  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out, state_before)
       << "no state left";
 }
 
@@ -1007,6 +1007,7 @@ TEST_F(PodmanTest, APodIsOneVmWhoseMembersShareItsNetworkAndHostname) {
   std::string infra = podman({"pod", "inspect", pod, "-f", "{{.InfraContainerID}}"}).out;
   infra = infra.substr(0, infra.find('\n'));
   // One VM: QEMU is the infra container's, and both members run on that one guest boot.
+  wait_for_template_builders();
   EXPECT_EQ(processes_matching("qemu-system").size(), 1u);
   EXPECT_EQ(processes_matching("-name vessel-" + infra).size(), 1u) << "QEMU is the infra's";
   auto boot_a = podman({"exec", pod + "-a", "cat", "/proc/sys/kernel/random/boot_id"});
@@ -1037,6 +1038,7 @@ TEST_F(PodmanTest, APodIsOneVmWhoseMembersShareItsNetworkAndHostname) {
   EXPECT_EQ(podman({"inspect", "-f", "{{.State.Running}}", pod + "-a"}).out, "false\n");
   EXPECT_EQ(podman({"rm", pod + "-a"}).exit_code, 0);
   EXPECT_EQ(podman({"exec", pod + "-b", "echo", "still-here"}).out, "still-here\n");
+  wait_for_template_builders();
   EXPECT_EQ(processes_matching("qemu-system").size(), 1u);
   // A member over its memory limit is OOM-killed in the guest, alone.
   auto oom =
@@ -1048,6 +1050,7 @@ TEST_F(PodmanTest, APodIsOneVmWhoseMembersShareItsNetworkAndHostname) {
   podman({"rm", "-f", pod + "-oom"});
 
   EXPECT_EQ(podman({"pod", "rm", "-f", "-t", "0", pod}).exit_code, 0);
+  wait_for_template_builders();
   EXPECT_EQ(processes_matching("qemu-system"), std::vector<std::string>{});
   EXPECT_EQ(processes_matching("vessel-shim"), std::vector<std::string>{});
   for (const auto& entry : std::filesystem::directory_iterator("/run/vessel"))
@@ -1066,6 +1069,7 @@ TEST_F(PodmanTest, AMemberOfAPodWhoseInfraIsNotVesselIsToldHowToFixIt) {
                              "container with vessel too (podman --runtime=vessel pod create"),
             std::string::npos)
       << refused.err;
+  wait_for_template_builders();
   EXPECT_EQ(processes_matching("qemu-system"), std::vector<std::string>{});
   podman({"pod", "rm", "-f", "-t", "0", "vessel-mixed-pod"});
 }

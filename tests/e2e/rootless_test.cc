@@ -80,10 +80,11 @@ class RootlessTest : public ::testing::Test {
   }
 
   void expect_nothing_left() {
+    wait_for_template_builders();
     auto processes = run({"pgrep", "-a", "-u", kUser, "-f", "qemu-system|vessel-shim"});
     EXPECT_EQ(processes.out, "") << "QEMU or a shim was left running";
     auto state =
-        sh("ls -A /tmp/podman-run-" + uid_of(kUser) + "/vessel | grep -v -e kvm-probe -e tsc-khz");
+        sh("ls -A /tmp/podman-run-" + uid_of(kUser) + "/vessel | grep -v -e kvm-probe -e tsc-khz -e templates");
     EXPECT_EQ(state.out, "") << "a state directory was left behind";
   }
 };
@@ -572,6 +573,7 @@ TEST_F(RootlessTest, APodIsOneVmForAnUnprivilegedUser) {
   EXPECT_EQ(podman("exec rootless-pod-b test -e /tmp/index.html").exit_code, 1);
   EXPECT_EQ(podman("exec rootless-pod-b cat /proc/sys/kernel/random/boot_id").out,
             podman("exec rootless-pod-a cat /proc/sys/kernel/random/boot_id").out);
+  wait_for_template_builders();
   auto qemus = run({"pgrep", "-c", "-u", kUser, "-f", "qemu-system"});
   EXPECT_EQ(qemus.out, "1\n");
 

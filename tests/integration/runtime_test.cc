@@ -919,6 +919,7 @@ TEST_F(RuntimeTest, CriAnnotatedBundlesMakeOnePodVm) {
   EXPECT_EQ(report.str(), "served-by-a\ncri-pod\nsh\n" + boot_a + "page\nreport\n")
       << "B reaches A on 127.0.0.1, has the pod's hostname, its own pid namespace and root, "
          "and runs on the same guest boot";
+  wait_for_template_builders();
   EXPECT_EQ(processes_matching("qemu-system").size(), 1u);
 
   // A member goes; the pod's VM stays for the others.
@@ -973,6 +974,165 @@ TEST_F(RuntimeTest, CriAnnotatedBundlesMakeOnePodVm) {
   EXPECT_EQ(vessel_cmd({"delete", "cri-c"}).exit_code, 0);
   EXPECT_FALSE(std::filesystem::exists(root_path() + "/cri-c"));
   expect_nothing_left("cri-sb");
+}
+
+}  // namespace vessel::test
+
+namespace vessel::test {
+
+namespace {
+
+// A network namespace with one interface, as Podman hands a container: the VM gets one card,
+// so it can come from a template.
+class NetworkNamespace {
+ public:
+  NetworkNamespace(const std::string& name, const std::string& host_end) : m_name(name) {
+    // The veth's other end stays in the host's namespace (there is no dummy driver here).
+    sh("ip netns del " + name + " 2>/dev/null; ip netns add " + name + " && ip link add " +
+       host_end + " type veth peer name eth0 netns " + name + " && ip -n " + name +
+       " addr add 10.231.0.2/24 dev eth0 && ip -n " + name + " link set eth0 up");
+  }
+  ~NetworkNamespace() { sh("ip netns del " + m_name); }
+  std::string path() const { return "/run/netns/" + m_name; }
+  std::string mac() const {
+    return sh("ip netns exec " + m_name + " cat /sys/class/net/eth0/address").out;
+  }
+
+ private:
+  std::string m_name;
+};
+
+class TemplateTest : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    m_templates = m_dir.path() + "/templates";
+    m_config = m_dir.path() + "/templates.toml";
+    std::ofstream(m_config) << "[runtime]\nenable_debug = true\n[factory]\ntemplate_path = \""
+                            << m_templates << "\"\n";
+    make_busybox_bundle(m_bundle, {"sleep", "1000"});
+  }
+
+  void TearDown() override {
+    // A builder still at work would write into the test's directory after it is gone.
+    for (int i = 0; i < 600 && !processes_matching("--build-template").empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // Each container in a network namespace of its own, as Podman makes them.
+  CommandResult create(const std::string& id) {
+    std::string name = "vtpl-" + std::to_string(m_netns.size());
+    m_netns[id] = std::make_unique<NetworkNamespace>(name, name + "-h");
+    auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+    for (auto& ns : config["linux"]["namespaces"])
+      if (ns["type"] == "network") ns["path"] = m_netns[id]->path();
+    std::ofstream(m_bundle + "/config.json") << config.dump();
+    return vessel_cmd({"create", "--bundle", m_bundle, id}, {.env = {{"VESSEL_CONFIG", m_config}}});
+  }
+  std::string shim_log(const std::string& id) {
+    std::string log;
+    std::getline(std::ifstream(m_root + "/" + id + "/shim.log"), log, '\0');
+    return log;
+  }
+  std::vector<std::string> saved() {
+    std::vector<std::string> found;
+    if (std::filesystem::exists(m_templates))
+      for (const auto& entry : std::filesystem::directory_iterator(m_templates))
+        if (entry.path().extension() == ".vm") found.push_back(entry.path());
+    return found;
+  }
+  // The first container of a shape boots, and its create starts the builder.
+  std::string wait_for_template() {
+    for (int i = 0; i < 900 && saved().empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return saved().empty() ? "" : saved()[0];
+  }
+  static size_t count(const std::string& text, const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+      ++n;
+    return n;
+  }
+
+  std::map<std::string, std::unique_ptr<NetworkNamespace>> m_netns;
+  std::string m_templates;
+  std::string m_config;
+};
+
+}  // namespace
+
+TEST_F(TemplateTest, ContainersRestoredFromOneTemplateDrawTheirOwnRandomBytesAndTheHostsTime) {
+  ASSERT_EQ(create("booted").exit_code, 0);
+  EXPECT_EQ(shim_log("booted").find("from the template"), std::string::npos) << "none yet";
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "booted"}).exit_code, 0);
+  ASSERT_NE(wait_for_template(), "") << "no template was made in the background";
+
+  std::map<std::string, std::string> random, boot_id;
+  for (std::string id : {"clone-a", "clone-b"}) {
+    auto created = create(id);
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+    ASSERT_EQ(vessel_cmd({"start", id}).exit_code, 0);
+    EXPECT_NE(shim_log(id).find("QEMU started from the template " + saved()[0]),
+              std::string::npos)
+        << shim_log(id);
+    auto drawn = vessel_cmd({"exec", id, "sh", "-c",
+                             "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; "
+                             "date +%s; cat /proc/sys/kernel/random/boot_id; "
+                             "cat /sys/class/net/eth0/address"});
+    ASSERT_EQ(drawn.exit_code, 0) << drawn.err;
+    std::istringstream lines(drawn.out);
+    std::string bytes, time, boot, mac;
+    std::getline(lines, bytes);
+    std::getline(lines, time);
+    std::getline(lines, boot);
+    std::getline(lines, mac);
+    EXPECT_EQ(bytes.size(), 64u) << drawn.out;
+    random[id] = bytes;
+    boot_id[id] = boot;
+    // The guest's clock is the host's, not the template's.
+    EXPECT_NEAR(std::stoll(time), static_cast<long long>(::time(nullptr)), 3) << drawn.out;
+    // Its card has the MAC of the interface it stands in for, not the template's.
+    EXPECT_EQ(mac + "\n", m_netns[id]->mac());
+  }
+  EXPECT_NE(random["clone-a"], random["clone-b"]) << "two clones drew the same random bytes";
+  EXPECT_NE(boot_id["clone-a"], boot_id["clone-b"]);
+  for (std::string id : {"clone-a", "clone-b"}) {
+    ASSERT_EQ(vessel_cmd({"delete", "--force", id}).exit_code, 0);
+    expect_nothing_left(id);
+  }
+}
+
+TEST_F(TemplateTest, ACorruptedOrStaleTemplateFallsBackToABootWithOneLogLine) {
+  ASSERT_EQ(create("first").exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "first"}).exit_code, 0);
+  std::string saved_file = wait_for_template();
+  ASSERT_NE(saved_file, "");
+  auto works = [&](const std::string& id) {
+    EXPECT_EQ(vessel_cmd({"start", id}).exit_code, 0);
+    EXPECT_EQ(vessel_cmd({"exec", id, "echo", "alive"}).out, "alive\n");
+    ASSERT_EQ(vessel_cmd({"delete", "--force", id}).exit_code, 0);
+    expect_nothing_left(id);
+  };
+
+  // Cut short, as by a full disk: QEMU cannot load it.
+  std::filesystem::resize_file(saved_file, std::filesystem::file_size(saved_file) / 2);
+  auto created = create("truncated");
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  std::string log = shim_log("truncated");
+  EXPECT_EQ(count(log, "could not be restored"), 1u) << log;
+  EXPECT_EQ(count(log, " warning "), 2u) << "TCG's line and the template's alone\n" << log;
+  works("truncated");
+  EXPECT_NE(wait_for_template(), "") << "the broken template is made anew";
+
+  // Saved for another VM (an older guest image, another QEMU): never loaded.
+  std::string text;
+  std::getline(std::ifstream(saved_file), text, '\0');
+  std::ofstream(saved_file) << "vessel-template \"another VM\"\n" << text.substr(text.find('\n') + 1);
+  ASSERT_EQ(create("stale").exit_code, 0);
+  log = shim_log("stale");
+  EXPECT_EQ(count(log, "was saved for another VM"), 1u) << log;
+  EXPECT_EQ(log.find("from the template"), std::string::npos) << log;
+  works("stale");
 }
 
 }  // namespace vessel::test

@@ -202,6 +202,15 @@ void make_busybox_bundle(const std::string& dir, const std::vector<std::string>&
   std::ofstream(dir + "/config.json") << config.dump(2);
 }
 
+void wait_for_template_builders() {
+  for (int i = 0; i < 600; ++i) {
+    if (processes_matching("--build-template").empty() &&
+        processes_matching("-name vessel-template ").empty())
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 std::vector<std::string> processes_matching(const std::string& needle) {
   std::vector<std::string> found;
   DIR* proc = ::opendir("/proc");

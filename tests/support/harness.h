@@ -52,6 +52,9 @@ void make_busybox_bundle(const std::string& dir, const std::vector<std::string>&
 
 // Processes whose command line contains `needle` (QEMU is named vessel-<id>), other than ours.
 std::vector<std::string> processes_matching(const std::string& needle);
+// Waits (at most a minute) until no VM template is being made in the background: a builder and
+// its QEMU are not a container's, but they look like one to pgrep.
+void wait_for_template_builders();
 
 std::string host_kernel_release();
 

@@ -4,6 +4,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -129,6 +130,7 @@ Result<void> enter_jail(const JailPlan& plan) {
                 "size=1m,nr_inodes=4096,mode=0755") < 0)
       return fail_errno("mounting " + dir);
   }
+  for (const auto& dir : plan.empty_dirs) TRY(make_mount_point(root + dir, true));
   // 9p sets modes through /proc/self/fd. Only its own pids are there (subset=pid: no
   // sysrq-trigger, no /proc/sys), and the pid namespace holds QEMU alone.
   TRY(make_mount_point(root + "/proc", true));
@@ -144,6 +146,10 @@ Result<void> enter_jail(const JailPlan& plan) {
   if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) < 0)
     return fail_errno("making QEMU's root read-only");
   ::sethostname("vessel-qemu", 11);
+  // QEMU asks for transparent huge pages on guest RAM: one 4 KiB page a guest touches would then
+  // hold 2 MiB of the host's (a restored template's sparse memory three times over). Inherited
+  // across exec.
+  if (::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0) return fail_errno("disabling huge pages");
   // The only capabilities QEMU keeps, inside its own user namespace: what its 9p server needs to
   // act on files of any owner (passthrough ownership on the root filesystem, xattrs elsewhere).
   TRY(drop_capabilities(

@@ -12,6 +12,7 @@
 #include "common/process.h"
 #include "common/sys.h"
 #include "hypervisor/qemu/jail.h"
+#include "hypervisor/qemu/qmp.h"
 
 namespace vessel::hypervisor {
 
@@ -53,7 +54,15 @@ class QemuHypervisor final : public Hypervisor {
                    {1, config.log_fd},
                    {2, config.log_fd},
                    {kQemuAgentFd, config.agent_fd},
-                   {kQemuConsoleFd, config.console_fd}};
+                   {kQemuConsoleFd, config.console_fd},
+                   {kQemuIncomingFd, config.incoming_fd}};
+    UniqueFd monitor_qemu;
+    if (config.monitor) {
+      auto [ours, theirs] = TRY(sys::socketpair());
+      m_monitor = std::move(ours);
+      monitor_qemu = std::move(theirs);
+      options.fds.push_back({kQemuMonitorFd, monitor_qemu.get()});
+    }
     for (size_t i = 0; i < config.nics.size(); ++i)
       options.fds.push_back({kQemuFirstTapFd + static_cast<int>(i), config.nics[i].tap_fd});
     JailPlan jail = jail_plan(config);
@@ -88,16 +97,42 @@ class QemuHypervisor final : public Hypervisor {
     m_process = ChildProcess();  // kills and reaps
   }
 
+  // Migration to a descriptor: QEMU writes the stream and stops the VM when it is complete.
+  Result<void> save(int fd) override {
+    if (!m_monitor) return fail("the VM was started without a monitor");
+    UniqueFd monitor(::fcntl(m_monitor.get(), F_DUPFD_CLOEXEC, 0));
+    if (!monitor) return fail_errno("dup");
+    Qmp qmp = TRY(Qmp::connect(std::move(monitor), std::chrono::seconds(10)));
+    // QEMU's default bandwidth cap (32 MiB/s) would make a save of a small guest take a second.
+    TRY(qmp.execute("migrate-set-parameters", {{"max-bandwidth", int64_t{1} << 40}}));
+    TRY(qmp.execute("getfd", {{"fdname", "state"}}, fd));
+    TRY(qmp.execute("migrate", {{"uri", "fd:state"}}));
+    for (int i = 0; i < 6000; ++i) {
+      auto status = TRY(qmp.execute("query-migrate"));
+      std::string state = status.is_object() ? status.value("status", "") : "";
+      if (state == "completed") return {};
+      if (state == "failed" || state == "cancelled")
+        return fail(EIO, "QEMU could not save the VM: " +
+                             (status.is_object() ? status.value("error-desc", state) : state));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return fail(ETIMEDOUT, "QEMU did not save the VM within 60 s");
+  }
+
  private:
   ChildProcess m_process;
+  UniqueFd m_monitor;
 };
 
 // What QEMU's jail holds: the guest image, each share, its own binary if /usr lacks it, and the
 // device nodes it opens.
 JailPlan jail_plan(const VmConfig& config) {
   JailPlan plan;
-  plan.binds.push_back({config.kernel, kJailKernel, false, true});
-  plan.binds.push_back({config.initrd, kJailInitrd, false, true});
+  // A restored VM's kernel is in its saved memory already.
+  if (config.incoming_fd < 0) {
+    plan.binds.push_back({config.kernel, kJailKernel, false, true});
+    plan.binds.push_back({config.initrd, kJailInitrd, false, true});
+  }
   if (!config.hypervisor_path.starts_with("/usr/"))
     plan.binds.push_back({config.hypervisor_path, config.hypervisor_path, false, true});
   // Descriptors are numbered as start() hands them over: shares, then files.
@@ -114,6 +149,7 @@ JailPlan jail_plan(const VmConfig& config) {
   }
   for (const auto& share : config.pod_shares)
     plan.scratch.push_back(jail_pod_share_path(share.tag));
+  if (config.files.empty()) plan.empty_dirs.push_back(kJailFiles);
   plan.devices = {"/dev/null", "/dev/urandom"};
   if (config.accel == Accel::Kvm) plan.devices.push_back("/dev/kvm");
   return plan;
@@ -138,7 +174,7 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
       "-machine",
       machine,
       "-accel",
-      config.accel == Accel::Kvm ? "kvm" : "tcg",
+      config.accel == Accel::Kvm ? "kvm" : "tcg,tb-size=" + std::to_string(config.tcg_cache_mib),
       "-m",
       std::to_string(config.memory_mib),
       "-smp",
@@ -150,12 +186,6 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
       "-no-reboot",
       "-sandbox",
       "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-      "-kernel",
-      kJailKernel,
-      "-initrd",
-      kJailInitrd,
-      "-append",
-      append,
       "-chardev",
       "socket,id=console,fd=" + std::to_string(kQemuConsoleFd),
       "-serial",
@@ -168,7 +198,17 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
       "virtserialport,chardev=agent,name=vessel.0",
       "-device",
       virtio_device(config, "virtio-rng"),
+      // Pages the guest frees go back to the host (QEMU discards what the guest reports).
+      "-device",
+      virtio_device(config, "virtio-balloon") + ",free-page-reporting=on",
   };
+  if (config.incoming_fd >= 0)
+    argv.insert(argv.end(), {"-incoming", "fd:" + std::to_string(kQemuIncomingFd)});
+  else
+    argv.insert(argv.end(), {"-kernel", kJailKernel, "-initrd", kJailInitrd, "-append", append});
+  if (config.monitor)
+    argv.insert(argv.end(), {"-chardev", "socket,id=monitor,fd=" + std::to_string(kQemuMonitorFd),
+                             "-mon", "chardev=monitor,mode=control"});
   if (config.accel == Accel::Kvm) argv.insert(argv.end(), {"-cpu", "host"});
   int index = 0;
   for (const auto& share : config.shares) {
@@ -194,18 +234,20 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
                  "-device",
                  virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
   }
-  if (!config.files.empty())
-    argv.insert(argv.end(),
+  // Always there, even empty: every VM then has the devices a template has (shim/template.h).
+  argv.insert(argv.end(),
                 {"-fsdev",
                  "local,id=files,path=" + std::string(kJailFiles) + ",security_model=mapped-xattr",
                  "-device",
                  virtio_device(config, "virtio-9p") + ",fsdev=files,mount_tag=" + kFilesShareTag});
   for (size_t i = 0; i < config.nics.size(); ++i) {
     std::string id = "net" + std::to_string(i);
-    argv.insert(
-        argv.end(),
-        {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(kQemuFirstTapFd + i) + ",vhost=off",
-         "-device",
+    argv.insert(argv.end(),
+                {"-netdev",
+                 config.nics[i].tap_fd < 0
+                     ? "hubport,id=" + id + ",hubid=" + std::to_string(i)
+                     : "tap,id=" + id + ",fd=" + std::to_string(kQemuFirstTapFd + i) + ",vhost=off",
+                 "-device",
          virtio_device(config, "virtio-net") + ",netdev=" + id +
              (config.nics[i].mac.empty() ? "" : ",mac=" + config.nics[i].mac)});
   }

@@ -14,7 +14,9 @@ constexpr int kQemuAgentFd = 3;
 constexpr int kQemuConsoleFd = 4;
 constexpr int kQemuFirstTapFd = 5;
 constexpr int kQemuMaxTaps = 16;
-constexpr int kQemuFirstShareFd = kQemuFirstTapFd + kQemuMaxTaps;  // closed before exec
+constexpr int kQemuIncomingFd = kQemuFirstTapFd + kQemuMaxTaps;
+constexpr int kQemuMonitorFd = kQemuIncomingFd + 1;
+constexpr int kQemuFirstShareFd = kQemuMonitorFd + 1;  // closed before exec
 
 // Where QEMU finds the guest image and each share inside its jail.
 constexpr const char* kJailKernel = "/vessel/kernel";

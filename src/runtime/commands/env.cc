@@ -55,6 +55,10 @@ Result<int> command_env(Context&, const Arguments& args) {
   line("agent.enable_debug", flag(config.agent_debug));
   std::printf("\n[runtime]\n");
   line("runtime.enable_debug", flag(config.runtime_debug));
+  std::printf("\n[factory]\n");
+  line("factory.enable_template", flag(config.enable_template));
+  line("factory.template_path",
+       quoted(config.template_path.empty() ? "STATE_ROOT/templates" : config.template_path));
   return 0;
 }
 

@@ -32,7 +32,7 @@ std::string after(const std::vector<std::string>& argv, const std::string& flag,
 TEST(QemuArgvTest, TcgMicrovmWithTscRateSandboxAndNoDefaults) {
   auto argv = qemu_argv(sample());
   EXPECT_EQ(argv[0], "/usr/bin/qemu-system-x86_64");
-  EXPECT_EQ(after(argv, "-accel"), "tcg");
+  EXPECT_EQ(after(argv, "-accel"), "tcg,tb-size=16");
   EXPECT_EQ(after(argv, "-machine"), "microvm,pit=off,pic=off,isa-serial=on,rtc=on");
   EXPECT_NE(after(argv, "-append").find("tsc_early_khz=2100000 tsc=reliable"), std::string::npos);
   EXPECT_TRUE(after(argv, "-sandbox").starts_with("on,"));
@@ -44,7 +44,7 @@ TEST(QemuArgvTest, SharesAreServedFromTheJailWithTheirOwnershipModel) {
   auto argv = qemu_argv(sample());
   EXPECT_EQ(after(argv, "-fsdev"),
             "local,id=fs0,path=/vessel/share/rootfs,security_model=passthrough,readonly=on");
-  EXPECT_EQ(after(argv, "-device", 3), "virtio-9p-device,fsdev=fs0,mount_tag=rootfs");
+  EXPECT_EQ(after(argv, "-device", 4), "virtio-9p-device,fsdev=fs0,mount_tag=rootfs");
   // A volume is a host directory: what the guest makes there is never setuid, a device or owned
   // by anyone but QEMU's user.
   EXPECT_EQ(after(argv, "-fsdev", 1),
@@ -55,13 +55,45 @@ TEST(QemuArgvTest, SharesAreServedFromTheJailWithTheirOwnershipModel) {
 
 TEST(QemuArgvTest, BoundFilesShareOneDeviceWhoseRootHoldsThemAlone) {
   VmConfig config = sample();
+  // Always there, so that every VM has a template's devices: with no files its root is empty.
   auto without = qemu_argv(config);
-  EXPECT_EQ(std::count(without.begin(), without.end(), "-fsdev"), 2) << "no files, no share";
+  EXPECT_EQ(std::count(without.begin(), without.end(), "-fsdev"), 3);
+  EXPECT_EQ(after(without, "-fsdev", 2),
+            "local,id=files,path=/vessel/files,security_model=mapped-xattr");
   config.files = {{"/run/x/hosts", false, -1}, {"/home/u/app.conf", true, -1}};
   auto argv = qemu_argv(config);
   EXPECT_EQ(after(argv, "-fsdev", 2),
             "local,id=files,path=/vessel/files,security_model=mapped-xattr");
-  EXPECT_EQ(after(argv, "-device", 5), "virtio-9p-device,fsdev=files,mount_tag=files");
+  EXPECT_EQ(after(argv, "-device", 6), "virtio-9p-device,fsdev=files,mount_tag=files");
+}
+
+TEST(QemuArgvTest, FreedGuestMemoryIsReportedToTheHost) {
+  auto argv = qemu_argv(sample());
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "virtio-balloon-device,free-page-reporting=on"),
+            argv.end());
+}
+
+TEST(QemuArgvTest, ARestoredVmLoadsItsStateInsteadOfAKernel) {
+  VmConfig config = sample();
+  config.incoming_fd = 9;
+  auto argv = qemu_argv(config);
+  EXPECT_EQ(after(argv, "-incoming"), "fd:" + std::to_string(kQemuIncomingFd));
+  EXPECT_EQ(std::find(argv.begin(), argv.end(), "-kernel"), argv.end());
+  EXPECT_EQ(std::find(argv.begin(), argv.end(), "-append"), argv.end());
+  // Only the builder of a template talks to QEMU's monitor.
+  EXPECT_EQ(std::find(argv.begin(), argv.end(), "-mon"), argv.end());
+  config.monitor = true;
+  EXPECT_EQ(after(qemu_argv(config), "-mon"), "chardev=monitor,mode=control");
+}
+
+TEST(QemuArgvTest, ATemplatesCardHasNoBackendAndARestoredOneItsTap) {
+  VmConfig config = sample();
+  config.nics = {{-1, ""}};
+  EXPECT_EQ(after(qemu_argv(config), "-netdev"), "hubport,id=net0,hubid=0");
+  config.nics = {{7, "02:00:00:00:00:01"}};
+  auto argv = qemu_argv(config);
+  EXPECT_EQ(after(argv, "-netdev"),
+            "tap,id=net0,fd=" + std::to_string(kQemuFirstTapFd) + ",vhost=off");
 }
 
 TEST(QemuArgvTest, TheConsoleIsASocketTheShimReads) {

@@ -65,10 +65,10 @@ TEST(ConfigTest, UnknownKeysAndWrongTypesNameFileLineAndKey) {
             "c.toml:2: agent.enable_debug: must be true or false, not an integer");
   EXPECT_EQ(error("[hypervisor.firecracker]\npath = \"/f\"\n"),
             "c.toml:1: hypervisor.firecracker: unknown section; vessel reads [hypervisor.qemu], "
-            "[agent] and [runtime]");
+            "[agent], [runtime] and [factory]");
   EXPECT_EQ(error("shared_fs = \"virtio-fs\"\n"),
-            "c.toml:1: shared_fs: unknown key; vessel reads [hypervisor.qemu], [agent] and "
-            "[runtime]");
+            "c.toml:1: shared_fs: unknown key; vessel reads [hypervisor.qemu], [agent], "
+            "[runtime] and [factory]");
   EXPECT_EQ(error("[hypervisor.qemu]\ndefault_vcpus = 0\n"),
             "c.toml:2: hypervisor.qemu.default_vcpus: must be from 1 to 64");
 }

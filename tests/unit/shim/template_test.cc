@@ -1,0 +1,128 @@
+#include "shim/template.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "common/base64.h"
+#include "common/channel/messages.h"
+
+namespace vessel::shim {
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char name[] = "/tmp/vessel-template-test.XXXXXX";
+    path = ::mkdtemp(name);
+  }
+  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+  std::string file(const std::string& name, const std::string& content) const {
+    std::ofstream(path + "/" + name) << content;
+    return path + "/" + name;
+  }
+};
+
+hypervisor::VmConfig container_vm(const TempDir& dir) {
+  hypervisor::VmConfig vm;
+  vm.name = "vessel-abc";
+  vm.hypervisor_path = dir.file("qemu", "binary");
+  vm.kernel = dir.file("vmlinux", "kernel");
+  vm.initrd = dir.file("initrd", "initrd");
+  vm.accel = hypervisor::Accel::Tcg;
+  vm.tsc_khz = 2100000;
+  vm.shares = {{"rootfs", "/var/lib/containers/x/merged", false}};
+  vm.files = {{"/run/x/hosts", false, -1}};
+  vm.pod_shares = {{channel::kPodRootsTag, hypervisor::Ownership::Host},
+                   {channel::kPodVolumesTag, hypervisor::Ownership::Mapped}};
+  vm.nics = {{7, "02:00:00:00:00:01"}};
+  vm.agent_fd = 3;
+  return vm;
+}
+
+}  // namespace
+
+TEST(TemplateTest, OnlyAVmWithOneCardAndNoVolumeComesFromATemplate) {
+  TempDir dir;
+  auto vm = container_vm(dir);
+  auto shape = template_shape(vm);
+  ASSERT_TRUE(shape);
+  EXPECT_EQ(shape->nics.size(), 1u);
+  EXPECT_EQ(shape->nics[0].tap_fd, -1) << "the template's card has no backend";
+  EXPECT_TRUE(shape->files.empty());
+  EXPECT_EQ(shape->agent_fd, -1);
+
+  auto with_volume = vm;
+  with_volume.shares.push_back({"volume0", "/srv", false, hypervisor::Ownership::Mapped});
+  EXPECT_FALSE(template_shape(with_volume)) << "each volume is a device of its own";
+  auto no_network = vm;
+  no_network.nics.clear();
+  EXPECT_FALSE(template_shape(no_network)) << "--network=none has no card to hide";
+}
+
+TEST(TemplateTest, TheKeyHoldsWhatShapesTheVmAndNothingOfTheContainer) {
+  TempDir dir;
+  auto vm = container_vm(dir);
+  std::string key = *template_key(*template_shape(vm));
+  // Another container with the same shape: the same template.
+  auto other = vm;
+  other.name = "vessel-def";
+  other.shares[0].host_path = "/elsewhere";
+  other.files = {};
+  other.nics = {{9, "02:00:00:00:00:02"}};
+  EXPECT_EQ(*template_key(*template_shape(other)), key);
+  // What the saved VM depends on changes the key.
+  for (auto change : {+[](hypervisor::VmConfig& v) { v.memory_mib = 512; },
+                      +[](hypervisor::VmConfig& v) { v.vcpus = 2; },
+                      +[](hypervisor::VmConfig& v) { v.accel = hypervisor::Accel::Kvm; },
+                      +[](hypervisor::VmConfig& v) { v.kernel_params = "debug"; },
+                      +[](hypervisor::VmConfig& v) { v.machine_type = "q35"; },
+                      +[](hypervisor::VmConfig& v) { v.shares[0].readonly = true; }}) {
+    auto changed = vm;
+    change(changed);
+    EXPECT_NE(*template_key(*template_shape(changed)), key);
+  }
+  // So does a rebuilt guest kernel: its identity is part of the key.
+  dir.file("vmlinux", "another kernel");
+  EXPECT_NE(*template_key(*template_shape(vm)), key);
+}
+
+TEST(TemplateTest, ATemplateSavedForAnotherKeyIsStaleAndAMissingOneIsAbsent) {
+  TempDir dir;
+  auto vm = container_vm(dir);
+  std::string key = *template_key(*template_shape(vm));
+  auto missing = open_template(dir.path, key);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ENOENT);
+  // A file under the key's name whose first line names another key.
+  std::string path = template_file(dir.path, key);
+  std::ofstream(path) << "vessel-template \"another key\"\nQEVM";
+  auto stale = open_template(dir.path, key);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, ESTALE);
+  // The right key: the descriptor is at QEMU's stream.
+  std::ofstream(path) << "vessel-template " << nlohmann::json(key).dump() << "\nQEVM";
+  auto opened = open_template(dir.path, key);
+  ASSERT_TRUE(opened) << opened.error().message;
+  char magic[5] = {};
+  ASSERT_EQ(::read(opened->get(), magic, 4), 4);
+  EXPECT_STREQ(magic, "QEVM");
+}
+
+TEST(TemplateTest, EachResumeCarriesItsOwnEntropyTheTimeAndTheCardsMacs) {
+  TempDir dir;
+  auto vm = container_vm(dir);
+  auto first = resume_message(vm);
+  auto second = resume_message(vm);
+  EXPECT_EQ(first["type"], "resume");
+  EXPECT_EQ(base64_decode(first["entropy"].get<std::string>())->size(), 64u);
+  EXPECT_NE(first["entropy"], second["entropy"]);
+  EXPECT_EQ(first["macs"], nlohmann::json::array({"02:00:00:00:00:01"}));
+  EXPECT_GT(first["realtime_ns"].get<int64_t>(), int64_t{1700000000} * 1000000000);
+}
+
+}  // namespace vessel::shim
