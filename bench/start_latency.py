@@ -2,16 +2,21 @@
 """Start latency and idle memory of vessel, side by side in one run.
 
 Interleaves, round by round:
-  - podman run --rm --runtime=<build>/vessel IMG true
+  - podman run --rm --runtime=<build>/vessel IMG true, its VM restored from a template
+  - the same with templates off ([factory] enable_template = false): the VM boots
   - podman run --rm --runtime=runc IMG true
   - a bare QEMU boot of the same guest kernel and initrd to /init (QEMU started with vessel's own
     command line, with neutral backends for its NIC and 9p shares; /init is reached when the agent's first bytes
     arrive on its port)
-and reports medians, vessel's added latency (vessel - runc) and its ratio to the bare boot; then
-the PSS of QEMU + shim for an idle container beside that of a bare QEMU idling the same guest.
+and reports medians, vessel's added latency (vessel - runc) for both and its ratio to the bare
+boot; then the PSS of QEMU + shim for an idle container (restored, and booted) beside that of a
+bare QEMU of the same configuration (restoring the same template without a jail or a shim, and
+booting). Every QEMU here runs without transparent huge pages, as vessel starts its own.
 Figures only: nothing here is asserted. Run with `make bench`.
 """
 import argparse
+import ctypes
+import glob
 import os
 import socket
 import statistics
@@ -29,6 +34,41 @@ def podman(*args, check=True, capture=True):
     return subprocess.run(["podman", *args], check=check, text=True,
                           stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                           stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
+
+
+PR_SET_THP_DISABLE = 41
+
+
+def no_huge_pages():
+    """As vessel's jail does for QEMU: guest RAM in 4 KiB pages."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
+
+
+def boot_runtime(vessel):
+    """A --runtime for Podman that is vessel with templates off."""
+    directory = tempfile.mkdtemp(prefix="vessel-bench-boot-")
+    config = os.path.join(directory, "configuration.toml")
+    with open(config, "w") as f:
+        f.write("[factory]\nenable_template = false\n")
+    wrapper = os.path.join(directory, "vessel")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nVESSEL_CONFIG={config} exec {vessel} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    return wrapper
+
+
+def template_files():
+    return glob.glob("/run/vessel/templates/*.vm")
+
+
+def wait_for_template():
+    """The first container of a shape boots and starts a builder; wait until it saved."""
+    for _ in range(600):
+        builders = subprocess.run(["pgrep", "-f", "--build-template"], capture_output=True).stdout
+        if template_files() and not builders:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("no VM template was made in /run/vessel/templates")
 
 
 def timed_run(runtime):
@@ -53,8 +93,9 @@ def pss_kib(pid):
     return 0
 
 
-def vessel_qemu_argv(vessel, guest_dir):
-    """QEMU's command line as vessel starts it, read from a running container."""
+def vessel_qemu_argv(vessel, guest_dir, template=None):
+    """QEMU's command line as vessel starts it, read from a running container; with `template`,
+    as it restores that template (the restore reads the file on fd `template`)."""
     cid = podman("run", "-d", f"--runtime={vessel}", IMAGE, "sleep", "1000").stdout.strip()
     try:
         shim = int(podman("inspect", "-f", "{{.State.Pid}}", cid).stdout)
@@ -78,26 +119,47 @@ def vessel_qemu_argv(vessel, guest_dir):
             arg = "file,id=console,path=/dev/null"
         elif arg.startswith("tap,id="):
             arg = arg.split(",")[1].replace("id=", "socket,id=") + ",udp=127.0.0.1:9,localaddr=127.0.0.1:0"
-        elif arg.startswith("local,id=fs"):
+        elif arg.startswith("local,id="):
             fields = [f if not f.startswith("path=") else "path=" + empty for f in arg.split(",") if f != ""]
             arg = ",".join(fields)
+        elif arg.startswith("fd:") and template is not None:
+            arg = f"fd:{template}"
         bare.append(arg)
     return bare
 
 
-class BareVm:
-    """QEMU with vessel's argv and an agent port nobody answers: the agent idles after hello."""
+def open_template():
+    """The template's file, at the start of QEMU's stream (after vessel's one-line header)."""
+    f = open(template_files()[0], "rb", buffering=0)
+    f.readline()
+    return f
 
-    def __init__(self, argv):
+
+class BareVm:
+    """QEMU with vessel's argv and an agent port nobody answers: the agent idles after hello (or,
+    restored from a template, waits for a resume that never comes)."""
+
+    def __init__(self, argv, restored=False):
         ours, theirs = socket.socketpair()
         self.socket = ours
         argv = [f"socket,id=agent,fd={theirs.fileno()}" if a.startswith("socket,id=agent,") else a for a in argv]
+        fds = [theirs.fileno()]
+        template = None
+        if restored:
+            template = open_template()
+            os.dup2(template.fileno(), 100)
+            argv = [a if not a.startswith("fd:") else "fd:100" for a in argv]
+            fds.append(100)
         start = time.monotonic()
-        self.process = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(argv, pass_fds=fds, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        preexec_fn=no_huge_pages)
         theirs.close()
+        if template:
+            template.close()
+            os.close(100)
         ours.settimeout(60)
-        if not ours.recv(1):  # the agent's hello: /init is running
+        if not restored and not ours.recv(1):  # the agent's hello: /init is running
             raise RuntimeError(f"the bare VM stopped before /init (exit {self.process.wait()})")
         self.boot_seconds = time.monotonic() - start
 
@@ -124,41 +186,61 @@ def main():
         subprocess.run([os.path.join(here, "..", "scripts", "demo.sh"), args.build], check=True,
                        stdout=subprocess.DEVNULL)
 
-    bare_argv = vessel_qemu_argv(vessel, os.path.join(os.path.abspath(args.build), "guest"))
-    timed_run(vessel), timed_run("runc")  # warm the page cache and Podman's storage
-    times = {"vessel": [], "runc": [], "bare": []}
+    booting = boot_runtime(vessel)
+    bare_argv = vessel_qemu_argv(booting, os.path.join(os.path.abspath(args.build), "guest"))
+    timed_run(vessel)  # the first of its shape boots, and has its template made
+    wait_for_template()
+    restored_argv = vessel_qemu_argv(vessel, os.path.join(os.path.abspath(args.build), "guest"), template=0)
+    timed_run(vessel), timed_run(booting), timed_run("runc")  # warm the page cache and Podman's storage
+    times = {"vessel": [], "boot": [], "runc": [], "bare": []}
     for _ in range(args.rounds):
         times["vessel"].append(timed_run(vessel))
+        times["boot"].append(timed_run(booting))
         times["runc"].append(timed_run("runc"))
         vm = BareVm(bare_argv)
         times["bare"].append(vm.boot_seconds)
         vm.close()
 
-    memory = {"vessel": [], "bare": []}
-    for _ in range(args.memory_rounds):
-        cid = podman("run", "-d", f"--runtime={vessel}", IMAGE, "sleep", "1000").stdout.strip()
-        time.sleep(2)
+    def idle_container(runtime):
+        cid = podman("run", "-d", f"--runtime={runtime}", IMAGE, "sleep", "1000").stdout.strip()
+        time.sleep(3)
         shim = int(podman("inspect", "-f", "{{.State.Pid}}", cid).stdout)
-        memory["vessel"].append(pss_kib(shim) + sum(pss_kib(c) for c in children(shim)))
+        kib = pss_kib(shim) + sum(pss_kib(c) for c in children(shim))
         podman("rm", "-f", "-t", "0", cid)
-        vm = BareVm(bare_argv)
-        time.sleep(2)
-        memory["bare"].append(pss_kib(vm.process.pid))
-        vm.close()
+        return kib
 
-    v, r, b = median(times["vessel"]), median(times["runc"]), median(times["bare"])
-    added = v - r
-    mv, mb = median(memory["vessel"]) / 1024, median(memory["bare"]) / 1024
+    def idle_bare(argv, restored):
+        vm = BareVm(argv, restored)
+        time.sleep(3)
+        kib = pss_kib(vm.process.pid)
+        vm.close()
+        return kib
+
+    memory = {"vessel": [], "boot": [], "bare restored": [], "bare": []}
+    for _ in range(args.memory_rounds):
+        memory["vessel"].append(idle_container(vessel))
+        memory["bare restored"].append(idle_bare(restored_argv, True))
+        memory["boot"].append(idle_container(booting))
+        memory["bare"].append(idle_bare(bare_argv, False))
+
+    v, vb, r, b = (median(times[k]) for k in ("vessel", "boot", "runc", "bare"))
+    m = {k: median(values) / 1024 for k, values in memory.items()}
     print(f"start latency, median of {args.rounds} interleaved rounds")
-    print(f"  podman run --rm --runtime=vessel {IMAGE} true   {v:6.3f} s")
+    print(f"  podman run --rm --runtime=vessel {IMAGE} true   {v:6.3f} s   (restored from a template)")
+    print(f"  the same with templates off                           {vb:6.3f} s   (booted)")
     print(f"  podman run --rm --runtime=runc   {IMAGE} true   {r:6.3f} s")
     print(f"  bare QEMU boot of the same kernel+initrd to /init       {b:6.3f} s")
-    print(f"  vessel's added latency (vessel - runc)                  {added:6.3f} s"
-          f" = {added / b:.2f} x the bare boot (target <= 1.25)")
+    print(f"  vessel's added latency, template (vessel - runc)        {v - r:6.3f} s"
+          f" = {(v - r) / b:.2f} x the bare boot (target <= 0.5)")
+    print(f"  vessel's added latency, booted                          {vb - r:6.3f} s"
+          f" = {(vb - r) / b:.2f} x the bare boot")
     print(f"idle memory (PSS), median of {args.memory_rounds}")
-    print(f"  vessel: QEMU + shim                                     {mv:6.1f} MiB")
-    print(f"  bare QEMU idling the same guest                         {mb:6.1f} MiB")
-    print(f"  ratio                                                   {mv / mb:6.2f} (target <= 1.10)")
+    print(f"  vessel restored: QEMU + shim                            {m['vessel']:6.1f} MiB (target <= 64)")
+    print(f"  bare QEMU restoring the same template                   {m['bare restored']:6.1f} MiB"
+          f"   ratio {m['vessel'] / m['bare restored']:.2f} (target <= 1.10)")
+    print(f"  vessel booted: QEMU + shim                              {m['boot']:6.1f} MiB")
+    print(f"  bare QEMU booting the same guest                        {m['bare']:6.1f} MiB"
+          f"   ratio {m['boot'] / m['bare']:.2f} (target <= 1.10)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ namespace {
 
 constexpr const char* kMagic = "vessel-template ";
 constexpr size_t kMaxHeader = 64 << 10;
-constexpr auto kBuildBootTimeout = std::chrono::seconds(120);
+constexpr auto kBuildBootTimeout = std::chrono::seconds(60);
 // Free page reporting hands the host what the guest freed two seconds after it was freed.
 constexpr auto kSettle = std::chrono::milliseconds(2500);
 

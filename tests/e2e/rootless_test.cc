@@ -291,7 +291,8 @@ TEST_F(RootlessTest, StopAndForcedRemovalEndAHostileGuest) {
   for (const std::string mode : {"ignore-signals", "data-flood"}) {
     std::ofstream(dir + "/" + mode + ".toml")
         << "[hypervisor.qemu]\npath = \"" << dir << "/hostile-qemu\"\nkernel_params = "
-        << "\"vessel.hostile=" << mode << "\"\n";
+        << "\"vessel.hostile=" << mode << "\"\n"
+        << kNoTemplates;
     std::ofstream(dir + "/vessel-" + mode)
         << "#!/bin/sh\nexport VESSEL_CONFIG=" << dir << "/" << mode << ".toml\nexec " << prefix()
         << "/bin/vessel \"$@\"\n";

@@ -55,6 +55,9 @@ std::vector<std::string> processes_matching(const std::string& needle);
 // Waits (at most a minute) until no VM template is being made in the background: a builder and
 // its QEMU are not a container's, but they look like one to pgrep.
 void wait_for_template_builders();
+// For a configuration whose QEMU or guest is broken on purpose: no template can come of it, and
+// a builder would wait for it in vain (docs/templates.md).
+inline constexpr const char* kNoTemplates = "[factory]\nenable_template = false\n";
 
 std::string host_kernel_release();
 
