@@ -128,11 +128,19 @@ def vessel_qemu_argv(vessel, guest_dir, template=None):
     return bare
 
 
-def open_template():
-    """The template's file, at the start of QEMU's stream (after vessel's one-line header)."""
-    f = open(template_files()[0], "rb", buffering=0)
-    f.readline()
-    return f
+def open_template(argv):
+    """The template a container with QEMU command line `argv` was restored from, at the start of
+    QEMU's stream (after vessel's one-line header holding the key): the newest whose key has the
+    same machine, accelerator, memory and vCPUs (earlier tests may have left other sizes)."""
+    def value(flag):
+        return argv[argv.index(flag) + 1]
+    shape = f"-machine {value('-machine')} -accel {value('-accel')} -m {value('-m')} -smp {value('-smp')} "
+    for path in sorted(template_files(), key=os.path.getmtime, reverse=True):
+        f = open(path, "rb", buffering=0)
+        if shape in f.readline().decode(errors="replace"):
+            return f
+        f.close()
+    raise RuntimeError(f"no template in /run/vessel/templates for {shape}")
 
 
 class BareVm:
@@ -146,7 +154,7 @@ class BareVm:
         fds = [theirs.fileno()]
         template = None
         if restored:
-            template = open_template()
+            template = open_template(argv)
             os.dup2(template.fileno(), 100)
             argv = [a if not a.startswith("fd:") else "fd:100" for a in argv]
             fds.append(100)

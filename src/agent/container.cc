@@ -285,12 +285,19 @@ Result<void> read_report(int fd, bool expect_ready) {
 
 // The agent's ends and the child's ends of a process's stdio, and the socket a terminal's
 // master comes back on.
+constexpr size_t kStdioPipeSize = 1 << 20;
+
 struct StdioPipes {
   sys::Pipe in, out, err;
   std::pair<UniqueFd, UniqueFd> terminal;
 
   static Result<StdioPipes> make() {
-    return StdioPipes{TRY(sys::pipe()), TRY(sys::pipe()), TRY(sys::pipe()), TRY(sys::socketpair())};
+    StdioPipes pipes{TRY(sys::pipe()), TRY(sys::pipe()), TRY(sys::pipe()), TRY(sys::socketpair())};
+    // A pipe of 64 KiB makes the agent wake, read and frame every 64 KiB; 1 MiB, a stream's
+    // window, lets it take a window's worth at once. Best effort: the default works too.
+    for (const auto* pipe : {&pipes.in, &pipes.out, &pipes.err})
+      (void)::fcntl(pipe->read.get(), F_SETPIPE_SZ, static_cast<int>(kStdioPipeSize));
+    return pipes;
   }
   ChildStdio child() const {
     return {in.read.get(), out.write.get(), err.write.get(), terminal.second.get()};

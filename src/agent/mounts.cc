@@ -137,7 +137,8 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-constexpr const char* k9pOptions = "trans=virtio,version=9p2000.L,msize=524288";
+// 512000 is the most virtio-9p takes: a larger msize is cut to it, with a warning on every mount.
+constexpr const char* k9pOptions = "trans=virtio,version=9p2000.L,msize=512000";
 
 // The propagation the mount's options ask for, as runc sets it after mounting.
 Result<void> set_propagation(const ParsedOptions& options, const std::string& target) {

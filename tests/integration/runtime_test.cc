@@ -1136,3 +1136,47 @@ TEST_F(TemplateTest, ACorruptedOrStaleTemplateFallsBackToABootWithOneLogLine) {
 }
 
 }  // namespace vessel::test
+
+namespace vessel::test {
+
+namespace {
+
+size_t pss_kib(const std::string& pid) {
+  std::ifstream rollup("/proc/" + pid + "/smaps_rollup");
+  std::string line;
+  while (std::getline(rollup, line))
+    if (line.starts_with("Pss:")) return std::stoul(line.substr(4));
+  return 0;
+}
+
+}  // namespace
+
+// What an idle container costs the host, QEMU and shim together, read as PSS: a bound, not a
+// timing. It held 151 MiB before templates, huge pages off and the 16 MiB TCG cache (issue 10;
+// docs/benchmarks.md has the breakdown).
+TEST_F(TemplateTest, AnIdleRestoredVmStaysWithinItsMemoryBound) {
+  constexpr size_t kBoundMiB = 110;
+  ASSERT_EQ(create("first").exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "first"}).exit_code, 0);
+  ASSERT_NE(wait_for_template(), "");
+  ASSERT_EQ(create("idle").exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"start", "idle"}).exit_code, 0);
+  ASSERT_NE(shim_log("idle").find("from the template"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // past the start, idle
+  std::string shim = read_json(vessel_cmd({"state", "idle"}).out)["pid"].dump();
+  auto qemu = processes_matching("-name vessel-idle ");
+  ASSERT_EQ(qemu.size(), 1u);
+  std::string qemu_pid = qemu[0].substr(0, qemu[0].find(':'));
+  size_t total = pss_kib(shim) + pss_kib(qemu_pid);
+  EXPECT_GT(total, 0u);
+  EXPECT_LE(total, kBoundMiB << 10) << "QEMU " << pss_kib(qemu_pid) << " KiB, shim "
+                                    << pss_kib(shim) << " KiB";
+  // Huge pages would hold 2 MiB for each 4 KiB page the restored guest touches.
+  std::ifstream smaps("/proc/" + qemu_pid + "/smaps_rollup");
+  std::string text((std::istreambuf_iterator<char>(smaps)), {});
+  EXPECT_NE(text.find("AnonHugePages:         0 kB"), std::string::npos) << text;
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "idle"}).exit_code, 0);
+  expect_nothing_left("idle");
+}
+
+}  // namespace vessel::test

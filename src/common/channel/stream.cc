@@ -14,7 +14,11 @@ StreamSender::StreamSender(uint32_t stream, UniqueFd source)
 }
 
 Result<void> StreamSender::on_readable(Channel& channel) {
-  char buffer[kMaxDataPayload];
+  // Whole frames of 64 KiB: a virtio-serial port takes at most 32 KiB a write, so a frame of
+  // 64 KiB and 12 bytes would cost a third write, and a buffer of its own, for its last bytes.
+  constexpr size_t kChunk = kMaxDataPayload - kHeaderSize;
+  // Several frames' worth per read: under emulation each system call and poll is dear.
+  static char buffer[4 * kChunk];
   size_t want = std::min(m_credit, sizeof buffer);
   ssize_t n = ::read(m_source.get(), buffer, want);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return {};
@@ -23,7 +27,9 @@ Result<void> StreamSender::on_readable(Channel& channel) {
     return {};
   }
   m_credit -= n;
-  channel.send(FrameType::Data, m_stream, std::string_view(buffer, n));
+  for (size_t at = 0; at < static_cast<size_t>(n); at += kChunk)
+    channel.send(FrameType::Data, m_stream,
+                 std::string_view(buffer + at, std::min<size_t>(kChunk, n - at)));
   return {};
 }
 
