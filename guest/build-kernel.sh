@@ -11,7 +11,8 @@ fragment=$here/kernel.config
 tarball=$(ls /usr/src/linux-source-6.1.tar.xz 2>/dev/null) ||
   { echo "guest kernel: /usr/src/linux-source-6.1.tar.xz is missing: run scripts/install-deps.sh" >&2; exit 1; }
 version=$(dpkg-query -W -f='${Version}' linux-source-6.1)
-key=$( (cat "$fragment"; echo "$version"; cat "$0") | sha256sum | cut -c1-16)
+patches=$(ls "$here"/*.patch 2>/dev/null | LC_ALL=C sort)
+key=$( (cat "$fragment"; echo "$version"; cat "$0"; cat $patches) | sha256sum | cut -c1-16)
 cache=${VESSEL_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vessel}/kernel-$key
 mkdir -p "$(dirname "$out")"
 
@@ -28,6 +29,11 @@ echo "guest kernel: unpacking sources"
 tar -C "$work" -xf "$tarball"
 src=$(echo "$work"/linux-source-6.1)
 cd "$src"
+# vessel's few changes to Debian's source, each explained at the top of its guest/*.patch.
+for patch in $patches; do
+  echo "guest kernel: applying $(basename "$patch")"
+  patch -s -p1 <"$patch"
+done
 make -s ARCH=x86_64 tinyconfig >/dev/null
 scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null
 make -s ARCH=x86_64 olddefconfig >/dev/null

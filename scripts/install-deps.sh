@@ -11,7 +11,7 @@ packages=(
   # fuzzing (make fuzz): libFuzzer comes with libclang-rt-14-dev, which clang only recommends
   clang libclang-rt-14-dev
   # guest kernel and initrd
-  linux-source-6.1 bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio
+  linux-source-6.1 bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio patch
   # running containers in VMs under Podman
   qemu-system-x86 podman runc conmon slirp4netns passt uidmap iproute2
   # Docker and containerd drive vessel too (tests start private daemons)

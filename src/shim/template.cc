@@ -7,7 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <cstdio>
 #include <thread>
 
@@ -146,6 +149,35 @@ class BuilderChannel {
   std::vector<channel::Frame> m_frames;
 };
 
+// A template whose key names a file (QEMU, the kernel, the initrd) that has changed since can
+// never be used again: removed, since each holds tens of MiB of the state root's tmpfs. So are
+// the oldest beyond kMaxTemplates, whatever they are.
+constexpr size_t kMaxTemplates = 8;
+
+bool is_stale(const std::string& path) {
+  UniqueFd file(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!file) return false;
+  std::string start(kMaxHeader, '\0');
+  ssize_t got = ::pread(file.get(), start.data(), start.size(), 0);
+  size_t end = got > 0 ? start.find('\n') : std::string::npos;
+  if (end == std::string::npos || !start.starts_with(kMagic)) return true;
+  json key = json::parse(start.substr(std::strlen(kMagic), end - std::strlen(kMagic)), nullptr,
+                         false);
+  if (!key.is_string()) return true;
+  std::string text = key.get<std::string>();
+  for (size_t at = 0; at < text.size();) {
+    size_t next = text.find(' ', at);
+    std::string token = text.substr(at, next == std::string::npos ? next : next - at);
+    at = next == std::string::npos ? text.size() : next + 1;
+    size_t sign = token.rfind('@');
+    if (token.starts_with("/") && sign != std::string::npos) {
+      auto now = identity(token.substr(0, sign));
+      if (!now || *now != token) return true;
+    }
+  }
+  return false;
+}
+
 Result<void> build(const json& request) {
   const std::string dir = request.value("dir", "");
   const std::string key = request.value("key", "");
@@ -200,10 +232,29 @@ Result<void> build(const json& request) {
     return fail_errno("renaming " + staged);
   }
   log::info("saved the template " + template_file(dir, key));
+  remove_stale_templates(dir);
   return {};
 }
 
 }  // namespace
+
+void remove_stale_templates(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> kept;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    if (entry.path().extension() != ".vm" || !entry.is_regular_file(error)) continue;
+    std::string path = entry.path().string();
+    if (is_stale(path)) {
+      log::info("removed the stale template " + path);
+      ::unlink(path.c_str());
+      continue;
+    }
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) kept.push_back({st.st_mtim.tv_sec, path});
+  }
+  std::sort(kept.rbegin(), kept.rend());
+  for (size_t i = kMaxTemplates; i < kept.size(); ++i) ::unlink(kept[i].second.c_str());
+}
 
 std::optional<hypervisor::VmConfig> template_shape(const hypervisor::VmConfig& vm) {
   if (vm.shares.size() != 1 || vm.nics.size() != 1 || vm.pod_shares.size() != 2 || vm.monitor)

@@ -42,6 +42,10 @@ nlohmann::json template_build_request(const hypervisor::VmConfig& shape, const s
 // the exit code. Another builder of the same template already at work makes this one a no-op.
 int build_template(const nlohmann::json& request);
 
+// Removes the templates in `dir` that can never be used again (their key names a QEMU, kernel or
+// initrd that has changed since), and the oldest beyond a few: each holds tens of MiB.
+void remove_stale_templates(const std::string& dir);
+
 // The message a restored guest gets first: fresh entropy, the time, its cards' MACs.
 nlohmann::json resume_message(const hypervisor::VmConfig& vm);
 

@@ -113,6 +113,26 @@ TEST(TemplateTest, ATemplateSavedForAnotherKeyIsStaleAndAMissingOneIsAbsent) {
   EXPECT_STREQ(magic, "QEVM");
 }
 
+TEST(TemplateTest, TemplatesOfAGuestImageThatChangedAreRemoved) {
+  TempDir dir;
+  auto vm = container_vm(dir);
+  std::string old_key = *template_key(*template_shape(vm));
+  std::ofstream(template_file(dir.path, old_key))
+      << "vessel-template " << nlohmann::json(old_key).dump() << "\nQEVM";
+  auto bigger = vm;
+  bigger.memory_mib = 1024;
+  std::string other_key = *template_key(*template_shape(bigger));
+  std::ofstream(template_file(dir.path, other_key))
+      << "vessel-template " << nlohmann::json(other_key).dump() << "\nQEVM";
+  remove_stale_templates(dir.path);
+  EXPECT_TRUE(open_template(dir.path, old_key)) << "both are current";
+  EXPECT_TRUE(open_template(dir.path, other_key));
+  dir.file("vmlinux", "a rebuilt kernel");
+  remove_stale_templates(dir.path);
+  EXPECT_EQ(open_template(dir.path, old_key).error().code, ENOENT);
+  EXPECT_EQ(open_template(dir.path, other_key).error().code, ENOENT);
+}
+
 TEST(TemplateTest, EachResumeCarriesItsOwnEntropyTheTimeAndTheCardsMacs) {
   TempDir dir;
   auto vm = container_vm(dir);
