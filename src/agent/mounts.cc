@@ -148,9 +148,10 @@ Result<void> set_propagation(const ParsedOptions& options, const std::string& ta
 
 std::string pod_share_path(const std::string& tag) { return "/run/pods/" + tag; }
 
-// A host directory is its own 9p share; host files are entries of the one files share, mounted
-// once under /run/binds without a cache (Podman rewrites /etc/hosts in place) and bound from there.
-// A pod member's are directories and files of the pod's volume share (`path`).
+// Host files are entries of the one files share, mounted once under /run/binds without a cache
+// (Podman rewrites /etc/hosts in place) and bound from there. Host directories (the container's
+// volumes, and a pod member's files too) are entries of the pod volume share (`path`); a share of
+// its own (no `path`) is mounted as it is.
 // A device is made, not mounted, so it gets no propagation.
 Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target,
                             const ParsedOptions& options) {
@@ -273,7 +274,9 @@ Result<void> mount_pod_share(const std::string& tag) {
       share.st_dev != parent.st_dev)
     return {};
   TRY(sys::mkdir_p(mounted));
-  return do_mount(tag, mounted, "9p", 0, k9pOptions);
+  // As the root and every volume: without a cache mode 9p maps files read-only, and a program
+  // that maps a file shared and writable (a database) would fail.
+  return do_mount(tag, mounted, "9p", 0, std::string(k9pOptions) + ",cache=mmap");
 }
 
 Result<void> enter_container_root(const oci::Spec& spec, const RootSource& root_source,

@@ -22,9 +22,11 @@ struct RootSource {
 };
 
 // Mounts a pod's 9p share under /run/pods/TAG in the agent's own mount namespace, once: a
-// virtio-9p device takes one mount at a time, and each member's namespace inherits it. Without
-// a cache: the host mounts members' directories into it while the VM runs, and Podman rewrites
-// /etc/hosts in place.
+// virtio-9p device takes one mount at a time, and each member's namespace inherits it. Its
+// entries are the container's volumes, and pod members' roots and files. cache=mmap caches
+// nothing but what is mapped (no entries, no reads: the host mounts members' directories into it
+// while the VM runs, and Podman rewrites /etc/hosts in place), and lets a program map a file
+// shared and writable, as on a volume of its own.
 Result<void> mount_pod_share(const std::string& tag);
 
 // A detached clone of the mount at `path` in process `pid`'s mount namespace (a pod's /dev/shm,

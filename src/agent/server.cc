@@ -335,6 +335,10 @@ class Server {
     }
     ContainerStdio stdio;
     json binds = binds_of(message);
+    // The container's volumes are entries of the pod volume share (shim/binds.h).
+    for (const auto& bind : binds)
+      if (bind.is_object() && bind.contains("path"))
+        TRY(mount_pod_share(channel::kPodVolumesTag).map_error(context("the volumes' share")));
     auto container =
         std::make_unique<Container>(TRY(Container::create(spec, placement, binds, seccomp, stdio)));
     auto [it, _] = m_processes.try_emplace(0, 0, 0, stdio);

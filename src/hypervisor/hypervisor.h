@@ -56,6 +56,18 @@ struct PodShare {
 };
 inline std::string jail_pod_share_path(const std::string& tag) { return "/vessel/pod/" + tag; }
 
+// A host directory that is an entry of a pod share's root from the start, NAME in the share: the
+// container's own volumes, in the pod volume share, so that every VM has the same devices
+// whatever its volumes (a template's, shim/template.h). Names start with '@', which no member's
+// entry (a container id, or ID@N) does.
+struct PodShareEntry {
+  std::string share;  // the pod share's tag
+  std::string name;
+  std::string host_path;
+  bool readonly = false;
+  int fd = -1;  // the directory, opened by the caller without following symlinks
+};
+
 // A network card backed by a tap the caller opened (in the container's network namespace), or
 // by nothing at all (tap_fd < 0): a template's card, whose backend the restored VM brings.
 struct Nic {
@@ -77,6 +89,7 @@ struct VmConfig {
   std::vector<Share> shares;
   std::vector<SharedFile> files;
   std::vector<PodShare> pod_shares;
+  std::vector<PodShareEntry> pod_entries;
   std::vector<Nic> nics;
   int agent_fd = -1;    // connected stream socket: the guest's "vessel.0" port
   int console_fd = -1;  // connected stream socket: the guest's serial console

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/channel/messages.h"
 #include "common/sys.h"
 
 namespace vessel::shim {
@@ -41,9 +42,10 @@ Result<BindPlan> plan_binds(const oci::Spec& spec) {
         plan.fds.push_back(std::move(source));
         break;
       case BindKind::Directory:
-        entry["share"] = "volume" + std::to_string(plan.volumes.size());
+        entry["share"] = channel::kPodVolumesTag;
+        entry["path"] = "@" + std::to_string(plan.volumes.size());
         plan.volumes.push_back(
-            {entry["share"], mount.source, readonly, volume_ownership, source.get()});
+            {channel::kPodVolumesTag, entry["path"], mount.source, readonly, source.get()});
         plan.fds.push_back(std::move(source));
         break;
       case BindKind::GuestMade:

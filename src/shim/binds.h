@@ -1,5 +1,6 @@
 // The container's bind mounts (common/bind_source.h) as the VM it boots for serves them: a
-// directory (a volume) is its own 9p share; regular files (resolv.conf, hosts, hostname,
+// directory (a volume) is an entry of the pod volume share, bound there when QEMU starts (so a VM's
+// devices do not depend on its volumes, and it can come from a template); regular files (resolv.conf, hosts, hostname,
 // .containerenv, -v FILE:FILE) are shared together through one 9p share whose root holds those
 // files alone, so writes go both ways and no sibling is exposed. A volume keeps the owners the
 // guest sets (as Podman's mapping says, as with runc) when QEMU's ids cannot reach the host's
@@ -20,11 +21,12 @@
 namespace vessel::shim {
 
 struct BindPlan {
-  std::vector<hypervisor::Share> volumes;  // fds point into `fds`
+  std::vector<hypervisor::PodShareEntry> volumes;  // fds point into `fds`
   std::vector<hypervisor::SharedFile> files;
   std::vector<UniqueFd> fds;
   hypervisor::Ownership volume_ownership = hypervisor::Ownership::Mapped;
-  nlohmann::json binds = nlohmann::json::array();  // for the agent: destination, share[, file]
+  // For the agent: destination, share[, file | path].
+  nlohmann::json binds = nlohmann::json::array();
 };
 
 Result<BindPlan> plan_binds(const oci::Spec& spec);

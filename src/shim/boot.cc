@@ -76,7 +76,7 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
   // The root filesystem keeps the guest's ownership, as with runc; volumes too unless QEMU's ids
   // reach host root (binds.h, hypervisor::Ownership).
   vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
-  vm.shares.insert(vm.shares.end(), binds.volumes.begin(), binds.volumes.end());
+  vm.pod_entries = binds.volumes;
   vm.files = binds.files;
   // Every VM can be a pod's: Podman's infra container carries no sign that members will come.
   vm.pod_shares = {{channel::kPodRootsTag, hypervisor::Ownership::Host},

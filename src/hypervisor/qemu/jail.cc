@@ -98,9 +98,10 @@ Result<void> enter_jail(const JailPlan& plan) {
   const std::string root = kJailRoot;
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
     return fail_errno("making QEMU's mounts private");
-  // Every source is a host path or a descriptor: reach them before the tmpfs hides /tmp.
+  // Every source is a host path or a descriptor: reach them before the tmpfs hides /tmp, in the
+  // order they are bound below (binds, devices, then binds inside the scratch directories).
   std::vector<UniqueFd> sources;
-  for (const auto& bind_ : plan.binds) {
+  auto reach = [&](const JailBind& bind_) -> Result<void> {
     // Symlinks are followed as the shim followed them; the inode must be the one it opened.
     sources.push_back(TRY(sys::open(bind_.source, O_PATH)));
     struct stat now, checked;
@@ -109,8 +110,11 @@ Result<void> enter_jail(const JailPlan& plan) {
          now.st_dev != checked.st_dev || now.st_ino != checked.st_ino))
       return fail(EBUSY, bind_.source + " was replaced while the VM was starting");
     if (bind_.expected >= 0) ::close(bind_.expected);
-  }
+    return {};
+  };
+  for (const auto& bind_ : plan.binds) TRY(reach(bind_));
   for (const auto& device : plan.devices) sources.push_back(TRY(sys::open(device, O_PATH)));
+  for (const auto& bind_ : plan.scratch_binds) TRY(reach(bind_));
   if (::mount("vessel-jail", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
     return fail_errno("mounting QEMU's root");
   TRY(bind_system_dirs(root));
@@ -122,7 +126,6 @@ Result<void> enter_jail(const JailPlan& plan) {
   for (const auto& device : plan.devices)
     TRY(bind_into("/proc/self/fd/" + std::to_string(sources[index++].get()), root + device, false,
                   false, MS_NOSUID));
-  sources.clear();
   // Bounded: the guest can write into them too (a pod member's mount points, nothing more).
   for (const auto& dir : plan.scratch) {
     TRY(make_mount_point(root + dir, true));
@@ -130,6 +133,10 @@ Result<void> enter_jail(const JailPlan& plan) {
                 "size=1m,nr_inodes=4096,mode=0755") < 0)
       return fail_errno("mounting " + dir);
   }
+  for (const auto& bind_ : plan.scratch_binds)
+    TRY(bind_into("/proc/self/fd/" + std::to_string(sources[index++].get()), root + bind_.target,
+                  bind_.directory, bind_.readonly, MS_NOSUID | MS_NODEV));
+  sources.clear();
   for (const auto& dir : plan.empty_dirs) TRY(make_mount_point(root + dir, true));
   // 9p sets modes through /proc/self/fd. Only its own pids are there (subset=pid: no
   // sysrq-trigger, no /proc/sys), and the pid namespace holds QEMU alone.

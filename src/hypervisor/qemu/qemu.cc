@@ -69,6 +69,7 @@ class QemuHypervisor final : public Hypervisor {
     int next_fd = kQemuFirstShareFd;
     for (const auto& share : config.shares) options.fds.push_back({next_fd++, share.fd});
     for (const auto& file : config.files) options.fds.push_back({next_fd++, file.fd});
+    for (const auto& entry : config.pod_entries) options.fds.push_back({next_fd++, entry.fd});
     std::erase_if(options.fds, [](const auto& pair) { return pair.second < 0; });
     options.die_with_parent = true;
     options.env = std::vector<std::string>{};  // nothing of the caller's environment
@@ -146,6 +147,11 @@ JailPlan jail_plan(const VmConfig& config) {
     const SharedFile& file = config.files[i];
     plan.binds.push_back({file.host_path, std::string(kJailFiles) + "/" + std::to_string(i), false,
                           file.readonly, file.fd >= 0 ? fd : -1});
+  }
+  for (const auto& entry : config.pod_entries) {
+    plan.scratch_binds.push_back({entry.host_path, jail_pod_share_path(entry.share) + "/" + entry.name,
+                                  true, entry.readonly, entry.fd >= 0 ? fd : -1});
+    ++fd;
   }
   for (const auto& share : config.pod_shares)
     plan.scratch.push_back(jail_pod_share_path(share.tag));
