@@ -1,12 +1,12 @@
 // The container's bind mounts (common/bind_source.h) as the VM it boots for serves them: a
 // directory (a volume) is an entry of the pod volume share, bound there when QEMU starts (so a VM's
-// devices do not depend on its volumes, and it can come from a template); regular files (resolv.conf, hosts, hostname,
-// .containerenv, -v FILE:FILE) are shared together through one 9p share whose root holds those
-// files alone, so writes go both ways and no sibling is exposed. A volume keeps the owners the
-// guest sets (as Podman's mapping says, as with runc) when QEMU's ids cannot reach the host's
-// root (rootless); where they can, its ownership is mapped (hypervisor::Ownership::Mapped) so
-// that no setuid-root file or device node reaches the host. Bound files are always mapped: the
-// guest only writes their content.
+// devices do not depend on its volumes, and it can come from a template); regular files
+// (resolv.conf, hosts, hostname, .containerenv, -v FILE:FILE) are shared together through one 9p
+// share whose root holds those files alone, so writes go both ways and no sibling is exposed. A
+// volume keeps the owners the guest sets (as Podman's mapping says, as with runc) when QEMU's ids
+// cannot reach the host's root (rootless); where they can, its ownership is mapped
+// (hypervisor::Ownership::Mapped) so that no setuid-root file or device node reaches the host.
+// Bound files are always mapped: the guest only writes their content.
 #pragma once
 
 #include <nlohmann/json.hpp>

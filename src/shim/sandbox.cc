@@ -105,38 +105,12 @@ class Sandbox {
     if (!sizing.memory_limit || *sizing.memory_limit <= 0) sizing.memory_limit = pod.memory_limit;
     if (!sizing.cpu_quota || *sizing.cpu_quota <= 0)
       sizing.cpu_quota = pod.cpu_quota, sizing.cpu_period = pod.cpu_period;
-    BootedVm booted = TRY(
-        boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(), TemplateUse::Allowed));
-    std::string warning = booted.warning;
-    if (!warning.empty()) log::warning(warning);
-    m_template_request = booted.template_request;
-    std::string restored_from = booted.restored_from;
-    json resume = booted.resume;
-    adopt(std::move(booted));
-    Result<AgentMessage> hello = tl::unexpected(Error{});
-    if (!restored_from.empty()) {
-      log::debug("QEMU started from the template " + restored_from);
-      channel::send_message(*m_channel, resume);
-      hello = wait_for_message("hello", kRestoreTimeout);
-      if (hello) {
-        m_template_request = nullptr;  // it is there and it works
-      } else {
-        log::warning("the template " + restored_from + " could not be restored (" +
-                     hello.error().message + "): booting instead");
-        ::unlink(restored_from.c_str());
-        m_vm.reset();
-        adopt(TRY(boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(),
-                          TemplateUse::Never)));
-      }
-    }
-    if (!hello) {
-      log::debug("QEMU started");
-      hello = TRY(wait_for_message("hello", kBootTimeout));
-    }
+    std::string warning;
+    AgentMessage hello = TRY(start_vm(spec, sizing, network, binds, warning));
     log::debug("the agent said hello");
-    if (hello->version != channel::build_version())
+    if (hello.version != channel::build_version())
       return fail(EPROTO,
-                  channel::version_mismatch_message(channel::build_version(), hello->version));
+                  channel::version_mismatch_message(channel::build_version(), hello.version));
 
     channel::send_message(*m_channel, {{"type", "create"},
                                        {"spec", config},
@@ -202,6 +176,38 @@ class Sandbox {
   }
 
   bool all_output_written() const { return m_stdio.written(0); }
+
+  // The VM restored from its template when there is one that works (docs/templates.md), else
+  // booted; returns the agent's hello. `warning`: the TCG fallback, if it happened.
+  Result<AgentMessage> start_vm(const oci::Spec& spec, const oci::Resources& sizing,
+                                const Network& network, const BindPlan& binds,
+                                std::string& warning) {
+    BootedVm booted = TRY(
+        boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(), TemplateUse::Allowed));
+    warning = booted.warning;
+    if (!warning.empty()) log::warning(warning);
+    m_template_request = booted.template_request;
+    const std::string restored_from = booted.restored_from;
+    const json resume = booted.resume;
+    adopt(std::move(booted));
+    if (!restored_from.empty()) {
+      log::debug("QEMU started from the template " + restored_from);
+      channel::send_message(*m_channel, resume);
+      auto hello = wait_for_message("hello", kRestoreTimeout);
+      if (hello) {
+        m_template_request = nullptr;  // it is there and it works
+        return hello;
+      }
+      log::warning("the template " + restored_from + " could not be restored (" +
+                   hello.error().message + "): booting instead");
+      ::unlink(restored_from.c_str());
+      m_vm.reset();
+      adopt(TRY(
+          boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(), TemplateUse::Never)));
+    }
+    log::debug("QEMU started");
+    return wait_for_message("hello", kBootTimeout);
+  }
 
   void adopt(BootedVm booted) {
     m_execs.reset();

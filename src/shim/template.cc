@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <cstdio>
 #include <thread>
 
 #include "common/base64.h"
@@ -56,18 +56,19 @@ std::string header(const std::string& key) { return kMagic + json(key).dump() + 
 
 // The shape as the builder gets it, and back.
 json shape_json(const hypervisor::VmConfig& shape) {
-  return {{"hypervisor_path", shape.hypervisor_path},
-          {"kernel", shape.kernel},
-          {"initrd", shape.initrd},
-          {"machine_type", shape.machine_type},
-          {"kernel_params", shape.kernel_params},
-          {"vcpus", shape.vcpus},
-          {"memory_mib", shape.memory_mib},
-          {"kvm", shape.accel == hypervisor::Accel::Kvm},
-          {"tsc_khz", shape.tsc_khz},
-          {"tcg_cache_mib", shape.tcg_cache_mib},
-          {"rootfs_readonly", shape.shares.at(0).readonly},
-          {"pod_volumes_mapped", shape.pod_shares.at(1).ownership == hypervisor::Ownership::Mapped}};
+  return {
+      {"hypervisor_path", shape.hypervisor_path},
+      {"kernel", shape.kernel},
+      {"initrd", shape.initrd},
+      {"machine_type", shape.machine_type},
+      {"kernel_params", shape.kernel_params},
+      {"vcpus", shape.vcpus},
+      {"memory_mib", shape.memory_mib},
+      {"kvm", shape.accel == hypervisor::Accel::Kvm},
+      {"tsc_khz", shape.tsc_khz},
+      {"tcg_cache_mib", shape.tcg_cache_mib},
+      {"rootfs_readonly", shape.shares.at(0).readonly},
+      {"pod_volumes_mapped", shape.pod_shares.at(1).ownership == hypervisor::Ownership::Mapped}};
 }
 
 Result<hypervisor::VmConfig> shape_from_json(const json& in, const std::string& rootfs) {
@@ -161,8 +162,8 @@ bool is_stale(const std::string& path) {
   ssize_t got = ::pread(file.get(), start.data(), start.size(), 0);
   size_t end = got > 0 ? start.find('\n') : std::string::npos;
   if (end == std::string::npos || !start.starts_with(kMagic)) return true;
-  json key = json::parse(start.substr(std::strlen(kMagic), end - std::strlen(kMagic)), nullptr,
-                         false);
+  json key =
+      json::parse(start.substr(std::strlen(kMagic), end - std::strlen(kMagic)), nullptr, false);
   if (!key.is_string()) return true;
   std::string text = key.get<std::string>();
   for (size_t at = 0; at < text.size();) {
@@ -211,8 +212,7 @@ Result<void> build(const json& request) {
   BuilderChannel guest(std::move(agent), std::move(console));
   auto hello = TRY(guest.wait_for("hello", Clock::now() + kBuildBootTimeout, *qemu));
   if (hello.version != channel::build_version())
-    return fail(EPROTO,
-                channel::version_mismatch_message(channel::build_version(), hello.version));
+    return fail(EPROTO, channel::version_mismatch_message(channel::build_version(), hello.version));
   channel::send_message(guest.channel(), {{"type", "template"}});
   TRY(guest.wait_for("template_ready", Clock::now() + std::chrono::seconds(30), *qemu));
   guest.idle_for(kSettle);

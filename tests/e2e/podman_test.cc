@@ -440,7 +440,8 @@ TEST_F(PodmanTest, StopAndForcedRemovalEndAHostileGuest) {
     std::string config = dir.path() + "/" + mode + ".toml";
     std::ofstream(config) << "[hypervisor.qemu]\npath = \"" << build_dir()
                           << "/tests/hostile-qemu\"\nkernel_params = \"vessel.hostile=" << mode
-                          << "\"\n" << kNoTemplates;
+                          << "\"\n"
+                          << kNoTemplates;
     std::string runtime = dir.path() + "/vessel-" + mode;
     std::ofstream(runtime) << "#!/bin/sh\nexport VESSEL_CONFIG=" << config << "\nexec " << vessel()
                            << " \"$@\"\n";
@@ -781,7 +782,8 @@ TEST_F(PodmanTest, EverydayVerbsBehaveAsWithRunc) {
   EXPECT_NE(runc.find("healthcheck after rm: 1 unhealthy"), std::string::npos) << runc;
   EXPECT_NE(runc.find("committed: 0 inside"), std::string::npos) << runc;
   EXPECT_NE(runc.find("timeout: 255 \nafter timeout: 0 exited\n"), std::string::npos) << runc;
-  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out, state_before)
+  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out,
+            state_before)
       << "no state left";
 }
 
@@ -907,7 +909,8 @@ TEST_F(PodmanTest, AGuestThatDiesWhileStartingIsNamedWithTheConsoleTail) {
   const std::string state_before =
       sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out;
   auto runtime_with = [&](const std::string& name, const std::string& toml) {
-    std::ofstream(dir.path() + "/" + name + ".toml") << "[hypervisor.qemu]\n" << toml << kNoTemplates;
+    std::ofstream(dir.path() + "/" + name + ".toml") << "[hypervisor.qemu]\n"
+                                                     << toml << kNoTemplates;
     std::string runtime = dir.path() + "/vessel-" + name;
     std::ofstream(runtime) << "#!/bin/sh\nexport VESSEL_CONFIG=" << dir.path() << "/" << name
                            << ".toml\nexec " << vessel() << " \"$@\"\n";
@@ -958,7 +961,8 @@ TEST_F(PodmanTest, AGuestThatDiesWhileStartingIsNamedWithTheConsoleTail) {
   EXPECT_NE(refused.err.find("the VM stopped while starting (QEMU: "), std::string::npos)
       << refused.err;
   EXPECT_NE(refused.err.find("unsupported machine type"), std::string::npos) << refused.err;
-  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out, state_before)
+  EXPECT_EQ(sh("ls /run/vessel | grep -v -e kvm-probe -e tsc-khz -e console.log -e templates").out,
+            state_before)
       << "no state left";
 }
 

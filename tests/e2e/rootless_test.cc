@@ -83,8 +83,8 @@ class RootlessTest : public ::testing::Test {
     wait_for_template_builders();
     auto processes = run({"pgrep", "-a", "-u", kUser, "-f", "qemu-system|vessel-shim"});
     EXPECT_EQ(processes.out, "") << "QEMU or a shim was left running";
-    auto state =
-        sh("ls -A /tmp/podman-run-" + uid_of(kUser) + "/vessel | grep -v -e kvm-probe -e tsc-khz -e templates");
+    auto state = sh("ls -A /tmp/podman-run-" + uid_of(kUser) +
+                    "/vessel | grep -v -e kvm-probe -e tsc-khz -e templates");
     EXPECT_EQ(state.out, "") << "a state directory was left behind";
   }
 };

@@ -988,9 +988,11 @@ class NetworkNamespace {
  public:
   NetworkNamespace(const std::string& name, const std::string& host_end) : m_name(name) {
     // The veth's other end stays in the host's namespace (there is no dummy driver here).
-    sh("ip netns del " + name + " 2>/dev/null; ip netns add " + name + " && ip link add " +
-       host_end + " type veth peer name eth0 netns " + name + " && ip -n " + name +
-       " addr add 10.231.0.2/24 dev eth0 && ip -n " + name + " link set eth0 up");
+    auto made =
+        sh("ip netns del " + name + " 2>/dev/null; ip netns add " + name + " && ip link add " +
+           host_end + " type veth peer name eth0 netns " + name + " && ip -n " + name +
+           " addr add 10.231.0.2/24 dev eth0 && ip -n " + name + " link set eth0 up");
+    EXPECT_EQ(made.exit_code, 0) << "network namespace " << name << ": " << made.err;
   }
   ~NetworkNamespace() { sh("ip netns del " + m_name); }
   std::string path() const { return "/run/netns/" + m_name; }
@@ -1021,7 +1023,10 @@ class TemplateTest : public RuntimeTest {
 
   // Each container in a network namespace of its own, as Podman makes them.
   CommandResult create(const std::string& id) {
-    std::string name = "vtpl-" + std::to_string(m_netns.size());
+    // Named for this process: a namespace deleted by the test before is torn down by the kernel
+    // in the background, and its veth's name stays taken for a while.
+    std::string name =
+        "vt" + std::to_string(::getpid() % 100000) + "-" + std::to_string(m_netns.size());
     m_netns[id] = std::make_unique<NetworkNamespace>(name, name + "-h");
     auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
     for (auto& ns : config["linux"]["namespaces"])
@@ -1045,7 +1050,14 @@ class TemplateTest : public RuntimeTest {
   std::string wait_for_template() {
     for (int i = 0; i < 900 && saved().empty(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    return saved().empty() ? "" : saved()[0];
+    if (saved().empty()) {
+      std::string log;
+      std::getline(std::ifstream(m_templates + "/builder.log"), log, '\0');
+      ADD_FAILURE() << "no template after 90 s; builder.log:\n"
+                    << log << "\nbuilders: " << processes_matching("--build-template").size();
+      return "";
+    }
+    return saved()[0];
   }
   static size_t count(const std::string& text, const std::string& needle) {
     size_t n = 0;
@@ -1072,8 +1084,7 @@ TEST_F(TemplateTest, ContainersRestoredFromOneTemplateDrawTheirOwnRandomBytesAnd
     auto created = create(id);
     ASSERT_EQ(created.exit_code, 0) << created.err;
     ASSERT_EQ(vessel_cmd({"start", id}).exit_code, 0);
-    EXPECT_NE(shim_log(id).find("QEMU started from the template " + saved()[0]),
-              std::string::npos)
+    EXPECT_NE(shim_log(id).find("QEMU started from the template " + saved()[0]), std::string::npos)
         << shim_log(id);
     auto drawn = vessel_cmd({"exec", id, "sh", "-c",
                              "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; "
@@ -1127,7 +1138,8 @@ TEST_F(TemplateTest, ACorruptedOrStaleTemplateFallsBackToABootWithOneLogLine) {
   // Saved for another VM (an older guest image, another QEMU): never loaded.
   std::string text;
   std::getline(std::ifstream(saved_file), text, '\0');
-  std::ofstream(saved_file) << "vessel-template \"another VM\"\n" << text.substr(text.find('\n') + 1);
+  std::ofstream(saved_file) << "vessel-template \"another VM\"\n"
+                            << text.substr(text.find('\n') + 1);
   ASSERT_EQ(create("stale").exit_code, 0);
   log = shim_log("stale");
   EXPECT_EQ(count(log, "was saved for another VM"), 1u) << log;
@@ -1170,8 +1182,8 @@ TEST_F(TemplateTest, AnIdleRestoredVmStaysWithinItsMemoryBound) {
   std::string qemu_pid = qemu[0].substr(0, qemu[0].find(':'));
   size_t total = pss_kib(shim) + pss_kib(qemu_pid);
   EXPECT_GT(total, 0u);
-  EXPECT_LE(total, kBoundMiB << 10) << "QEMU " << pss_kib(qemu_pid) << " KiB, shim "
-                                    << pss_kib(shim) << " KiB";
+  EXPECT_LE(total, kBoundMiB << 10)
+      << "QEMU " << pss_kib(qemu_pid) << " KiB, shim " << pss_kib(shim) << " KiB";
   // Huge pages would hold 2 MiB for each 4 KiB page the restored guest touches.
   std::ifstream smaps("/proc/" + qemu_pid + "/smaps_rollup");
   std::string text((std::istreambuf_iterator<char>(smaps)), {});

@@ -33,7 +33,7 @@ struct JailPlan {
   std::vector<std::string> scratch;
   std::vector<JailBind> scratch_binds;  // bound inside the scratch directories once they exist
   std::vector<std::string> empty_dirs;  // made in the read-only root (a share with nothing in it)
-  std::vector<std::string> devices;  // host device nodes bound at the same path (/dev/null …)
+  std::vector<std::string> devices;     // host device nodes bound at the same path (/dev/null …)
 };
 
 // The clone flags for QEMU's namespaces.

@@ -149,8 +149,9 @@ JailPlan jail_plan(const VmConfig& config) {
                           file.readonly, file.fd >= 0 ? fd : -1});
   }
   for (const auto& entry : config.pod_entries) {
-    plan.scratch_binds.push_back({entry.host_path, jail_pod_share_path(entry.share) + "/" + entry.name,
-                                  true, entry.readonly, entry.fd >= 0 ? fd : -1});
+    plan.scratch_binds.push_back({entry.host_path,
+                                  jail_pod_share_path(entry.share) + "/" + entry.name, true,
+                                  entry.readonly, entry.fd >= 0 ? fd : -1});
     ++fd;
   }
   for (const auto& share : config.pod_shares)
@@ -241,11 +242,10 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
                  virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
   }
   // Always there, even empty: every VM then has the devices a template has (shim/template.h).
-  argv.insert(argv.end(),
-                {"-fsdev",
-                 "local,id=files,path=" + std::string(kJailFiles) + ",security_model=mapped-xattr",
-                 "-device",
-                 virtio_device(config, "virtio-9p") + ",fsdev=files,mount_tag=" + kFilesShareTag});
+  argv.insert(
+      argv.end(),
+      {"-fsdev", "local,id=files,path=" + std::string(kJailFiles) + ",security_model=mapped-xattr",
+       "-device", virtio_device(config, "virtio-9p") + ",fsdev=files,mount_tag=" + kFilesShareTag});
   for (size_t i = 0; i < config.nics.size(); ++i) {
     std::string id = "net" + std::to_string(i);
     argv.insert(argv.end(),
@@ -254,8 +254,8 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
                      ? "hubport,id=" + id + ",hubid=" + std::to_string(i)
                      : "tap,id=" + id + ",fd=" + std::to_string(kQemuFirstTapFd + i) + ",vhost=off",
                  "-device",
-         virtio_device(config, "virtio-net") + ",netdev=" + id +
-             (config.nics[i].mac.empty() ? "" : ",mac=" + config.nics[i].mac)});
+                 virtio_device(config, "virtio-net") + ",netdev=" + id +
+                     (config.nics[i].mac.empty() ? "" : ",mac=" + config.nics[i].mac)});
   }
   return argv;
 }
