@@ -4,10 +4,14 @@
 Measures, each once per round (rounds interleaved, medians reported):
   - stdout: `podman run --rm --runtime=R IMG dd if=/dev/zero bs=64k count=N` piped to this script,
     which counts the bytes (and checks they are zeros); the rate runs from the first byte to EOF,
-    so the VM's start is not in it. R = <build>/vessel, then runc for reference.
+    so the VM's start is not in it. R = <build>/vessel, then runc for reference. Then the same
+    without Podman: `R run --bundle B` of an OCI bundle of the image, its stdio this script's
+    pipes, which measures the runtime's own path (through Podman, conmon and Podman copy every
+    byte twice more: runc's rate through Podman is the ceiling there).
   - stdin: `podman run --rm -i --runtime=R IMG sh -c 'echo ready; dd of=/dev/null bs=64k
     iflag=fullblock'`, fed N bytes once "ready" arrives; the rate runs from the first byte
-    written to dd's "records in" line (which also shows that every byte arrived).
+    written to dd's "records in" line (which also shows that every byte arrived); then the same
+    from an OCI bundle without Podman.
   - the raw virtio-serial port of the same QEMU and guest kernel: QEMU started with vessel's own
     command line (read from a running container; neutral backends for its NIC and shares) but a
     busybox initrd whose /init runs dd on the agent's port (vessel.0, the same virtserialport on
@@ -23,6 +27,7 @@ Figures only: nothing here is asserted. Run with `make bench`, or alone with sma
   python3 bench/throughput.py --bytes 67108864 --file-mib 64
 """
 import argparse
+import json
 import os
 import selectors
 import shutil
@@ -45,10 +50,51 @@ def deadline_for(nbytes, min_rate_mib):
     return 120 + nbytes / (min_rate_mib * (1 << 20))
 
 
-def stdout_run(runtime, nbytes, timeout):
+def stdout_command(nbytes):
+    return ["dd", "if=/dev/zero", f"bs={BS}", f"count={nbytes // BS}"]
+
+
+def stdin_command():
+    return ["sh", "-c", f"echo ready; dd of=/dev/null bs={BS} iflag=fullblock 2>&1"]
+
+
+def podman_run(runtime, command, interactive=False):
+    return (["podman", "run", "--rm"] + (["-i"] if interactive else []) +
+            ["--name", benchlib.name(), f"--runtime={runtime}", IMAGE] + command)
+
+
+def label(argv):
+    """The runtime an argv runs, for messages."""
+    return next((a[len("--runtime="):] for a in argv if a.startswith("--runtime=")), argv[0])
+
+
+class Bundle:
+    """An OCI bundle of the image's root filesystem (a copy), run by a runtime without Podman:
+    the container's stdio is this script's pipe, so only the runtime's own path is measured."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        mounted = podman("image", "mount", IMAGE, timeout=120).stdout.strip()
+        try:
+            shutil.copytree(mounted, os.path.join(directory, "rootfs"), symlinks=True)
+        finally:
+            podman("image", "unmount", IMAGE, check=False, timeout=120)
+        subprocess.run(["runc", "spec"], cwd=directory, check=True, timeout=30)
+        with open(os.path.join(directory, "config.json")) as f:
+            self.config = json.load(f)
+        self.config["root"] = {"path": os.path.join(directory, "rootfs"), "readonly": False}
+        self.config["process"]["terminal"] = False
+
+    def argv(self, runtime, command):
+        self.config["process"]["args"] = command
+        with open(os.path.join(self.directory, "config.json"), "w") as f:
+            json.dump(self.config, f)
+        return [runtime, "run", "--bundle", self.directory, benchlib.name()]
+
+
+def stdout_run(argv, nbytes, timeout):
     """(MiB/s from first byte to EOF, bytes, all zeros?, wall seconds) of a container's stdout."""
-    argv = ["podman", "run", "--rm", "--name", benchlib.name(), f"--runtime={runtime}", IMAGE,
-            "dd", "if=/dev/zero", f"bs={BS}", f"count={nbytes // BS}"]
+    runtime = label(argv)
     with tempfile.TemporaryFile() as errors:
         start = time.monotonic()
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
@@ -86,11 +132,10 @@ def stdout_run(runtime, nbytes, timeout):
         return benchlib.mib_s(got, last - first), got, zeros, time.monotonic() - start
 
 
-def stdin_run(runtime, nbytes, timeout):
+def stdin_run(argv, nbytes, timeout):
     """(MiB/s from the first byte written to dd's summary, dd's summary, wall seconds)."""
     expected = f"{nbytes // BS}+0 records in"
-    argv = ["podman", "run", "--rm", "-i", "--name", benchlib.name(), f"--runtime={runtime}", IMAGE,
-            "sh", "-c", f"echo ready; dd of=/dev/null bs={BS} iflag=fullblock 2>&1"]
+    runtime = label(argv)
     with tempfile.TemporaryFile() as errors:
         start = time.monotonic()
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
@@ -305,18 +350,26 @@ def main():
     initrd = benchlib.busybox_initrd(work, benchlib.BENCH_INIT)
     fsdev = next((v for v in benchlib.option(vessel_argv, "-fsdev") if ",id=fs0," in v), "?")
 
-    rates = {k: [] for k in ("vessel out", "runc out", "raw out", "vessel in", "runc in", "raw in")}
+    bundle = Bundle(os.path.join(work, "bundle"))
+    kinds = ("vessel out", "runc out", "vessel direct out", "runc direct out", "raw out",
+             "vessel in", "runc in", "vessel direct in", "runc direct in", "raw in")
+    rates = {k: [] for k in kinds}
     notes = []
     for _ in range(args.rounds):
-        rate, _, zeros, _ = stdout_run(vessel, nbytes, timeout)
-        rates["vessel out"].append(rate)
-        if not zeros:
-            notes.append("vessel's stdout carried bytes other than zeros")
-        rate, _, zeros, _ = stdout_run("runc", nbytes, timeout)
-        rates["runc out"].append(rate)
+        for kind, argv in (("vessel out", podman_run(vessel, stdout_command(nbytes))),
+                           ("runc out", podman_run("runc", stdout_command(nbytes))),
+                           ("vessel direct out", bundle.argv(vessel, stdout_command(nbytes))),
+                           ("runc direct out", bundle.argv("runc", stdout_command(nbytes)))):
+            rate, _, zeros, _ = stdout_run(argv, nbytes, timeout)
+            rates[kind].append(rate)
+            if not zeros:
+                notes.append(f"{kind}: the stream carried bytes other than zeros")
         rates["raw out"].append(raw_port(vessel_argv, kernel, initrd, "out", nbytes, timeout))
-        rates["vessel in"].append(stdin_run(vessel, nbytes, timeout)[0])
-        rates["runc in"].append(stdin_run("runc", nbytes, timeout)[0])
+        for kind, argv in (("vessel in", podman_run(vessel, stdin_command(), interactive=True)),
+                           ("runc in", podman_run("runc", stdin_command(), interactive=True)),
+                           ("vessel direct in", bundle.argv(vessel, stdin_command())),
+                           ("runc direct in", bundle.argv("runc", stdin_command()))):
+            rates[kind].append(stdin_run(argv, nbytes, timeout)[0])
         rates["raw in"].append(raw_port(vessel_argv, kernel, initrd, "in", nbytes, timeout))
     m = {k: median(v) for k, v in rates.items()}
 
@@ -324,14 +377,26 @@ def main():
     print(f"stdio throughput, {mib:.0f} MiB each way, median of {args.rounds} interleaved round(s)")
     row("stdout, podman run --runtime=vessel IMG dd ...", m["vessel out"], "MiB/s")
     row("stdout, podman run --runtime=runc   IMG dd ...", m["runc out"], "MiB/s")
+    row("stdout, vessel run (an OCI bundle, no Podman)", m["vessel direct out"], "MiB/s")
+    row("stdout, runc run   (the same bundle)", m["runc direct out"], "MiB/s")
     row("raw virtio-serial port, guest -> host (same QEMU)", m["raw out"], "MiB/s")
     row("stdin,  podman run -i --runtime=vessel ...", m["vessel in"], "MiB/s")
     row("stdin,  podman run -i --runtime=runc   ...", m["runc in"], "MiB/s")
+    row("stdin,  vessel run (an OCI bundle, no Podman)", m["vessel direct in"], "MiB/s")
+    row("stdin,  runc run   (the same bundle)", m["runc direct in"], "MiB/s")
     row("raw virtio-serial port, host -> guest (same QEMU)", m["raw in"], "MiB/s")
-    row("vessel stdout / raw port", m["vessel out"] / m["raw out"], "(target >= 0.50)", ratio=True)
-    row("vessel stdin  / raw port", m["vessel in"] / m["raw in"], "(target >= 0.50)", ratio=True)
-    row("vessel stdout / runc stdout", m["vessel out"] / m["runc out"], ratio=True)
-    row("vessel stdin  / runc stdin", m["vessel in"] / m["runc in"], ratio=True)
+    row("vessel stdout / raw port, without Podman", m["vessel direct out"] / m["raw out"],
+        "(target >= 0.50)", ratio=True)
+    row("vessel stdin  / raw port, without Podman", m["vessel direct in"] / m["raw in"],
+        "(target >= 0.50)", ratio=True)
+    row("vessel stdout / raw port, through Podman", m["vessel out"] / m["raw out"], ratio=True)
+    row("vessel stdin  / raw port, through Podman", m["vessel in"] / m["raw in"], ratio=True)
+    row("runc stdout through Podman / raw port (Podman's own ceiling)", m["runc out"] / m["raw out"],
+        ratio=True)
+    row("runc stdin  through Podman / raw port (Podman's own ceiling)", m["runc in"] / m["raw in"],
+        ratio=True)
+    row("vessel stdout / runc stdout, through Podman", m["vessel out"] / m["runc out"], ratio=True)
+    row("vessel stdin  / runc stdin, through Podman", m["vessel in"] / m["runc in"], ratio=True)
     for note in notes:
         print(f"  note: {note}")
     sys.stdout.flush()

@@ -57,10 +57,12 @@ struct Process {
     stdin = std::make_unique<channel::StreamReceiver>(channel::stream_of(id, channel::kStdin),
                                                       std::move(stdio.stdin_write));
     outputs.push_back(std::make_unique<channel::StreamSender>(
-        channel::stream_of(id, channel::kStdout), std::move(stdio.stdout_read)));
+        channel::stream_of(id, channel::kStdout), std::move(stdio.stdout_read),
+        channel::kPortWriteSize));
     if (stdio.stderr_read)
       outputs.push_back(std::make_unique<channel::StreamSender>(
-          channel::stream_of(id, channel::kStderr), std::move(stdio.stderr_read)));
+          channel::stream_of(id, channel::kStderr), std::move(stdio.stderr_read),
+          channel::kPortWriteSize));
   }
 };
 

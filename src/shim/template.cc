@@ -242,8 +242,19 @@ void remove_stale_templates(const std::string& dir) {
   std::vector<std::pair<int64_t, std::string>> kept;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
-    if (entry.path().extension() != ".vm" || !entry.is_regular_file(error)) continue;
     std::string path = entry.path().string();
+    if (entry.path().extension() == ".lock") {  // a builder's, done: no builder holds it now
+      UniqueFd lock(::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+      if (lock && ::flock(lock.get(), LOCK_EX | LOCK_NB) == 0) ::unlink(path.c_str());
+      continue;
+    }
+    if (entry.path().filename().string().starts_with("empty.")) {  // a killed builder's
+      struct stat st;
+      if (::stat(path.c_str(), &st) == 0 && st.st_mtim.tv_sec < ::time(nullptr) - 600)
+        ::rmdir(path.c_str());
+      continue;
+    }
+    if (entry.path().extension() != ".vm" || !entry.is_regular_file(error)) continue;
     if (is_stale(path)) {
       log::info("removed the stale template " + path);
       ::unlink(path.c_str());

@@ -43,7 +43,8 @@ nlohmann::json template_build_request(const hypervisor::VmConfig& shape, const s
 int build_template(const nlohmann::json& request);
 
 // Removes the templates in `dir` that can never be used again (their key names a QEMU, kernel or
-// initrd that has changed since), and the oldest beyond a few: each holds tens of MiB.
+// initrd that has changed since), and the oldest beyond a few: each holds tens of MiB; and the
+// lock files no builder holds, and the scratch directories of builders killed long ago.
 void remove_stale_templates(const std::string& dir);
 
 // The message a restored guest gets first: fresh entropy, the time, its cards' MACs.

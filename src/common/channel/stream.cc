@@ -1,5 +1,6 @@
 #include "common/channel/stream.h"
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,28 +9,39 @@
 
 namespace vessel::channel {
 
-StreamSender::StreamSender(uint32_t stream, UniqueFd source)
-    : m_stream(stream), m_source(std::move(source)) {
+StreamSender::StreamSender(uint32_t stream, UniqueFd source, size_t frame_size)
+    : m_stream(stream),
+      m_source(std::move(source)),
+      m_frame_size(std::clamp(frame_size, kHeaderSize + 1, kMaxDataPayload)) {
   if (m_source) (void)sys::set_nonblocking(m_source.get());
 }
 
 Result<void> StreamSender::on_readable(Channel& channel) {
-  // Whole frames of 64 KiB: a virtio-serial port takes at most 32 KiB a write, so a frame of
-  // 64 KiB and 12 bytes would cost a third write, and a buffer of its own, for its last bytes.
-  constexpr size_t kChunk = kMaxDataPayload - kHeaderSize;
-  // Several frames' worth per read: under emulation each system call and poll is dear.
-  static char buffer[4 * kChunk];
-  size_t want = std::min(m_credit, sizeof buffer);
-  ssize_t n = ::read(m_source.get(), buffer, want);
+  // Frames read in place behind their headers, several with one readv: under emulation every
+  // copy and system call of the guest is dear.
+  constexpr int kFrames = 16;
+  static char frames[kFrames][kMaxDataPayload];
+  const size_t chunk = m_frame_size - kHeaderSize;
+  iovec parts[kFrames];
+  int count = 0;
+  for (size_t left = m_credit; left > 0 && count < kFrames; ++count) {
+    size_t length = std::min(left, chunk);
+    parts[count] = {frames[count] + kHeaderSize, length};
+    left -= length;
+  }
+  ssize_t n = ::readv(m_source.get(), parts, count);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return {};
   if (n <= 0) {  // end of file, or an error that ends the stream all the same (EIO from a pty)
     close(channel);
     return {};
   }
   m_credit -= n;
-  for (size_t at = 0; at < static_cast<size_t>(n); at += kChunk)
-    channel.send(FrameType::Data, m_stream,
-                 std::string_view(buffer + at, std::min<size_t>(kChunk, n - at)));
+  for (int i = 0; n > 0; ++i) {
+    size_t length = std::min(static_cast<size_t>(n), chunk);
+    put_header(frames[i], FrameType::Data, m_stream, length);
+    TRY(channel.send_encoded(std::string_view(frames[i], kHeaderSize + length)));
+    n -= static_cast<ssize_t>(length);
+  }
   return {};
 }
 
@@ -65,6 +77,10 @@ Result<void> StreamReceiver::on_data(Channel& channel, std::string payload) {
     return {};
   }
   m_outstanding += payload.size();
+  if (m_pending.empty()) {  // the usual case: written at once, as it is, without a copy
+    m_pending = std::move(payload);
+    return on_writable(channel);
+  }
   m_pending.append(payload);
   return {};
 }

@@ -12,7 +12,9 @@ namespace vessel::channel {
 
 class StreamSender {
  public:
-  StreamSender(uint32_t stream, UniqueFd source);
+  // Frames of at most `frame_size` bytes, header included (the agent's port takes
+  // kPortWriteSize a write: a larger frame would cost it two).
+  StreamSender(uint32_t stream, UniqueFd source, size_t frame_size = kMaxDataPayload);
   uint32_t stream() const { return m_stream; }
   int fd() const { return m_source.get(); }
   bool wants_read() const { return m_source.valid() && m_credit > 0; }
@@ -26,6 +28,7 @@ class StreamSender {
  private:
   uint32_t m_stream;
   UniqueFd m_source;
+  size_t m_frame_size;
   size_t m_credit = kStreamWindow;
 };
 

@@ -104,6 +104,7 @@ class QemuHypervisor final : public Hypervisor {
     UniqueFd monitor(::fcntl(m_monitor.get(), F_DUPFD_CLOEXEC, 0));
     if (!monitor) return fail_errno("dup");
     Qmp qmp = TRY(Qmp::connect(std::move(monitor), std::chrono::seconds(10)));
+    TRY(scrub_free_memory(qmp));
     // QEMU's default bandwidth cap (32 MiB/s) would make a save of a small guest take a second.
     TRY(qmp.execute("migrate-set-parameters", {{"max-bandwidth", int64_t{1} << 40}}));
     TRY(qmp.execute("getfd", {{"fdname", "state"}}, fd));
@@ -121,6 +122,40 @@ class QemuHypervisor final : public Hypervisor {
   }
 
  private:
+  // The guest's free pages still hold what its boot left in them (the initrd's image, init code,
+  // freed slabs), and a save writes every page that is not zero, which each restore then loads.
+  // The balloon takes all the guest can spare (QEMU discards each page it is given: its memory
+  // is zero again, and the host's is not touched to make it so) and gives it all back; the pages
+  // come back free and zero, saved as a flag. A balloon that does not come back whole fails
+  // the save: the guest would have less memory than its shape says.
+  static Result<void> scrub_free_memory(Qmp& qmp) {
+    auto full = qmp.execute("query-balloon");
+    if (!full || !full->is_object() || !(*full)["actual"].is_number_unsigned())
+      return {};  // no balloon: saved as it is
+    const uint64_t size = (*full)["actual"].get<uint64_t>();
+    auto settle = [&](uint64_t target) -> Result<uint64_t> {
+      uint64_t last = 0;
+      auto changed = std::chrono::steady_clock::now();
+      for (auto deadline = changed + std::chrono::seconds(20);
+           std::chrono::steady_clock::now() < deadline;) {
+        auto now = TRY(qmp.execute("query-balloon"));
+        uint64_t actual = now.value("actual", uint64_t{0});
+        if (actual == target) return actual;
+        if (actual != last) last = actual, changed = std::chrono::steady_clock::now();
+        if (std::chrono::steady_clock::now() - changed > std::chrono::milliseconds(500))
+          return actual;  // the guest gives no more
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      return last;
+    };
+    TRY(qmp.execute("balloon", {{"value", int64_t{16} << 20}}));
+    TRY(settle(int64_t{16} << 20));
+    TRY(qmp.execute("balloon", {{"value", size}}));
+    if (TRY(settle(size)) != size)
+      return fail(EIO, "the template's balloon did not give its memory back");
+    return {};
+  }
+
   ChildProcess m_process;
   UniqueFd m_monitor;
 };

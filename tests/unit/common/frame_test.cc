@@ -53,19 +53,32 @@ TEST(FrameTest, HeaderPaddingMustBeZero) {
   EXPECT_FALSE(decoder.feed(frame, frames));
 }
 
-TEST(ChannelTest, CreditIsOneCounterPerStreamNotAFramePerWrite) {
+TEST(ChannelTest, CreditIsOneCounterPerStreamSentInBatches) {
   auto [a, b] = sys::socketpair().value();
   Channel guest(std::move(a)), host(std::move(b));
-  for (int i = 0; i < 100000; ++i) host.add_credit(kStdout, 1);
+  for (uint32_t i = 0; i < kCreditBatch - 1; ++i) host.add_credit(kStdout, 1);
   host.add_credit(kStderr, 7);
-  EXPECT_FALSE(host.congested());
+  EXPECT_FALSE(host.wants_write());  // below a batch: nothing to send yet
+  host.add_credit(kStdout, 1);
+  EXPECT_TRUE(host.wants_write());
   ASSERT_TRUE(host.flush());
   std::vector<Frame> frames;
   ASSERT_TRUE(guest.receive(frames));
-  ASSERT_EQ(frames.size(), 2u);
+  ASSERT_EQ(frames.size(), 1u);  // stdout's batch; stderr's 7 bytes wait for theirs
   EXPECT_EQ(frames[0].stream, kStdout);
-  EXPECT_EQ(frames[0].payload, std::string("\xa0\x86\x01\x00", 4));  // 100000
-  EXPECT_EQ(frames[1].payload, std::string("\x07\x00\x00\x00", 4));
+  EXPECT_EQ(frames[0].payload, std::string("\x00\x00\x04\x00", 4));  // 256 KiB
+}
+
+TEST(ChannelTest, CreditOfManyStreamsIsSentWholeSoEndedStreamsLeaveNothingBehind) {
+  auto [a, b] = sys::socketpair().value();
+  Channel guest(std::move(a)), host(std::move(b));
+  for (uint32_t stream = 1; stream <= 65; ++stream) host.add_credit(stream, 1);
+  EXPECT_TRUE(host.wants_write());
+  ASSERT_TRUE(host.flush());
+  EXPECT_FALSE(host.wants_write());
+  std::vector<Frame> frames;
+  ASSERT_TRUE(guest.receive(frames));
+  EXPECT_EQ(frames.size(), 65u);
 }
 
 TEST(ChannelTest, APeerThatStopsReadingMakesTheChannelCongested) {

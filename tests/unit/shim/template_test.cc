@@ -1,6 +1,8 @@
 #include "shim/template.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,6 +138,18 @@ TEST(TemplateTest, TemplatesOfAGuestImageThatChangedAreRemoved) {
   remove_stale_templates(dir.path);
   EXPECT_EQ(open_template(dir.path, old_key).error().code, ENOENT);
   EXPECT_EQ(open_template(dir.path, other_key).error().code, ENOENT);
+}
+
+TEST(TemplateTest, BuildersLocksAreRemovedOnceNoBuilderHoldsThem) {
+  TempDir dir;
+  std::string done = dir.file("0123456789abcdef.lock", "");
+  std::string held = dir.file("fedcba9876543210.lock", "");
+  UniqueFd holder(::open(held.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(holder);
+  ASSERT_EQ(::flock(holder.get(), LOCK_EX), 0);  // a builder at work
+  remove_stale_templates(dir.path);
+  EXPECT_NE(::access(done.c_str(), F_OK), 0);
+  EXPECT_EQ(::access(held.c_str(), F_OK), 0);
 }
 
 TEST(TemplateTest, EachResumeCarriesItsOwnEntropyTheTimeAndTheCardsMacs) {
