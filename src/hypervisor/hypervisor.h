@@ -113,6 +113,9 @@ class Hypervisor {
   virtual void stop() = 0;
   // Writes the running VM's whole state to `fd` (needs monitor_fd); the VM is stopped after.
   virtual Result<void> save(int fd) = 0;
+  // Zeroes the guest's free memory through its balloon, so that a save holds none of it (needs
+  // monitor_fd); a VM without a balloon is left as it is.
+  virtual Result<void> scrub_free_memory() = 0;
 };
 
 std::unique_ptr<Hypervisor> make_qemu();

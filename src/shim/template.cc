@@ -215,6 +215,7 @@ Result<void> build(const json& request) {
     return fail(EPROTO, channel::version_mismatch_message(channel::build_version(), hello.version));
   channel::send_message(guest.channel(), {{"type", "template"}});
   TRY(guest.wait_for("template_ready", Clock::now() + std::chrono::seconds(30), *qemu));
+  TRY(qemu->scrub_free_memory());
   guest.idle_for(kSettle);
 
   // Written whole or not at all: an unnamed file, named once QEMU has finished with it.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "common/log.h"
@@ -100,11 +101,7 @@ class QemuHypervisor final : public Hypervisor {
 
   // Migration to a descriptor: QEMU writes the stream and stops the VM when it is complete.
   Result<void> save(int fd) override {
-    if (!m_monitor) return fail("the VM was started without a monitor");
-    UniqueFd monitor(::fcntl(m_monitor.get(), F_DUPFD_CLOEXEC, 0));
-    if (!monitor) return fail_errno("dup");
-    Qmp qmp = TRY(Qmp::connect(std::move(monitor), std::chrono::seconds(10)));
-    TRY(scrub_free_memory(qmp));
+    Qmp& qmp = *TRY(monitor());
     // QEMU's default bandwidth cap (32 MiB/s) would make a save of a small guest take a second.
     TRY(qmp.execute("migrate-set-parameters", {{"max-bandwidth", int64_t{1} << 40}}));
     TRY(qmp.execute("getfd", {{"fdname", "state"}}, fd));
@@ -121,7 +118,19 @@ class QemuHypervisor final : public Hypervisor {
     return fail(ETIMEDOUT, "QEMU did not save the VM within 60 s");
   }
 
+  Result<void> scrub_free_memory() override { return scrub_free_memory(*TRY(monitor())); }
+
  private:
+  // QMP's greeting comes once, on the monitor's socket QEMU was started with: one session.
+  Result<Qmp*> monitor() {
+    if (m_qmp) return &*m_qmp;
+    if (!m_monitor) return fail("the VM was started without a monitor");
+    UniqueFd monitor(::fcntl(m_monitor.get(), F_DUPFD_CLOEXEC, 0));
+    if (!monitor) return fail_errno("dup");
+    m_qmp = TRY(Qmp::connect(std::move(monitor), std::chrono::seconds(10)));
+    return &*m_qmp;
+  }
+
   // The guest's free pages still hold what its boot left in them (the initrd's image, init code,
   // freed slabs), and a save writes every page that is not zero, which each restore then loads.
   // The balloon takes all the guest can spare (QEMU discards each page it is given: its memory
@@ -133,31 +142,38 @@ class QemuHypervisor final : public Hypervisor {
     if (!full || !full->is_object() || !(*full)["actual"].is_number_unsigned())
       return {};  // no balloon: saved as it is
     const uint64_t size = (*full)["actual"].get<uint64_t>();
-    auto settle = [&](uint64_t target) -> Result<uint64_t> {
-      uint64_t last = 0;
-      auto changed = std::chrono::steady_clock::now();
-      for (auto deadline = changed + std::chrono::seconds(20);
-           std::chrono::steady_clock::now() < deadline;) {
-        auto now = TRY(qmp.execute("query-balloon"));
-        uint64_t actual = now.value("actual", uint64_t{0});
-        if (actual == target) return actual;
-        if (actual != last) last = actual, changed = std::chrono::steady_clock::now();
-        if (std::chrono::steady_clock::now() - changed > std::chrono::milliseconds(500))
-          return actual;  // the guest gives no more
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      return last;
+    using Clock = std::chrono::steady_clock;
+    auto actual = [&]() -> Result<uint64_t> {
+      return TRY(qmp.execute("query-balloon")).value("actual", uint64_t{0});
     };
-    TRY(qmp.execute("balloon", {{"value", int64_t{16} << 20}}));
-    TRY(settle(int64_t{16} << 20));
+    // Inflating ends where the guest gives no more: a second without change once it has begun
+    // (it may take a while to begin), or the floor, which leaves the idle guest (~30 MiB in
+    // use) room enough not to need deflate-on-oom.
+    constexpr uint64_t kFloor = uint64_t{16} << 20;
+    TRY(qmp.execute("balloon", {{"value", kFloor}}));
+    uint64_t last = size;
+    for (auto start = Clock::now(), changed = start;
+         Clock::now() < start + std::chrono::seconds(20);
+         std::this_thread::sleep_for(std::chrono::milliseconds(20))) {
+      uint64_t now = TRY(actual());
+      if (now <= kFloor) break;
+      if (now != last) last = now, changed = Clock::now();
+      if (Clock::now() - changed >
+          (last == size ? std::chrono::seconds(5) : std::chrono::seconds(1)))
+        break;
+    }
     TRY(qmp.execute("balloon", {{"value", size}}));
-    if (TRY(settle(size)) != size)
-      return fail(EIO, "the template's balloon did not give its memory back");
+    bool back = false;
+    for (auto start = Clock::now(); !back && Clock::now() < start + std::chrono::seconds(20);
+         std::this_thread::sleep_for(std::chrono::milliseconds(20)))
+      back = TRY(actual()) == size;
+    if (!back) return fail(EIO, "the template's balloon did not give its memory back");
     return {};
   }
 
   ChildProcess m_process;
   UniqueFd m_monitor;
+  std::optional<Qmp> m_qmp;
 };
 
 // What QEMU's jail holds: the guest image, each share, its own binary if /usr lacks it, and the
@@ -240,9 +256,10 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
       "virtserialport,chardev=agent,name=vessel.0",
       "-device",
       virtio_device(config, "virtio-rng"),
-      // Pages the guest frees go back to the host (QEMU discards what the guest reports).
+      // Pages the guest frees go back to the host (QEMU discards what the guest reports); a
+      // template's scrub (scrub_free_memory) gives pages back rather than OOM-kill the agent.
       "-device",
-      virtio_device(config, "virtio-balloon") + ",free-page-reporting=on",
+      virtio_device(config, "virtio-balloon") + ",free-page-reporting=on,deflate-on-oom=on",
   };
   if (config.incoming_fd >= 0)
     argv.insert(argv.end(), {"-incoming", "fd:" + std::to_string(kQemuIncomingFd)});

@@ -69,7 +69,8 @@ TEST(QemuArgvTest, BoundFilesShareOneDeviceWhoseRootHoldsThemAlone) {
 
 TEST(QemuArgvTest, FreedGuestMemoryIsReportedToTheHost) {
   auto argv = qemu_argv(sample());
-  EXPECT_NE(std::find(argv.begin(), argv.end(), "virtio-balloon-device,free-page-reporting=on"),
+  EXPECT_NE(std::find(argv.begin(), argv.end(),
+                      "virtio-balloon-device,free-page-reporting=on,deflate-on-oom=on"),
             argv.end());
 }
 
