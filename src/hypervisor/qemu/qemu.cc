@@ -138,17 +138,19 @@ class QemuHypervisor final : public Hypervisor {
   // come back free and zero, saved as a flag. A balloon that does not come back whole fails
   // the save: the guest would have less memory than its shape says.
   static Result<void> scrub_free_memory(Qmp& qmp) {
-    auto full = qmp.execute("query-balloon");
-    if (!full || !full->is_object() || !(*full)["actual"].is_number_unsigned())
-      return {};  // no balloon: saved as it is
-    const uint64_t size = (*full)["actual"].get<uint64_t>();
-    using Clock = std::chrono::steady_clock;
     auto actual = [&]() -> Result<uint64_t> {
-      return TRY(qmp.execute("query-balloon")).value("actual", uint64_t{0});
+      nlohmann::json reply = TRY(qmp.execute("query-balloon"));
+      if (!reply.is_object() || !reply["actual"].is_number_unsigned())
+        return fail(EPROTO, "QEMU's query-balloon answered without the balloon's size");
+      return reply["actual"].get<uint64_t>();
     };
+    auto full = actual();
+    if (!full) return {};  // no balloon: saved as it is
+    const uint64_t size = *full;
+    using Clock = std::chrono::steady_clock;
     // Inflating ends where the guest gives no more: a second without change once it has begun
-    // (it may take a while to begin), or the floor, which leaves the idle guest (~30 MiB in
-    // use) room enough not to need deflate-on-oom.
+    // (it may take a while to begin), or the floor. The idle guest uses more than the floor:
+    // deflate-on-oom has it take pages back instead of killing its agent.
     constexpr uint64_t kFloor = uint64_t{16} << 20;
     TRY(qmp.execute("balloon", {{"value", kFloor}}));
     uint64_t last = size;
