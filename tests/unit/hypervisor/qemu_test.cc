@@ -67,11 +67,14 @@ TEST(QemuArgvTest, BoundFilesShareOneDeviceWhoseRootHoldsThemAlone) {
   EXPECT_EQ(after(argv, "-device", 6), "virtio-9p-device,fsdev=files,mount_tag=files");
 }
 
-TEST(QemuArgvTest, FreedGuestMemoryIsReportedToTheHost) {
+TEST(QemuArgvTest, FreedGuestMemoryIsReportedToTheHostAndHintedToASave) {
   auto argv = qemu_argv(sample());
   EXPECT_NE(std::find(argv.begin(), argv.end(),
-                      "virtio-balloon-device,free-page-reporting=on,deflate-on-oom=on"),
+                      "virtio-balloon-device,free-page-reporting=on,deflate-on-oom=on,"
+                      "free-page-hint=on,iothread=balloon"),
             argv.end());
+  // QEMU takes the hints in a thread of their own.
+  EXPECT_EQ(after(argv, "-object"), "iothread,id=balloon");
 }
 
 TEST(QemuArgvTest, ARestoredVmLoadsItsStateInsteadOfAKernel) {
