@@ -291,7 +291,8 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
       "-device",
       virtio_device(config, "virtio-rng"),
       // Pages the guest frees go back to the host (QEMU discards what the guest reports); a
-      // template's scrub (scrub_free_memory) gives pages back rather than OOM-kill the agent.
+      // template's scrub (scrub_free_memory) gives pages back rather than OOM-kill the agent;
+      // while a template is saved the guest hints its free memory, which the save leaves out.
       "-object",
       "iothread,id=balloon",
       "-device",
