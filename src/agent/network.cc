@@ -184,8 +184,9 @@ Result<void> add_route(const json& route) {
   return request.send("add route to " + destination);
 }
 
-// The guest's cards in the order the VM has them (by interface index), loopback left out.
-std::vector<std::pair<int, std::string>> cards() {
+}  // namespace
+
+std::vector<std::string> network_cards() {
   std::vector<std::pair<int, std::string>> found;
   if (DIR* dir = ::opendir("/sys/class/net")) {
     while (dirent* entry = ::readdir(dir)) {
@@ -196,21 +197,20 @@ std::vector<std::pair<int, std::string>> cards() {
     ::closedir(dir);
   }
   std::sort(found.begin(), found.end());
-  return found;
+  std::vector<std::string> names;
+  for (auto& card : found) names.push_back(std::move(card.second));
+  return names;
 }
 
-}  // namespace
-
-Result<void> assign_macs(const json& macs) {
+Result<void> assign_macs(const json& macs, const std::vector<std::string>& cards) {
   if (!macs.is_array()) return fail("the MACs are not a list");
-  auto found = cards();
-  if (macs.size() > found.size())
-    return fail("the VM has " + std::to_string(found.size()) + " network cards, not " +
+  if (macs.size() > cards.size())
+    return fail("the VM has " + std::to_string(cards.size()) + " network cards, not " +
                 std::to_string(macs.size()));
   for (size_t i = 0; i < macs.size(); ++i) {
     std::string text = macs[i].is_string() ? macs[i].get<std::string>() : "";
     ifreq settings{};
-    std::strncpy(settings.ifr_name, found[i].second.c_str(), IFNAMSIZ - 1);
+    std::strncpy(settings.ifr_name, cards[i].c_str(), IFNAMSIZ - 1);
     settings.ifr_hwaddr.sa_family = ARPHRD_ETHER;
     unsigned bytes[6];
     char end;
@@ -218,7 +218,7 @@ Result<void> assign_macs(const json& macs) {
                     &bytes[3], &bytes[4], &bytes[5], &end) != 6)
       return fail("not a MAC: " + channel::printable(text, 64));
     for (int b = 0; b < 6; ++b) settings.ifr_hwaddr.sa_data[b] = static_cast<char>(bytes[b]);
-    TRY(interface_ioctl(SIOCSIFHWADDR, settings, "set the MAC of " + found[i].second));
+    TRY(interface_ioctl(SIOCSIFHWADDR, settings, "set the MAC of " + cards[i]));
   }
   return {};
 }

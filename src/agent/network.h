@@ -4,13 +4,17 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "common/result.h"
 
 namespace vessel::agent {
 
 Result<void> configure_network(const nlohmann::json& description);
-// Gives the guest's network cards, in the order the VM has them, these MACs ("52:54:…").
-Result<void> assign_macs(const nlohmann::json& macs);
+// The guest's network cards, loopback left out, in the order the VM has them (by index).
+std::vector<std::string> network_cards();
+// Gives `cards` (network_cards()) these MACs ("52:54:…"), the first MAC to the first card.
+Result<void> assign_macs(const nlohmann::json& macs, const std::vector<std::string>& cards);
 
 }  // namespace vessel::agent

@@ -220,15 +220,24 @@ class Server {
               exec_id);
         return {};
       }
-      prepare_for_template();
-      m_template = true;
+      auto prepared = prepare_for_template();
+      if (!prepared) {
+        reply({{"type", "error"}, {"message", prepared.error().message}}, exec_id);
+        return {};
+      }
+      m_template = std::move(*prepared);
       reply({{"type", "template_ready"}}, std::nullopt);
     } else if (type == "resume") {
-      if (auto resumed = resume_from_template(message); !resumed) {
+      if (!m_template) {
+        reply({{"type", "error"}, {"message", "a guest that was not saved takes no resume"}},
+              std::nullopt);
+        return {};
+      }
+      if (auto resumed = resume_from_template(message, *m_template); !resumed) {
         reply({{"type", "error"}, {"message", resumed.error().message}}, std::nullopt);
         return {};
       }
-      m_template = false;
+      m_template.reset();
       reply({{"type", "hello"}, {"version", channel::build_version()}}, std::nullopt);
     } else if (type == "create" && exec_id) {
       auto created = create_member(*exec_id, message);
@@ -462,7 +471,7 @@ class Server {
   UniqueFd m_signal_fd;
   // The container the VM was booted for (0) and the pod members, by the id of their init.
   std::map<uint32_t, std::unique_ptr<Container>> m_containers;
-  bool m_template = false;  // saved as a template: only a resume may come
+  std::optional<TemplateState> m_template;  // saved as a template: only a resume may come
   std::map<uint32_t, Process> m_processes;
   std::map<uint32_t, std::chrono::steady_clock::time_point> m_started_at;  // by init id
   std::vector<HeldSignal> m_held_signals;

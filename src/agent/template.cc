@@ -22,21 +22,20 @@ namespace {
 constexpr size_t kMinEntropy = 32;
 constexpr size_t kMaxEntropy = 512;
 
-Result<void> seed_random(const std::string& seed) {
+Result<void> seed_random(int random, const std::string& seed) {
   if (seed.size() < kMinEntropy || seed.size() > kMaxEntropy)
     return fail("resume: the entropy must be " + std::to_string(kMinEntropy) + " to " +
                 std::to_string(kMaxEntropy) + " bytes");
-  UniqueFd random = TRY(sys::open("/dev/urandom", O_WRONLY));
   std::vector<char> buffer(sizeof(rand_pool_info) + seed.size());
   auto* info = reinterpret_cast<rand_pool_info*>(buffer.data());
   info->entropy_count = static_cast<int>(seed.size() * 8);
   info->buf_size = static_cast<int>(seed.size());
   std::memcpy(info->buf, seed.data(), seed.size());
   // SAFETY: RNDADDENTROPY reads a rand_pool_info followed by buf_size bytes, all in `buffer`.
-  if (::ioctl(random.get(), RNDADDENTROPY, info) < 0) return fail_errno("RNDADDENTROPY");
+  if (::ioctl(random, RNDADDENTROPY, info) < 0) return fail_errno("RNDADDENTROPY");
   // Credited entropy alone waits for the next scheduled reseed: every clone would draw the
   // template's CRNG output until then.
-  if (::ioctl(random.get(), RNDRESEEDCRNG) < 0) return fail_errno("RNDRESEEDCRNG");
+  if (::ioctl(random, RNDRESEEDCRNG) < 0) return fail_errno("RNDRESEEDCRNG");
   return {};
 }
 
@@ -46,23 +45,25 @@ void write_knob(const char* path, const char* value) {
 
 }  // namespace
 
-void prepare_for_template() {
+Result<TemplateState> prepare_for_template() {
+  TemplateState state{TRY(sys::open("/dev/urandom", O_WRONLY)), network_cards()};
   ::sync();
   write_knob("/proc/sys/vm/drop_caches", "3");
   write_knob("/proc/sys/vm/compact_memory", "1");
+  return state;
 }
 
-Result<void> resume_from_template(const json& message) {
+Result<void> resume_from_template(const json& message, const TemplateState& state) {
   auto seed = base64_decode(message.value("entropy", ""));
   if (!seed) return fail("resume: the entropy is not base64");
-  TRY(seed_random(*seed));
+  TRY(seed_random(state.random.get(), *seed));
   if (!message.contains("realtime_ns") || !message["realtime_ns"].is_number_integer())
     return fail("resume: no time");
   int64_t now = message["realtime_ns"].get<int64_t>();
   if (now <= 0) return fail("resume: the time is out of range");
   timespec time{static_cast<time_t>(now / 1000000000), static_cast<long>(now % 1000000000)};
   if (::clock_settime(CLOCK_REALTIME, &time) < 0) return fail_errno("setting the clock");
-  return assign_macs(message.value("macs", json::array()));
+  return assign_macs(message.value("macs", json::array()), state.cards);
 }
 
 }  // namespace vessel::agent

@@ -5,16 +5,28 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace vessel::agent {
 
-// Gives back to the host what it can before the guest is saved: caches dropped, free memory
-// compacted into the blocks the balloon reports.
-void prepare_for_template();
+// What a clone's resume needs, opened and found before the save: a restored guest runs every
+// kernel path for the first time, each translated afresh under TCG, and listing the cards
+// through sysfs alone then took ~23 ms of the time to `hello`. The VM's devices are part of
+// its template's key, so the cards found here are every clone's.
+struct TemplateState {
+  UniqueFd random;                 // /dev/urandom, for RNDADDENTROPY and RNDRESEEDCRNG
+  std::vector<std::string> cards;  // network_cards()
+};
+
+// Gives back to the host what it can before the guest is saved (caches dropped, free memory
+// compacted into the blocks the balloon reports), and readies the resume.
+Result<TemplateState> prepare_for_template();
 
 // {"type":"resume","entropy":BASE64,"realtime_ns":N,"macs":[...]}.
-Result<void> resume_from_template(const nlohmann::json& message);
+Result<void> resume_from_template(const nlohmann::json& message, const TemplateState& state);
 
 }  // namespace vessel::agent
