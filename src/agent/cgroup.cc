@@ -22,9 +22,11 @@ Result<void> write(const std::string& name, const std::string& file, const std::
   return sys::write_all(fd.get(), value).map_error(context("writing " + value + " to " + path));
 }
 
-}  // namespace
-
-Result<void> create_cgroup(const std::string& name, const oci::Resources& resources) {
+// cgroup2 mounted and its controllers enabled for the containers' cgroups, once for the agent's
+// life (a template's guest does it before it is saved: its clones find it done).
+Result<void> prepare_root() {
+  static bool prepared = false;
+  if (prepared) return {};
   struct statfs fs;
   if (::statfs(kRoot, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
     if (::mount("cgroup2", kRoot, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
@@ -36,6 +38,14 @@ Result<void> create_cgroup(const std::string& name, const oci::Resources& resour
       log::warning(std::string("cgroup controller ") + (controller + 1) + ": " +
                    enabled.error().message);
   }
+  prepared = true;
+  return {};
+}
+
+}  // namespace
+
+Result<void> create_cgroup(const std::string& name, const oci::Resources& resources) {
+  TRY(prepare_root());
   if (::mkdir(directory(name).c_str(), 0755) < 0 && errno != EEXIST)
     return fail_errno("mkdir " + directory(name));
   return apply_limits(name, resources);

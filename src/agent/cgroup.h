@@ -14,7 +14,8 @@
 
 namespace vessel::agent {
 
-// Makes the container's cgroup with the spec's limits.
+// Makes the container's cgroup with the spec's limits (an empty one made before is taken as it
+// is: a template's guest makes the first container's before it is saved).
 Result<void> create_cgroup(const std::string& name, const oci::Resources& resources);
 // Writes the limits the resources name (create, and `update` while it runs).
 Result<void> apply_limits(const std::string& name, const oci::Resources& resources);

@@ -9,8 +9,11 @@
 #include <cstring>
 #include <vector>
 
+#include "agent/cgroup.h"
+#include "agent/container.h"
 #include "agent/network.h"
 #include "common/base64.h"
+#include "common/log.h"
 #include "common/sys.h"
 
 namespace vessel::agent {
@@ -47,6 +50,10 @@ void write_knob(const char* path, const char* value) {
 
 Result<TemplateState> prepare_for_template() {
   TemplateState state{TRY(sys::open("/dev/urandom", O_WRONLY)), network_cards()};
+  // The first container's cgroup, empty and without limits, as every clone's create would make
+  // it (its controllers' first use ~20 ms of a restored create).
+  if (auto made = create_cgroup(Placement{}.cgroup, {}); !made)
+    log::warning("no cgroup in the template: " + made.error().message);
   ::sync();
   write_knob("/proc/sys/vm/drop_caches", "3");
   write_knob("/proc/sys/vm/compact_memory", "1");

@@ -23,7 +23,8 @@ struct TemplateState {
 };
 
 // Gives back to the host what it can before the guest is saved (caches dropped, free memory
-// compacted into the blocks the balloon reports), and readies the resume.
+// compacted into the blocks the balloon reports), readies the resume, and makes the first
+// container's cgroup.
 Result<TemplateState> prepare_for_template();
 
 // {"type":"resume","entropy":BASE64,"realtime_ns":N,"macs":[...]}.
