@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -119,10 +120,17 @@ Result<void> set_up(const std::string& name) {
   return interface_ioctl(SIOCSIFFLAGS, settings, "bring up " + name);
 }
 
-Result<void> configure_interface(const json& interface) {
-  std::string mac = interface.value("mac", "");
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+Result<void> configure_interface(const json& interface, const KnownCards& known) {
+  std::string mac = lower(interface.value("mac", ""));
   std::string name = interface.value("name", "eth0");
-  std::string current = interface_with_mac(mac);
+  auto card =
+      std::find_if(known.begin(), known.end(), [&](const auto& k) { return k.first == mac; });
+  std::string current = card != known.end() ? card->second : interface_with_mac(mac);
   if (current.empty()) return fail("no guest network card has MAC " + mac);
   if (current != name) {
     ifreq rename{};
@@ -202,8 +210,9 @@ std::vector<std::string> network_cards() {
   return names;
 }
 
-Result<void> assign_macs(const json& macs, const std::vector<std::string>& cards) {
+Result<KnownCards> assign_macs(const json& macs, const std::vector<std::string>& cards) {
   if (!macs.is_array()) return fail("the MACs are not a list");
+  KnownCards assigned;
   if (macs.size() > cards.size())
     return fail("the VM has " + std::to_string(cards.size()) + " network cards, not " +
                 std::to_string(macs.size()));
@@ -219,15 +228,16 @@ Result<void> assign_macs(const json& macs, const std::vector<std::string>& cards
       return fail("not a MAC: " + channel::printable(text, 64));
     for (int b = 0; b < 6; ++b) settings.ifr_hwaddr.sa_data[b] = static_cast<char>(bytes[b]);
     TRY(interface_ioctl(SIOCSIFHWADDR, settings, "set the MAC of " + cards[i]));
+    assigned.emplace_back(lower(text), cards[i]);
   }
-  return {};
+  return assigned;
 }
 
-Result<void> configure_network(const json& description) {
+Result<void> configure_network(const json& description, const KnownCards& known) {
   TRY(set_up("lo"));
   if (!description.is_object()) return {};
   for (const auto& interface : description.value("interfaces", json::array()))
-    TRY(configure_interface(interface));
+    TRY(configure_interface(interface, known));
   for (const auto& route : description.value("routes", json::array())) TRY(add_route(route));
   return {};
 }

@@ -5,16 +5,21 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
 
 namespace vessel::agent {
 
-Result<void> configure_network(const nlohmann::json& description);
+// Cards whose MAC the agent set itself (assign_macs): MAC ("52:54:…", lower case), name.
+using KnownCards = std::vector<std::pair<std::string, std::string>>;
+
+// `known` spares a restored guest the search of sysfs for each card's MAC.
+Result<void> configure_network(const nlohmann::json& description, const KnownCards& known = {});
 // The guest's network cards, loopback left out, in the order the VM has them (by index).
 std::vector<std::string> network_cards();
 // Gives `cards` (network_cards()) these MACs ("52:54:…"), the first MAC to the first card.
-Result<void> assign_macs(const nlohmann::json& macs, const std::vector<std::string>& cards);
+Result<KnownCards> assign_macs(const nlohmann::json& macs, const std::vector<std::string>& cards);
 
 }  // namespace vessel::agent

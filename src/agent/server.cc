@@ -233,10 +233,12 @@ class Server {
               std::nullopt);
         return {};
       }
-      if (auto resumed = resume_from_template(message, *m_template); !resumed) {
+      auto resumed = resume_from_template(message, *m_template);
+      if (!resumed) {
         reply({{"type", "error"}, {"message", resumed.error().message}}, std::nullopt);
         return {};
       }
+      m_cards = std::move(*resumed);
       m_template.reset();
       reply({{"type", "hello"}, {"version", channel::build_version()}}, std::nullopt);
     } else if (type == "create" && exec_id) {
@@ -253,7 +255,7 @@ class Server {
         // The guest would sit idle while the host finishes `create` and Podman calls `start`:
         // bring the network up now, after the answer has left; `start` reports any failure.
         TRY(m_channel.flush());
-        m_network_ready = configure_network(m_network).map_error(context("network"));
+        m_network_ready = configure_network(m_network, m_cards).map_error(context("network"));
       }
     } else if (type == "start") {
       // The container the VM was booted for, or the pod member `exec`.
@@ -261,7 +263,7 @@ class Server {
       auto started = container ? m_network_ready : fail("no container was created");
       // An interface that reached the host's namespace after create (Docker's prestart hook).
       if (started && message.contains("network") && message["network"].is_object())
-        started = configure_network(message["network"]).map_error(context("network"));
+        started = configure_network(message["network"], m_cards).map_error(context("network"));
       if (started) started = container->start();
       if (started) m_started_at[exec_id.value_or(0)] = std::chrono::steady_clock::now();
       reply(started ? json{{"type", "started"}}
@@ -472,6 +474,7 @@ class Server {
   // The container the VM was booted for (0) and the pod members, by the id of their init.
   std::map<uint32_t, std::unique_ptr<Container>> m_containers;
   std::optional<TemplateState> m_template;  // saved as a template: only a resume may come
+  KnownCards m_cards;                       // given their MACs by the resume
   std::map<uint32_t, Process> m_processes;
   std::map<uint32_t, std::chrono::steady_clock::time_point> m_started_at;  // by init id
   std::vector<HeldSignal> m_held_signals;

@@ -60,7 +60,7 @@ Result<TemplateState> prepare_for_template() {
   return state;
 }
 
-Result<void> resume_from_template(const json& message, const TemplateState& state) {
+Result<KnownCards> resume_from_template(const json& message, const TemplateState& state) {
   auto seed = base64_decode(message.value("entropy", ""));
   if (!seed) return fail("resume: the entropy is not base64");
   TRY(seed_random(state.random.get(), *seed));

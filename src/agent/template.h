@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/network.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
@@ -27,7 +28,7 @@ struct TemplateState {
 // container's cgroup.
 Result<TemplateState> prepare_for_template();
 
-// {"type":"resume","entropy":BASE64,"realtime_ns":N,"macs":[...]}.
-Result<void> resume_from_template(const nlohmann::json& message, const TemplateState& state);
+// {"type":"resume","entropy":BASE64,"realtime_ns":N,"macs":[...]}: the cards given their MACs.
+Result<KnownCards> resume_from_template(const nlohmann::json& message, const TemplateState& state);
 
 }  // namespace vessel::agent
