@@ -125,7 +125,7 @@ std::string lower(std::string text) {
   return text;
 }
 
-Result<void> configure_interface(const json& interface, const KnownCards& known) {
+Result<void> configure_interface(const json& interface, KnownCards& known) {
   std::string mac = lower(interface.value("mac", ""));
   std::string name = interface.value("name", "eth0");
   auto card =
@@ -137,6 +137,7 @@ Result<void> configure_interface(const json& interface, const KnownCards& known)
     std::strncpy(rename.ifr_name, current.c_str(), IFNAMSIZ - 1);
     std::strncpy(rename.ifr_newname, name.c_str(), IFNAMSIZ - 1);
     TRY(interface_ioctl(SIOCSIFNAME, rename, "rename " + current + " to " + name));
+    if (card != known.end()) card->second = name;  // a later configuration finds it renamed
   }
   ifreq mtu{};
   std::strncpy(mtu.ifr_name, name.c_str(), IFNAMSIZ - 1);
@@ -233,7 +234,7 @@ Result<KnownCards> assign_macs(const json& macs, const std::vector<std::string>&
   return assigned;
 }
 
-Result<void> configure_network(const json& description, const KnownCards& known) {
+Result<void> configure_network(const json& description, KnownCards& known) {
   TRY(set_up("lo"));
   if (!description.is_object()) return {};
   for (const auto& interface : description.value("interfaces", json::array()))

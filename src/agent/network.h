@@ -15,8 +15,9 @@ namespace vessel::agent {
 // Cards whose MAC the agent set itself (assign_macs): MAC ("52:54:…", lower case), name.
 using KnownCards = std::vector<std::pair<std::string, std::string>>;
 
-// `known` spares a restored guest the search of sysfs for each card's MAC.
-Result<void> configure_network(const nlohmann::json& description, const KnownCards& known = {});
+// `known` spares a restored guest the search of sysfs for each card's MAC; a card renamed is
+// renamed there too.
+Result<void> configure_network(const nlohmann::json& description, KnownCards& known);
 // The guest's network cards, loopback left out, in the order the VM has them (by index).
 std::vector<std::string> network_cards();
 // Gives `cards` (network_cards()) these MACs ("52:54:…"), the first MAC to the first card.
