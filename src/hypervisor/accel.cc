@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -51,26 +52,48 @@ void record_for_this_boot(const std::string& path, const std::string& value) {
   (void)sys::write_file_atomic(path, boot_id + "\n" + value);
 }
 
-std::optional<std::string> kvm_unusable_reason() {
+KvmHost KvmHost::from_environment() {
+  KvmHost host;
+  if (const char* device = std::getenv("VESSEL_KVM_DEVICE"); device && *device) host.device = device;
+  if (const char* modules = std::getenv("VESSEL_SYS_MODULE"); modules && *modules)
+    host.modules = modules;
+  return host;
+}
+
+bool KvmHost::loaded(const std::string& module) const {
+  return sys::exists(modules + "/" + module);
+}
+
+std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
   // PVM ("kvm_pvm") is a KVM for nested hosts without hardware virtualisation: a few real-mode
   // instructions run, but an ordinary guest kernel hangs, so the vendor module decides first.
-  if (!sys::exists("/sys/module/kvm_intel") && !sys::exists("/sys/module/kvm_amd")) {
-    if (sys::exists("/sys/module/kvm_pvm"))
-      return "the host's KVM is kvm_pvm, which runs only PVM guest kernels, not vessel's";
-    if (sys::exists("/dev/kvm")) return "neither kvm_intel nor kvm_amd is loaded";
+  bool vendor = host.loaded("kvm_intel") || host.loaded("kvm_amd");
+  bool pvm = host.loaded("kvm_pvm");
+  const std::string& device = host.device;
+  if (!sys::exists(device)) {
+    if (vendor) return device + " does not exist, though KVM is loaded";
+    if (pvm)
+      return device + " does not exist, and the host's only KVM is kvm_pvm, which runs only PVM "
+                      "guest kernels";
+    if (host.loaded("kvm"))
+      return device + " does not exist, and neither kvm_intel nor kvm_amd is loaded";
+    return device + " does not exist: this host's kernel has no KVM";
   }
-  UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (!vendor) {
+    if (pvm) return "the host's KVM is kvm_pvm, which runs only PVM guest kernels, not vessel's";
+    return "neither kvm_intel nor kvm_amd is loaded";
+  }
+  UniqueFd kvm(::open(device.c_str(), O_RDWR | O_CLOEXEC));
   if (!kvm) {
-    if (errno == ENOENT) return "/dev/kvm does not exist";
     if (errno == EACCES || errno == EPERM)
-      return "/dev/kvm: permission denied: add yourself to the kvm group: sudo usermod -aG kvm "
-             "$USER";
-    return std::string("/dev/kvm: ") + std::strerror(errno);
+      return device + ": permission denied: add yourself to the kvm group: sudo usermod -aG kvm "
+                      "$USER";
+    return device + ": " + std::strerror(errno);
   }
   if (::ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-    return "/dev/kvm has an unknown API version";
+    return device + " has an unknown API version";
   UniqueFd vm(::ioctl(kvm.get(), KVM_CREATE_VM, 0));
-  if (!vm) return std::string("/dev/kvm cannot create a VM: ") + std::strerror(errno);
+  if (!vm) return std::string(device + " cannot create a VM: ") + std::strerror(errno);
 
   Mapping memory;
   memory.size = 0x1000;
@@ -85,28 +108,28 @@ std::optional<std::string> kvm_unusable_reason() {
   region.memory_size = memory.size;
   region.userspace_addr = reinterpret_cast<uint64_t>(memory.address);
   if (::ioctl(vm.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
-    return std::string("/dev/kvm cannot map guest memory: ") + std::strerror(errno);
+    return std::string(device + " cannot map guest memory: ") + std::strerror(errno);
 
   UniqueFd vcpu(::ioctl(vm.get(), KVM_CREATE_VCPU, 0));
-  if (!vcpu) return std::string("/dev/kvm cannot create a vCPU: ") + std::strerror(errno);
+  if (!vcpu) return std::string(device + " cannot create a vCPU: ") + std::strerror(errno);
   int run_size = ::ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (run_size <= 0) return "/dev/kvm: KVM_GET_VCPU_MMAP_SIZE failed";
+  if (run_size <= 0) return device + ": KVM_GET_VCPU_MMAP_SIZE failed";
   Mapping run_mapping;
   run_mapping.size = run_size;
   run_mapping.address =
       ::mmap(nullptr, run_mapping.size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.get(), 0);
-  if (run_mapping.address == MAP_FAILED) return "/dev/kvm: cannot map the vCPU state";
+  if (run_mapping.address == MAP_FAILED) return device + ": cannot map the vCPU state";
   auto* run = static_cast<kvm_run*>(run_mapping.address);
 
   kvm_sregs sregs{};
-  if (::ioctl(vcpu.get(), KVM_GET_SREGS, &sregs) < 0) return "/dev/kvm: KVM_GET_SREGS failed";
+  if (::ioctl(vcpu.get(), KVM_GET_SREGS, &sregs) < 0) return device + ": KVM_GET_SREGS failed";
   sregs.cs.base = 0;
   sregs.cs.selector = 0;
-  if (::ioctl(vcpu.get(), KVM_SET_SREGS, &sregs) < 0) return "/dev/kvm: KVM_SET_SREGS failed";
+  if (::ioctl(vcpu.get(), KVM_SET_SREGS, &sregs) < 0) return device + ": KVM_SET_SREGS failed";
   kvm_regs regs{};
   regs.rip = 0x1000;
   regs.rflags = 0x2;
-  if (::ioctl(vcpu.get(), KVM_SET_REGS, &regs) < 0) return "/dev/kvm: KVM_SET_REGS failed";
+  if (::ioctl(vcpu.get(), KVM_SET_REGS, &regs) < 0) return device + ": KVM_SET_REGS failed";
 
   // A KVM that cannot run ordinary guests may hang in KVM_RUN: bound it with a timer signal.
   struct sigaction action {
@@ -121,31 +144,31 @@ std::optional<std::string> kvm_unusable_reason() {
   for (int step = 0; step < 4 && !reason; ++step) {
     if (::ioctl(vcpu.get(), KVM_RUN, 0) < 0) {
       reason = errno == EINTR
-                   ? "a test guest on /dev/kvm did not finish within 0.5 s"
-                   : std::string("a test guest on /dev/kvm failed: ") + std::strerror(errno);
+                   ? "a test guest on " + device + " did not finish within 0.5 s"
+                   : std::string("a test guest on " + device + " failed: ") + std::strerror(errno);
       break;
     }
     if (run->exit_reason == KVM_EXIT_IO && run->io.port == kProbePort &&
         reinterpret_cast<uint8_t*>(run)[run->io.data_offset] == kProbeValue) {
       saw_out = true;
     } else if (run->exit_reason == KVM_EXIT_HLT) {
-      if (!saw_out) reason = "a test guest on /dev/kvm halted without running its code";
+      if (!saw_out) reason = "a test guest on " + device + " halted without running its code";
       break;
     } else {
-      reason = "a test guest on /dev/kvm stopped unexpectedly (exit reason " +
+      reason = "a test guest on " + device + " stopped unexpectedly (exit reason " +
                std::to_string(run->exit_reason) + ")";
     }
   }
   ::setitimer(ITIMER_REAL, &no_timer, nullptr);
   ::sigaction(SIGALRM, &previous, nullptr);
-  if (!reason && !saw_out) reason = "a test guest on /dev/kvm did not run";
+  if (!reason && !saw_out) reason = "a test guest on " + device + " did not run";
   return reason;
 }
 
 Result<AccelChoice> choose_accel(Accel requested, const std::string& cache_dir) {
   if (requested == Accel::Tcg) return AccelChoice{Accel::Tcg, ""};
   std::string verdict = for_this_boot(cache_dir + "/kvm-probe",
-                                      [] { return kvm_unusable_reason().value_or("usable"); });
+                                      [] { return kvm_unusable_reason(KvmHost::from_environment()).value_or("usable"); });
   std::optional<std::string> reason;
   if (verdict != "usable") reason = verdict;
   if (!reason) return AccelChoice{Accel::Kvm, ""};

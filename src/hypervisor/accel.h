@@ -17,8 +17,20 @@ struct AccelChoice {
   std::string warning;  // set when Auto fell back to TCG: one line saying why
 };
 
-// Runs a real-mode "out; hlt" guest on /dev/kvm. Returns why KVM is unusable, or nothing if usable.
-std::optional<std::string> kvm_unusable_reason();
+// Where this host's KVM is looked for: its device and the kernel's module directory (a module
+// built in shows there too). Tests name a tree of their own with VESSEL_KVM_DEVICE and
+// VESSEL_SYS_MODULE; QEMU itself always opens /dev/kvm.
+struct KvmHost {
+  std::string device = "/dev/kvm";
+  std::string modules = "/sys/module";
+  static KvmHost from_environment();
+  bool loaded(const std::string& module) const;
+};
+
+// Why KVM cannot run vessel's guest on `host`, in words true of that host (no device, a device
+// without a vendor module, kvm_pvm, no permission), or nothing if it can: with a device and a
+// vendor module, runs a real-mode "out; hlt" guest to be sure.
+std::optional<std::string> kvm_unusable_reason(const KvmHost& host);
 
 // A fact that holds until the host reboots (the KVM verdict, the TSC rate): kept in `path` as
 // "<boot id>\n<value>", and computed again only after a reboot.

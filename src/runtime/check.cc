@@ -91,25 +91,30 @@ bool member_of(const User& user, gid_t gid) {
 std::vector<Verdict> check_kvm(const User& user, bool& usable) {
   std::vector<Verdict> out;
   usable = false;
+  const auto host = hypervisor::KvmHost::from_environment();
+  const std::string& kvm = host.device;
   struct stat st;
-  if (::stat("/dev/kvm", &st) < 0) {
-    out.push_back(warn("/dev/kvm", "missing: no KVM on this host, so VMs run under TCG emulation",
+  if (::stat(kvm.c_str(), &st) < 0) {
+    out.push_back(warn(kvm,
+                       "missing: " + hypervisor::kvm_unusable_reason(host).value_or("") +
+                           ", so VMs run under TCG emulation",
                        "sudo modprobe kvm_intel (or kvm_amd); in a VM, enable nested "
                        "virtualization on its host"));
     return out;
   }
   std::string owner = "mode " + octal_mode(st.st_mode) + " root:" + group_name(st.st_gid);
-  if (::access("/dev/kvm", R_OK | W_OK) == 0) {
-    out.push_back(ok("/dev/kvm", "present, readable and writable by you (" + owner + ")"));
+  if (::access(kvm.c_str(), R_OK | W_OK) == 0) {
+    out.push_back(ok(kvm, "present, readable and writable by you (" + owner + ")"));
     usable = true;
   } else if ((st.st_mode & 0060) != 0060) {
-    out.push_back(warn("/dev/kvm", owner + ": only root may use it",
-                       "sudo groupadd -f --system kvm && sudo chown root:kvm /dev/kvm && sudo "
-                       "chmod 0660 /dev/kvm (most distributions' udev rules do this)"));
+    out.push_back(warn(kvm, owner + ": only root may use it",
+                       "sudo groupadd -f --system kvm && sudo chown root:kvm " + kvm +
+                           " && sudo chmod 0660 " + kvm +
+                           " (most distributions' udev rules do this)"));
   } else if (!member_of(user, st.st_gid)) {
     out.push_back(warn(
         "kvm group",
-        user.name + " is not in the " + group_name(st.st_gid) + " group that owns /dev/kvm",
+        user.name + " is not in the " + group_name(st.st_gid) + " group that owns " + kvm,
         "sudo usermod -aG " + group_name(st.st_gid) + " " + user.name + ", then log in again"));
   } else if (!in_group_now(st.st_gid)) {
     out.push_back(warn("kvm group",
@@ -117,8 +122,8 @@ std::vector<Verdict> check_kvm(const User& user, bool& usable) {
                            " group, but this login started before that",
                        "log in again (or run: newgrp " + group_name(st.st_gid) + ")"));
   } else {
-    out.push_back(warn("/dev/kvm", owner + ", and you cannot open it for reading and writing",
-                       "ls -l /dev/kvm; check ACLs and security modules"));
+    out.push_back(warn(kvm, owner + ", and you cannot open it for reading and writing",
+                       "ls -l " + kvm + "; check ACLs and security modules"));
   }
   return out;
 }
@@ -128,7 +133,12 @@ std::vector<Verdict> check_kvm(const User& user, bool& usable) {
 Verdict check_guest_accel(const CheckInputs& inputs, bool kvm_accessible) {
   const std::string cache = inputs.state_root + "/kvm-probe";
   std::string verdict;
-  if (kvm_accessible) {
+  // A host without a vendor module (kvm_pvm, say) is told so without a boot that would hang.
+  std::optional<std::string> unusable;
+  if (kvm_accessible) unusable = hypervisor::kvm_unusable_reason(hypervisor::KvmHost::from_environment());
+  if (kvm_accessible && unusable) {
+    verdict = *unusable;
+  } else if (kvm_accessible) {
     auto booted = boot_guest_once(inputs.config, "kvm", inputs.probe_seconds, inputs.state_root);
     verdict = booted ? "usable" : "vessel's guest under KVM " + booted.error().message;
     // What create decides by from now on, until the host reboots (hypervisor/accel.h).

@@ -492,15 +492,16 @@ TEST_F(RootlessTest, CheckReportsEachBrokenStepWithItsFix) {
   std::ofstream(dir + "/configuration.toml")
       << "[hypervisor.qemu]\nkernel = \"" << dir << "/vmlinux\"\n";
   sh("chmod 0644 " + dir + "/configuration.toml");
+  // A KVM device node of the test's own, whatever the host has (hypervisor::KvmHost).
+  const std::string kvm = dir + "/kvm";
+  sh("mknod " + kvm + " c 10 232 && chown root:kvm " + kvm);
   auto check = [&] {
-    return as_user(
-        user, "VESSEL_CONFIG=" + dir + "/configuration.toml " + prefix() + "/bin/vessel check");
+    return as_user(user, "VESSEL_KVM_DEVICE=" + kvm + " VESSEL_CONFIG=" + dir +
+                             "/configuration.toml " + prefix() + "/bin/vessel check");
   };
-  struct stat kvm {};
-  ASSERT_EQ(::stat("/dev/kvm", &kvm), 0);
-  ::chmod("/dev/kvm", 0600);
+  ::chmod(kvm.c_str(), 0600);
   auto locked = check();
-  ::chmod("/dev/kvm", kvm.st_mode & 07777);
+  ::chmod(kvm.c_str(), 0660);
   auto outside = check();
   // setup does the user's part and prints what only root can do, as commands.
   auto setup = as_user(user, "VESSEL_CONFIG=" + dir + "/configuration.toml " + prefix() +
@@ -520,12 +521,12 @@ TEST_F(RootlessTest, CheckReportsEachBrokenStepWithItsFix) {
     return result.out.find(lines) != std::string::npos;
   };
   EXPECT_TRUE(has(locked,
-                  "! /dev/kvm: mode 0600 root:kvm: only root may use it\n    fix: sudo "
-                  "groupadd -f --system kvm && sudo chown root:kvm /dev/kvm && sudo chmod "
-                  "0660 /dev/kvm (most distributions' udev rules do this)\n"))
+                  "! " + kvm + ": mode 0600 root:kvm: only root may use it\n    fix: sudo "
+                  "groupadd -f --system kvm && sudo chown root:kvm " + kvm + " && sudo chmod "
+                  "0660 " + kvm + " (most distributions' udev rules do this)\n"))
       << locked.out;
   EXPECT_TRUE(has(outside, "! kvm group: " + user +
-                               " is not in the kvm group that owns /dev/kvm\n    fix: sudo "
+                               " is not in the kvm group that owns " + kvm + "\n    fix: sudo "
                                "usermod -aG kvm " +
                                user + ", then log in again\n"))
       << outside.out;

@@ -1,14 +1,18 @@
 // vessel without Podman, like runc: real QEMU (TCG here), the real guest kernel and agent.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -1133,7 +1137,8 @@ TEST_F(TemplateTest, ACorruptedOrStaleTemplateFallsBackToABootWithOneLogLine) {
   ASSERT_EQ(created.exit_code, 0) << created.err;
   std::string log = shim_log("truncated");
   EXPECT_EQ(count(log, "could not be restored"), 1u) << log;
-  EXPECT_EQ(count(log, " warning "), 2u) << "TCG's line and the template's alone\n" << log;
+  // The template's line alone, beside TCG's on a host whose KVM cannot run the guest.
+  EXPECT_EQ(count(log, " warning "), 1u + count(log, "running the VM under TCG emulation")) << log;
   works("truncated");
   EXPECT_NE(wait_for_template(), "") << "the broken template is made anew";
 
@@ -1186,29 +1191,99 @@ size_t guest_pages_present(const std::string& pid, size_t mib) {
   return SIZE_MAX;
 }
 
+// A bare QEMU with the restored container's own argv and neutral backends (the console into
+// /dev/null, the card on an unconnected UDP socket, the shares on an empty directory, an agent
+// port nobody answers), restoring the same template without a jail or a shim: what the same
+// virtual hardware costs on this host, so that vessel's cost is a ratio to it (as make bench's).
+// Both are read while both run: they share QEMU's binary and libraries, half each.
+class BareRestore {
+ public:
+  BareRestore(const std::string& qemu_pid, const std::string& template_file) {
+    std::ifstream cmdline("/proc/" + qemu_pid + "/cmdline");
+    std::vector<std::string> argv;
+    for (std::string arg; std::getline(cmdline, arg, '\0');) argv.push_back(arg);
+    int agent[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, agent) < 0) return;
+    m_agent = agent[0];
+    int saved = ::open(template_file.c_str(), O_RDONLY | O_CLOEXEC);
+    // vessel's one-line header (the template's key) comes before QEMU's stream.
+    for (char c = 0; saved >= 0 && c != '\n' && ::read(saved, &c, 1) == 1;) {
+    }
+    for (auto& arg : argv) {
+      if (arg.starts_with("socket,id=console,")) arg = "file,id=console,path=/dev/null";
+      if (arg.starts_with("socket,id=agent,")) arg = "socket,id=agent,fd=3";
+      if (arg.starts_with("fd:")) arg = "fd:4";
+      if (arg.starts_with("tap,id=net0,"))
+        arg = "socket,id=net0,udp=127.0.0.1:9,localaddr=127.0.0.1:0";
+      if (arg.starts_with("local,id=")) {
+        size_t path = arg.find(",path=") + 6;
+        arg.replace(path, arg.find(',', path) - path, m_empty.path());
+      }
+    }
+    auto name = std::find(argv.begin(), argv.end(), "-name");
+    if (name != argv.end() && name + 1 != argv.end()) name[1] = "bare-restore";
+    m_pid = ::fork();
+    if (m_pid == 0) {
+      ::dup2(agent[1], 3);
+      ::dup2(saved, 4);
+      int null = ::open("/dev/null", O_RDWR);
+      for (int fd : {0, 1, 2}) ::dup2(null, fd);
+      ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);  // as vessel's jail does for QEMU
+      std::vector<char*> args;
+      for (auto& arg : argv) args.push_back(arg.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(agent[1]);
+    if (saved >= 0) ::close(saved);
+  }
+  ~BareRestore() {
+    if (m_pid > 0) {
+      ::kill(m_pid, SIGKILL);
+      ::waitpid(m_pid, nullptr, 0);
+    }
+    if (m_agent >= 0) ::close(m_agent);
+  }
+  size_t pss() const { return m_pid > 0 ? pss_kib(std::to_string(m_pid)) : 0; }
+
+ private:
+  TempDir m_empty;
+  pid_t m_pid = -1;
+  int m_agent = -1;
+};
+
 }  // namespace
 
 // What an idle container costs the host, QEMU and shim together, read as PSS: a bound, not a
-// timing. It held 151 MiB before templates, huge pages off, the 16 MiB TCG cache and shorter
-// virtio-mmio queues (issue 10;
-// docs/benchmarks.md has the breakdown).
+// timing, and a ratio to a bare QEMU restoring the same template in the same test (an absolute
+// figure moves with the host's kernel and QEMU's libraries). vessel held 86 MiB against the bare
+// QEMU's 65.5 MiB (1.31) after templates, huge pages off, the 16 MiB TCG cache and shorter
+// virtio-mmio queues (issue 10; docs/benchmarks.md has the breakdown).
 TEST_F(TemplateTest, AnIdleRestoredVmStaysWithinItsMemoryBound) {
-  constexpr size_t kBoundMiB = 100;
+  constexpr double kBoundRatio = 1.5;
   ASSERT_EQ(create("first").exit_code, 0);
   ASSERT_EQ(vessel_cmd({"delete", "--force", "first"}).exit_code, 0);
-  ASSERT_NE(wait_for_template(), "");
+  std::string saved = wait_for_template();
+  ASSERT_NE(saved, "");
   ASSERT_EQ(create("idle").exit_code, 0);
   ASSERT_EQ(vessel_cmd({"start", "idle"}).exit_code, 0);
   ASSERT_NE(shim_log("idle").find("from the template"), std::string::npos);
-  std::this_thread::sleep_for(std::chrono::seconds(3));  // past the start, idle
   std::string shim = read_json(vessel_cmd({"state", "idle"}).out)["pid"].dump();
   auto qemu = processes_matching("-name vessel-idle ");
   ASSERT_EQ(qemu.size(), 1u);
   std::string qemu_pid = qemu[0].substr(0, qemu[0].find(':'));
+  BareRestore bare_qemu(qemu_pid, saved);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // past the start, idle; bare restored
   size_t total = pss_kib(shim) + pss_kib(qemu_pid);
+  size_t bare = bare_qemu.pss();
+  std::cout << "idle restored VM: QEMU + shim " << total << " KiB, a bare QEMU restoring the same "
+            << "template " << bare << " KiB\n";
   EXPECT_GT(total, 0u);
-  EXPECT_LE(total, kBoundMiB << 10)
-      << "QEMU " << pss_kib(qemu_pid) << " KiB, shim " << pss_kib(shim) << " KiB";
+  ASSERT_GT(bare, 0u) << "the bare QEMU did not run";
+  EXPECT_LE(static_cast<double>(total), kBoundRatio * static_cast<double>(bare))
+      << "QEMU " << pss_kib(qemu_pid) << " KiB, shim " << pss_kib(shim) << " KiB, bare QEMU "
+      << bare << " KiB";
   // Huge pages would hold 2 MiB for each 4 KiB page the restored guest touches.
   std::ifstream smaps("/proc/" + qemu_pid + "/smaps_rollup");
   std::string text((std::istreambuf_iterator<char>(smaps)), {});
