@@ -217,6 +217,11 @@ def vessel_qemu_argv(vessel):
         wait_for_template_builders()
 
 
+def accelerator(argv):
+    """What a VM of QEMU command line `argv` runs under, for each figure's label: kvm or tcg."""
+    return argv[argv.index("-accel") + 1].split(",")[0] if "-accel" in argv else "?"
+
+
 def option(argv, flag, prefix=""):
     """The values that follow flag in argv (those starting with prefix)."""
     return [v for f, v in zip(argv, argv[1:]) if f == flag and v.startswith(prefix)]

@@ -68,6 +68,10 @@ def main():
     vessel_times = start_all(vessel, args.count)
     names = [n for n, _ in vessel_times]
     time.sleep(args.settle)
+    qemus = [p for p in benchlib.descendants(benchlib.shim_pid(names[0]))
+             if (benchlib.comm(p) or "").startswith("qemu")]
+    with open(f"/proc/{qemus[0]}/cmdline", "rb") as f:
+        accel = benchlib.accelerator([a.decode() for a in f.read().split(b"\0") if a])
     processes = {}  # pid -> comm, for the check after removal
     pss = {"shim": 0, "qemu": 0, "other": 0}
     for name in names:
@@ -108,7 +112,7 @@ def main():
 
     total = sum(pss.values()) / 1024
     n = args.count
-    print(f"{n} idle containers (sleep 1000), started one after another")
+    print(f"{n} idle containers (sleep 1000), started one after another; vessel's VMs under {accel.upper()}")
     if runc_times:
         print(f"  podman run -d --runtime=runc:   {describe(runc_times)}")
     print(f"  podman run -d --runtime=vessel: {describe(vessel_times)}")

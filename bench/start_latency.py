@@ -12,6 +12,8 @@ and reports medians, vessel's added latency (vessel - runc) for both and its rat
 boot; then the PSS of QEMU + shim for an idle container (restored, and booted) beside that of a
 bare QEMU of the same configuration (restoring the same template without a jail or a shim, and
 booting). Every QEMU here runs without transparent huge pages, as vessel starts its own.
+Each figure says which accelerator its VMs ran under: where vessel finds a KVM that runs its
+guest, everything is measured under KVM and again under TCG (`accel = "tcg"`), side by side.
 Figures only: nothing here is asserted. Run with `make bench`.
 """
 import argparse
@@ -44,12 +46,12 @@ def no_huge_pages():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
 
 
-def boot_runtime(vessel):
-    """A --runtime for Podman that is vessel with templates off."""
-    directory = tempfile.mkdtemp(prefix="vessel-bench-boot-")
+def configured_runtime(vessel, settings):
+    """A --runtime for Podman that is vessel with `settings` (TOML) as its configuration."""
+    directory = tempfile.mkdtemp(prefix="vessel-bench-runtime-")
     config = os.path.join(directory, "configuration.toml")
     with open(config, "w") as f:
-        f.write("[factory]\nenable_template = false\n")
+        f.write(settings)
     wrapper = os.path.join(directory, "vessel")
     with open(wrapper, "w") as f:
         f.write(f"#!/bin/sh\nVESSEL_CONFIG={config} exec {vessel} \"$@\"\n")
@@ -61,14 +63,36 @@ def template_files():
     return glob.glob("/run/vessel/templates/*.vm")
 
 
-def wait_for_template():
+def shape(argv):
+    """What a template's key says of QEMU command line `argv`: machine, accelerator, size."""
+    def value(flag):
+        return argv[argv.index(flag) + 1]
+    return f"-machine {value('-machine')} -accel {value('-accel')} -m {value('-m')} -smp {value('-smp')} "
+
+
+def accelerator(argv):
+    """kvm or tcg: what the VM of QEMU command line `argv` runs under."""
+    return argv[argv.index("-accel") + 1].split(",")[0]
+
+
+def templates_of(argv):
+    """The templates for the shape of `argv`, newest first (earlier runs may have left others)."""
+    found = []
+    for path in sorted(template_files(), key=os.path.getmtime, reverse=True):
+        with open(path, "rb") as f:
+            if shape(argv) in f.readline().decode(errors="replace"):
+                found.append(path)
+    return found
+
+
+def wait_for_template(argv):
     """The first container of a shape boots and starts a builder; wait until it saved."""
     for _ in range(600):
         builders = subprocess.run(["pgrep", "-f", "--build-template"], capture_output=True).stdout
-        if template_files() and not builders:
+        if templates_of(argv) and not builders:
             return
         time.sleep(0.1)
-    raise RuntimeError("no VM template was made in /run/vessel/templates")
+    raise RuntimeError(f"no VM template for {shape(argv)}was made in /run/vessel/templates")
 
 
 def timed_run(runtime):
@@ -130,17 +154,13 @@ def vessel_qemu_argv(vessel, guest_dir, template=None):
 
 def open_template(argv):
     """The template a container with QEMU command line `argv` was restored from, at the start of
-    QEMU's stream (after vessel's one-line header holding the key): the newest whose key has the
-    same machine, accelerator, memory and vCPUs (earlier tests may have left other sizes)."""
-    def value(flag):
-        return argv[argv.index(flag) + 1]
-    shape = f"-machine {value('-machine')} -accel {value('-accel')} -m {value('-m')} -smp {value('-smp')} "
-    for path in sorted(template_files(), key=os.path.getmtime, reverse=True):
-        f = open(path, "rb", buffering=0)
-        if shape in f.readline().decode(errors="replace"):
-            return f
-        f.close()
-    raise RuntimeError(f"no template in /run/vessel/templates for {shape}")
+    QEMU's stream (after vessel's one-line header holding the key)."""
+    paths = templates_of(argv)
+    if not paths:
+        raise RuntimeError(f"no template in /run/vessel/templates for {shape(argv)}")
+    f = open(paths[0], "rb", buffering=0)
+    f.readline()
+    return f
 
 
 class BareVm:
@@ -181,28 +201,20 @@ def median(values):
     return statistics.median(values)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build", default="build")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--memory-rounds", type=int, default=3)
-    args = parser.parse_args()
-    vessel = os.path.abspath(os.path.join(args.build, "vessel"))
-    here = os.path.dirname(os.path.abspath(__file__))
-    os.environ.setdefault("CONTAINERS_CONF", os.path.join(here, "..", "scripts", "podman-sandbox.conf"))
-    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
-        subprocess.run([os.path.join(here, "..", "scripts", "demo.sh"), args.build], check=True,
-                       stdout=subprocess.DEVNULL)
-
-    booting = boot_runtime(vessel)
-    bare_argv = vessel_qemu_argv(booting, os.path.join(os.path.abspath(args.build), "guest"))
-    timed_run(vessel)  # the first of its shape boots, and has its template made
-    wait_for_template()
-    restored_argv = vessel_qemu_argv(vessel, os.path.join(os.path.abspath(args.build), "guest"), template=0)
-    timed_run(vessel), timed_run(booting), timed_run("runc")  # warm the page cache and Podman's storage
+def measure(vessel, accel, build, rounds, memory_rounds):
+    """Every figure of one accelerator: vessel restored and booted, runc, the bare boot, memory."""
+    restoring = configured_runtime(vessel, f'[hypervisor.qemu]\naccel = "{accel}"\n')
+    booting = configured_runtime(
+        vessel, f'[hypervisor.qemu]\naccel = "{accel}"\n[factory]\nenable_template = false\n')
+    guest = os.path.join(os.path.abspath(build), "guest")
+    bare_argv = vessel_qemu_argv(booting, guest)
+    timed_run(restoring)  # the first of its shape boots, and has its template made
+    wait_for_template(bare_argv)
+    restored_argv = vessel_qemu_argv(restoring, guest, template=0)
+    timed_run(restoring), timed_run(booting), timed_run("runc")  # warm the page cache and storage
     times = {"vessel": [], "boot": [], "runc": [], "bare": []}
-    for _ in range(args.rounds):
-        times["vessel"].append(timed_run(vessel))
+    for _ in range(rounds):
+        times["vessel"].append(timed_run(restoring))
         times["boot"].append(timed_run(booting))
         times["runc"].append(timed_run("runc"))
         vm = BareVm(bare_argv)
@@ -225,30 +237,58 @@ def main():
         return kib
 
     memory = {"vessel": [], "boot": [], "bare restored": [], "bare": []}
-    for _ in range(args.memory_rounds):
-        memory["vessel"].append(idle_container(vessel))
+    for _ in range(memory_rounds):
+        memory["vessel"].append(idle_container(restoring))
         memory["bare restored"].append(idle_bare(restored_argv, True))
         memory["boot"].append(idle_container(booting))
         memory["bare"].append(idle_bare(bare_argv, False))
+    return ({k: median(v) for k, v in times.items()},
+            {k: median(v) / 1024 for k, v in memory.items()})
 
-    v, vb, r, b = (median(times[k]) for k in ("vessel", "boot", "runc", "bare"))
-    m = {k: median(values) / 1024 for k, values in memory.items()}
-    print(f"start latency, median of {args.rounds} interleaved rounds")
-    print(f"  podman run --rm --runtime=vessel {IMAGE} true   {v:6.3f} s   (restored from a template)")
-    print(f"  the same with templates off                           {vb:6.3f} s   (booted)")
-    print(f"  podman run --rm --runtime=runc   {IMAGE} true   {r:6.3f} s")
-    print(f"  bare QEMU boot of the same kernel+initrd to /init       {b:6.3f} s")
-    print(f"  vessel's added latency, template (vessel - runc)        {v - r:6.3f} s"
+
+def report(accel, times, memory, rounds, memory_rounds):
+    v, vb, r, b = (times[k] for k in ("vessel", "boot", "runc", "bare"))
+    m = memory
+    a = f"[{accel}]"
+    print(f"start latency, median of {rounds} interleaved rounds; [{accel}]: the VMs ran under {accel.upper()}")
+    print(f"  podman run --rm --runtime=vessel {IMAGE} true   {v:6.3f} s   {a} (restored from a template)")
+    print(f"  the same with templates off                           {vb:6.3f} s   {a} (booted)")
+    print(f"  podman run --rm --runtime=runc   {IMAGE} true   {r:6.3f} s   [no VM]")
+    print(f"  bare QEMU boot of the same kernel+initrd to /init       {b:6.3f} s   {a}")
+    print(f"  vessel's added latency, template (vessel - runc)        {v - r:6.3f} s   {a}"
           f" = {(v - r) / b:.2f} x the bare boot (target <= 0.5)")
-    print(f"  vessel's added latency, booted                          {vb - r:6.3f} s"
+    print(f"  vessel's added latency, booted                          {vb - r:6.3f} s   {a}"
           f" = {(vb - r) / b:.2f} x the bare boot")
-    print(f"idle memory (PSS), median of {args.memory_rounds}")
-    print(f"  vessel restored: QEMU + shim                            {m['vessel']:6.1f} MiB (target <= 64)")
-    print(f"  bare QEMU restoring the same template                   {m['bare restored']:6.1f} MiB"
+    print(f"idle memory (PSS), median of {memory_rounds}")
+    print(f"  vessel restored: QEMU + shim                            {m['vessel']:6.1f} MiB {a} (target <= 64)")
+    print(f"  bare QEMU restoring the same template                   {m['bare restored']:6.1f} MiB {a}"
           f"   ratio {m['vessel'] / m['bare restored']:.2f} (target <= 1.10)")
-    print(f"  vessel booted: QEMU + shim                              {m['boot']:6.1f} MiB")
-    print(f"  bare QEMU booting the same guest                        {m['bare']:6.1f} MiB"
+    print(f"  vessel booted: QEMU + shim                              {m['boot']:6.1f} MiB {a}")
+    print(f"  bare QEMU booting the same guest                        {m['bare']:6.1f} MiB {a}"
           f"   ratio {m['boot'] / m['bare']:.2f} (target <= 1.10)")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--memory-rounds", type=int, default=3)
+    args = parser.parse_args()
+    vessel = os.path.abspath(os.path.join(args.build, "vessel"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    os.environ.setdefault("CONTAINERS_CONF", os.path.join(here, "..", "scripts", "podman-sandbox.conf"))
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        subprocess.run([os.path.join(here, "..", "scripts", "demo.sh"), args.build], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    # What vessel chooses on this host; where that is KVM, TCG is measured beside it.
+    chosen = accelerator(vessel_qemu_argv(configured_runtime(vessel, ""), ""))
+    accels = ["kvm", "tcg"] if chosen == "kvm" else ["tcg"]
+    if chosen != "kvm":
+        print("accelerator: TCG (vessel found no KVM that runs its guest here: `vessel check` says why)")
+    for accel in accels:
+        times, memory = measure(vessel, accel, args.build, args.rounds, args.memory_rounds)
+        report(accel, times, memory, args.rounds, args.memory_rounds)
 
 
 if __name__ == "__main__":

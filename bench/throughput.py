@@ -374,7 +374,9 @@ def main():
     m = {k: median(v) for k, v in rates.items()}
 
     mib = nbytes / (1 << 20)
-    print(f"stdio throughput, {mib:.0f} MiB each way, median of {args.rounds} interleaved round(s)")
+    accel = benchlib.accelerator(vessel_argv)
+    print(f"stdio throughput, {mib:.0f} MiB each way, median of {args.rounds} interleaved round(s);"
+          f" vessel's and the raw port's VMs under {accel.upper()}")
     row("stdout, podman run --runtime=vessel IMG dd ...", m["vessel out"], "MiB/s")
     row("stdout, podman run --runtime=runc   IMG dd ...", m["runc out"], "MiB/s")
     row("stdout, vessel run (an OCI bundle, no Podman)", m["vessel direct out"], "MiB/s")

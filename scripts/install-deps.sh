@@ -19,6 +19,8 @@ packages=(
   busybox-static procps psmisc curl python3 tmux
   # podman run --init
   catatonit
+  # the KVM tests' nested L1 VM (tests/kvm/l1.sh): depmod and modprobe for Debian's kernel
+  kmod
   # man vessel
   man-db groff-base
 )

@@ -311,6 +311,8 @@ class Server {
         size.ws_col = message.value("cols", static_cast<unsigned short>(80));
         ::ioctl(it->second.terminal_fd, TIOCSWINSZ, &size);
       }
+    } else if (type == "clock") {
+      if (auto set = set_clock(message); !set) log::warning(set.error().message);
     } else if (type == "shutdown") {
       m_shutdown = true;
     } else {

@@ -64,13 +64,17 @@ Result<KnownCards> resume_from_template(const json& message, const TemplateState
   auto seed = base64_decode(message.value("entropy", ""));
   if (!seed) return fail("resume: the entropy is not base64");
   TRY(seed_random(state.random.get(), *seed));
+  return assign_macs(message.value("macs", json::array()), state.cards);
+}
+
+Result<void> set_clock(const json& message) {
   if (!message.contains("realtime_ns") || !message["realtime_ns"].is_number_integer())
-    return fail("resume: no time");
+    return fail("clock: no time");
   int64_t now = message["realtime_ns"].get<int64_t>();
-  if (now <= 0) return fail("resume: the time is out of range");
+  if (now <= 0) return fail("clock: the time is out of range");
   timespec time{static_cast<time_t>(now / 1000000000), static_cast<long>(now % 1000000000)};
   if (::clock_settime(CLOCK_REALTIME, &time) < 0) return fail_errno("setting the clock");
-  return assign_macs(message.value("macs", json::array()), state.cards);
+  return {};
 }
 
 }  // namespace vessel::agent

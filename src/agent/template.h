@@ -28,7 +28,11 @@ struct TemplateState {
 // container's cgroup.
 Result<TemplateState> prepare_for_template();
 
-// {"type":"resume","entropy":BASE64,"realtime_ns":N,"macs":[...]}: the cards given their MACs.
+// {"type":"resume","entropy":BASE64,"macs":[...]}: the cards given their MACs.
 Result<KnownCards> resume_from_template(const nlohmann::json& message, const TemplateState& state);
+
+// {"type":"clock","realtime_ns":N}: the host's time, sent once the restored guest runs (a resume
+// is queued while QEMU is still loading the template, which may take seconds).
+Result<void> set_clock(const nlohmann::json& message);
 
 }  // namespace vessel::agent

@@ -54,7 +54,8 @@ void record_for_this_boot(const std::string& path, const std::string& value) {
 
 KvmHost KvmHost::from_environment() {
   KvmHost host;
-  if (const char* device = std::getenv("VESSEL_KVM_DEVICE"); device && *device) host.device = device;
+  if (const char* device = std::getenv("VESSEL_KVM_DEVICE"); device && *device)
+    host.device = device;
   if (const char* modules = std::getenv("VESSEL_SYS_MODULE"); modules && *modules)
     host.modules = modules;
   return host;
@@ -73,8 +74,9 @@ std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
   if (!sys::exists(device)) {
     if (vendor) return device + " does not exist, though KVM is loaded";
     if (pvm)
-      return device + " does not exist, and the host's only KVM is kvm_pvm, which runs only PVM "
-                      "guest kernels";
+      return device +
+             " does not exist, and the host's only KVM is kvm_pvm, which runs only PVM "
+             "guest kernels";
     if (host.loaded("kvm"))
       return device + " does not exist, and neither kvm_intel nor kvm_amd is loaded";
     return device + " does not exist: this host's kernel has no KVM";
@@ -86,8 +88,9 @@ std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
   UniqueFd kvm(::open(device.c_str(), O_RDWR | O_CLOEXEC));
   if (!kvm) {
     if (errno == EACCES || errno == EPERM)
-      return device + ": permission denied: add yourself to the kvm group: sudo usermod -aG kvm "
-                      "$USER";
+      return device +
+             ": permission denied: add yourself to the kvm group: sudo usermod -aG kvm "
+             "$USER";
     return device + ": " + std::strerror(errno);
   }
   if (::ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
@@ -165,17 +168,22 @@ std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
   return reason;
 }
 
+std::string kvm_verdict_path(const std::string& cache_dir) { return cache_dir + "/kvm-probe"; }
+
+std::string tcg_warning(const std::string& reason) {
+  return "KVM cannot be used (" + reason +
+         "): running the VM under TCG emulation, which is much slower";
+}
+
 Result<AccelChoice> choose_accel(Accel requested, const std::string& cache_dir) {
   if (requested == Accel::Tcg) return AccelChoice{Accel::Tcg, ""};
-  std::string verdict = for_this_boot(cache_dir + "/kvm-probe",
-                                      [] { return kvm_unusable_reason(KvmHost::from_environment()).value_or("usable"); });
-  std::optional<std::string> reason;
-  if (verdict != "usable") reason = verdict;
-  if (!reason) return AccelChoice{Accel::Kvm, ""};
+  std::string verdict = for_this_boot(kvm_verdict_path(cache_dir), [] {
+    return kvm_unusable_reason(KvmHost::from_environment()).value_or("usable");
+  });
+  if (verdict == "usable") return AccelChoice{Accel::Kvm, ""};
   if (requested == Accel::Kvm)
-    return fail(ENODEV, "KVM was requested (accel = \"kvm\") but " + *reason);
-  return AccelChoice{Accel::Tcg, "KVM cannot be used (" + *reason +
-                                     "): running the VM under TCG emulation, which is much slower"};
+    return fail(ENODEV, "KVM was requested (accel = \"kvm\") but " + verdict);
+  return AccelChoice{Accel::Tcg, tcg_warning(verdict)};
 }
 
 uint64_t host_tsc_khz(const std::string& cache_dir) {

@@ -38,10 +38,14 @@ std::string for_this_boot(const std::string& path, const std::function<std::stri
 // Replaces such a fact (`vessel check` records what booting the real guest showed).
 void record_for_this_boot(const std::string& path, const std::string& value);
 
-// Resolves `requested`; the probe's verdict is cached in cache_dir/kvm-probe for this boot of
-// the host ("usable", or why not). `vessel check` replaces it with the verdict of booting the
-// real guest, which the quick probe cannot always foresee (kvm_pvm runs it but hangs the guest).
+// Resolves `requested`; the probe's verdict is cached in kvm_verdict_path(cache_dir) for this
+// boot of the host ("usable", or why not). `vessel check` replaces it with the verdict of booting
+// the real guest, which the quick probe cannot always foresee (kvm_pvm runs it but hangs the
+// guest), and so does a shim whose QEMU could not start under KVM after all.
 Result<AccelChoice> choose_accel(Accel requested, const std::string& cache_dir);
+std::string kvm_verdict_path(const std::string& cache_dir);
+// The one warning line of a VM that runs under TCG because KVM cannot (`reason`).
+std::string tcg_warning(const std::string& reason);
 
 // The host's TSC rate, measured against CLOCK_MONOTONIC_RAW; TCG guests see the host's TSC.
 uint64_t measure_tsc_khz();

@@ -131,11 +131,12 @@ std::vector<Verdict> check_kvm(const User& user, bool& usable) {
 // Boots the real guest under KVM (a host's KVM may run a few instructions and still hang a
 // kernel, as kvm_pvm does), and under TCG to say what the fallback costs here.
 Verdict check_guest_accel(const CheckInputs& inputs, bool kvm_accessible) {
-  const std::string cache = inputs.state_root + "/kvm-probe";
+  const std::string cache = hypervisor::kvm_verdict_path(inputs.state_root);
   std::string verdict;
   // A host without a vendor module (kvm_pvm, say) is told so without a boot that would hang.
   std::optional<std::string> unusable;
-  if (kvm_accessible) unusable = hypervisor::kvm_unusable_reason(hypervisor::KvmHost::from_environment());
+  if (kvm_accessible)
+    unusable = hypervisor::kvm_unusable_reason(hypervisor::KvmHost::from_environment());
   if (kvm_accessible && unusable) {
     verdict = *unusable;
   } else if (kvm_accessible) {

@@ -22,7 +22,7 @@ struct Verdict {
 struct CheckInputs {
   Config config;
   std::string state_root;   // where per-boot verdicts are cached
-  int probe_seconds = 10;   // how long a guest may take to boot under KVM before it counts as hung
+  int probe_seconds = 30;   // how long a guest may take to boot under KVM before it counts as hung
   bool boot_probes = true;  // false: judge KVM by /dev/kvm alone (no VM is booted)
 };
 

@@ -42,14 +42,17 @@ VmSize vm_size(const ShimOptions& options, const oci::Resources& resources) {
 
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
                          const oci::Resources& sizing, const Network& network,
-                         const BindPlan& binds, int state_dir, TemplateUse use) {
+                         const BindPlan& binds, int state_dir, TemplateUse use, AccelUse accel) {
   hypervisor::Accel requested = options.accel == "kvm"   ? hypervisor::Accel::Kvm
                                 : options.accel == "tcg" ? hypervisor::Accel::Tcg
                                                          : hypervisor::Accel::Auto;
+  if (accel == AccelUse::Tcg) requested = hypervisor::Accel::Tcg;
   auto choice = TRY(hypervisor::choose_accel(requested, options.state_root));
 
   BootedVm booted;
   booted.warning = choice.warning;
+  booted.kvm_by_choice =
+      requested == hypervisor::Accel::Auto && choice.accel == hypervisor::Accel::Kvm;
   auto [agent, agent_qemu] = TRY(sys::socketpair());
   auto [console, console_qemu] = TRY(sys::socketpair());
   auto qemu_log = TRY(sys::pipe());

@@ -22,7 +22,8 @@ struct BootedVm {
   UniqueFd agent;  // the shim's end of the agent channel
   GuestOutput console;
   GuestOutput qemu_log;
-  std::string warning;  // the TCG fallback, if it happened (the caller says so)
+  std::string warning;         // the TCG fallback, if it happened (the caller says so)
+  bool kvm_by_choice = false;  // KVM chosen by `accel = "auto"`: a failed KVM start may use TCG
   // Restored from this template (shim/template.h), whose guest must be resumed first with
   // `resume`; empty when booted.
   std::string restored_from;
@@ -49,9 +50,13 @@ struct VmSize {
 constexpr unsigned kMaxVcpus = 64;
 VmSize vm_size(const ShimOptions& options, const oci::Resources& resources);
 
+enum class AccelUse { Configured, Tcg };
+
 // `sizing`: the limits the VM is sized for (the container's, or its pod's: sandbox.cc).
+// AccelUse::Tcg: the fallback after QEMU could not start the VM under KVM.
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
                          const oci::Resources& sizing, const Network& network,
-                         const BindPlan& binds, int state_dir, TemplateUse use);
+                         const BindPlan& binds, int state_dir, TemplateUse use,
+                         AccelUse accel = AccelUse::Configured);
 
 }  // namespace vessel::shim

@@ -26,6 +26,7 @@
 #include "common/oci_spec.h"
 #include "common/sys.h"
 #include "common/terminal.h"
+#include "hypervisor/accel.h"
 #include "shim/binds.h"
 #include "shim/boot.h"
 #include "shim/container_view.h"
@@ -34,6 +35,7 @@
 #include "shim/network.h"
 #include "shim/seccomp.h"
 #include "shim/stdio_relay.h"
+#include "shim/template.h"
 
 namespace vessel::shim {
 
@@ -186,6 +188,7 @@ class Sandbox {
         boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(), TemplateUse::Allowed));
     warning = booted.warning;
     if (!warning.empty()) log::warning(warning);
+    const bool kvm_by_choice = booted.kvm_by_choice;
     m_template_request = booted.template_request;
     const std::string restored_from = booted.restored_from;
     const json resume = booted.resume;
@@ -196,6 +199,7 @@ class Sandbox {
       auto hello = wait_for_message("hello", kRestoreTimeout);
       if (hello) {
         m_template_request = nullptr;  // it is there and it works
+        channel::send_message(*m_channel, clock_message());
         return hello;
       }
       log::warning("the template " + restored_from + " could not be restored (" +
@@ -206,7 +210,31 @@ class Sandbox {
           boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(), TemplateUse::Never)));
     }
     log::debug("QEMU started");
+    auto hello = wait_for_message("hello", kBootTimeout);
+    if (hello || !kvm_by_choice || !kvm_start_failed(hello.error())) return hello;
+    return boot_under_tcg(spec, sizing, network, binds, hello.error(), warning);
+  }
+
+  // The probe said KVM could run a guest and QEMU found otherwise: TCG for this VM, and for
+  // every later one until the host reboots (hypervisor/accel.h), with the same one line.
+  Result<AgentMessage> boot_under_tcg(const oci::Spec& spec, const oci::Resources& sizing,
+                                      const Network& network, const BindPlan& binds,
+                                      const Error& kvm_failure, std::string& warning) {
+    std::string reason = "QEMU could not start the VM under KVM: " + kvm_failure.message;
+    hypervisor::record_for_this_boot(hypervisor::kvm_verdict_path(m_options.state_root), reason);
+    warning = hypervisor::tcg_warning(reason);
+    log::warning(warning);
+    m_vm.reset();
+    adopt(TRY(boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(),
+                      TemplateUse::Never, AccelUse::Tcg)));
     return wait_for_message("hello", kBootTimeout);
+  }
+
+  // QEMU itself stopped, saying why in words about KVM (not a guest that panicked).
+  static bool kvm_start_failed(const Error& error) {
+    const std::string& text = error.message;
+    return error.code == EIO && text.starts_with("the VM stopped while starting (QEMU: ") &&
+           (text.find("KVM") != std::string::npos || text.find("kvm") != std::string::npos);
   }
 
   void adopt(BootedVm booted) {

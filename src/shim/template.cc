@@ -334,14 +334,15 @@ json resume_message(const hypervisor::VmConfig& vm) {
   std::string entropy(64, '\0');
   if (::getrandom(entropy.data(), entropy.size(), 0) != static_cast<ssize_t>(entropy.size()))
     entropy.clear();  // the agent refuses a resume without it
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
   json macs = json::array();
   for (const auto& nic : vm.nics) macs.push_back(nic.mac);
-  return {{"type", "resume"},
-          {"entropy", base64_encode(entropy)},
-          {"realtime_ns", int64_t{now.tv_sec} * 1000000000 + now.tv_nsec},
-          {"macs", macs}};
+  return {{"type", "resume"}, {"entropy", base64_encode(entropy)}, {"macs", macs}};
+}
+
+json clock_message() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return {{"type", "clock"}, {"realtime_ns", int64_t{now.tv_sec} * 1000000000 + now.tv_nsec}};
 }
 
 }  // namespace vessel::shim

@@ -47,7 +47,9 @@ int build_template(const nlohmann::json& request);
 // lock files no builder holds, and the scratch directories of builders killed long ago.
 void remove_stale_templates(const std::string& dir);
 
-// The message a restored guest gets first: fresh entropy, the time, its cards' MACs.
+// The message a restored guest gets first: fresh entropy and its cards' MACs.
 nlohmann::json resume_message(const hypervisor::VmConfig& vm);
+// The host's time now, for a restored guest once it answered the resume.
+nlohmann::json clock_message();
 
 }  // namespace vessel::shim
