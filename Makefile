@@ -5,12 +5,15 @@ FUZZ_SECONDS ?= 60
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build guest product test test-kvm fuzz demo bench install clean
+.PHONY: all deps demo-deps build guest product test test-kvm fuzz demo bench install clean
 
 all: build
 
 deps:
 	scripts/install-deps.sh
+
+demo-deps:
+	scripts/install-deps.sh --demo
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -22,7 +25,7 @@ guest: deps
 
 # What a user runs (the CLI, the shim, the guest image), without the tests: what `make demo`
 # waits for (the tests' binaries are as much compiling again).
-product: deps
+product: demo-deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS) --target guest vessel vessel-shim
 

@@ -178,9 +178,10 @@ class BareVm:
             os.dup2(template.fileno(), 100)
             argv = [a if not a.startswith("fd:") else "fd:100" for a in argv]
             fds.append(100)
+        errors = tempfile.TemporaryFile()
         start = time.monotonic()
         self.process = subprocess.Popen(argv, pass_fds=fds, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=errors,
                                         preexec_fn=no_huge_pages)
         theirs.close()
         if template:
@@ -188,7 +189,11 @@ class BareVm:
             os.close(100)
         ours.settimeout(60)
         if not restored and not ours.recv(1):  # the agent's hello: /init is running
-            raise RuntimeError(f"the bare VM stopped before /init (exit {self.process.wait()})")
+            code = self.process.wait()
+            errors.seek(0)
+            said = errors.read().decode(errors="replace").strip()[-500:]
+            raise RuntimeError(f"the bare VM stopped before /init (exit {code}): {said}\n{' '.join(argv)}")
+        errors.close()
         self.boot_seconds = time.monotonic() - start
 
     def close(self):
@@ -273,6 +278,8 @@ def main():
     parser.add_argument("--build", default="build")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--memory-rounds", type=int, default=3)
+    parser.add_argument("--accel", choices=["kvm", "tcg"],
+                        help="measure this accelerator alone (default: what vessel chooses, and TCG beside KVM)")
     args = parser.parse_args()
     vessel = os.path.abspath(os.path.join(args.build, "vessel"))
     here = os.path.dirname(os.path.abspath(__file__))
@@ -286,6 +293,8 @@ def main():
     accels = ["kvm", "tcg"] if chosen == "kvm" else ["tcg"]
     if chosen != "kvm":
         print("accelerator: TCG (vessel found no KVM that runs its guest here: `vessel check` says why)")
+    if args.accel:
+        accels = [args.accel]
     for accel in accels:
         times, memory = measure(vessel, accel, args.build, args.rounds, args.memory_rounds)
         report(accel, times, memory, args.rounds, args.memory_rounds)

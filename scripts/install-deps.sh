@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Installs everything vessel needs to build, test and run on Debian 12, from Debian's archive only.
-# Used by `make demo`, `make test` and .ci/run. Safe to run again: it installs only what is missing.
+# Used by `make test` and .ci/run; `make demo` runs it with --demo, for what the demo needs alone.
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 
+# What `make demo` needs: building vessel and its guest, and running a container under Podman.
 packages=(
   # build
-  cmake g++ make pkg-config clang-format
+  cmake g++ make pkg-config
   libexpected-dev nlohmann-json3-dev libtomlplusplus-dev libseccomp-dev libcap-dev
   googletest libgtest-dev
-  # fuzzing (make fuzz): libFuzzer comes with libclang-rt-14-dev, which clang only recommends
-  clang libclang-rt-14-dev
   # guest kernel and initrd
   linux-source-6.1 bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio patch
   # running containers in VMs under Podman
   qemu-system-x86 podman runc conmon slirp4netns passt uidmap iproute2
+  busybox-static procps python3
+)
+# What the tests, the fuzzers and the benchmarks add (everything but `--demo`).
+test_packages=(
+  clang-format
+  # fuzzing (make fuzz): libFuzzer comes with libclang-rt-14-dev, which clang only recommends
+  clang libclang-rt-14-dev
   # Docker and containerd drive vessel too (tests start private daemons)
   docker.io containerd
-  busybox-static procps psmisc curl python3 tmux
+  psmisc curl tmux
   # podman run --init
   catatonit
   # the KVM tests' nested L1 VM (tests/kvm/l1.sh): depmod and modprobe for Debian's kernel
@@ -24,6 +31,7 @@ packages=(
   # man vessel
   man-db groff-base
 )
+[ "${1:-}" = --demo ] || packages+=("${test_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -727,6 +727,22 @@ TEST_F(RuntimeTest, HostCgroupPathsAbsoluteAndRelativeCarryTheCpuLimits) {
   }
 }
 
+// A host whose kernel has no KVM at all (no device, no module: a tree of the test's own), as a
+// user meets it: the container runs under TCG, and `vessel run` says why in one line.
+TEST_F(RuntimeTest, ARunOnAHostWithoutKvmSaysWhyInOneLine) {
+  make_busybox_bundle(m_bundle, {"sh", "-c", "echo ran; exit 2"});
+  std::filesystem::create_directories(m_dir.path() + "/module");
+  auto result =
+      vessel_cmd({"run", "no-kvm"}, {.env = {{"VESSEL_KVM_DEVICE", m_dir.path() + "/kvm"},
+                                             {"VESSEL_SYS_MODULE", m_dir.path() + "/module"}}});
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_EQ(result.out, "ran\n");
+  EXPECT_EQ(result.err, "vessel: warning: KVM cannot be used (" + m_dir.path() +
+                            "/kvm does not exist: this host's kernel has no KVM): running the VM "
+                            "under TCG emulation, which is much slower\n");
+  expect_nothing_left("no-kvm");
+}
+
 // On this host (and CI's): KVM cannot run vessel's guest, TCG is used and its cost measured; the
 // verdict and the exit code agree, in text and in JSON.
 TEST_F(RuntimeTest, CheckOnThisHostSaysTcgAndItsExitCodeMatches) {

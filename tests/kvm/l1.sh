@@ -61,6 +61,7 @@ done
 cat >"$work/run" <<EOF
 # PID 1 of L1 once its root is the host's tree: runs the job, says its exit code, powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
+ip link set lo up
 bash $work/job </dev/null
 echo "l1: exit \$?"
 echo 1 >/proc/sys/kernel/sysrq && echo o >/proc/sysrq-trigger
