@@ -4,6 +4,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
+CONFIGURE = cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 .PHONY: all deps demo-deps build guest product test test-kvm fuzz demo bench install clean
 
@@ -16,17 +17,17 @@ demo-deps:
 	scripts/install-deps.sh --demo
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j$(JOBS)
 
 guest: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) --target guest
 
 # What a user runs (the CLI, the shim, the guest image), without the tests: what `make demo`
 # waits for (the tests' binaries are as much compiling again).
 product: demo-deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j$(JOBS) --target guest vessel vessel-shim
 
 test: build

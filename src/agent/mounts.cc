@@ -139,8 +139,6 @@ bool is_directory(const std::string& path) {
 
 // 512000 is the most virtio-9p takes: a larger msize is cut to it, with a warning on every mount.
 constexpr const char* k9pOptions = "trans=virtio,version=9p2000.L,msize=512000";
-// Shares that may hold files mapped shared and writable (a database's).
-constexpr const char* k9pMappedOptions = "trans=virtio,version=9p2000.L,msize=512000,cache=mmap";
 
 // The propagation the mount's options ask for, as runc sets it after mounting.
 Result<void> set_propagation(const ParsedOptions& options, const std::string& target) {
@@ -200,7 +198,7 @@ Result<void> bind_from_host(const nlohmann::json& bind, const std::string& targe
     TRY(do_mount(files + "/" + bind.value("file", ""), target, "", MS_BIND, ""));
   } else {
     TRY(sys::mkdir_p(target));
-    TRY(do_mount(share, target, "9p", 0, k9pMappedOptions));
+    TRY(do_mount(share, target, "9p", 0, std::string(k9pOptions) + ",cache=mmap"));
   }
   if (readonly) TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
   return set_propagation(options, target);
@@ -278,7 +276,7 @@ Result<void> mount_pod_share(const std::string& tag) {
   TRY(sys::mkdir_p(mounted));
   // As the root and every volume: without a cache mode 9p maps files read-only, and a program
   // that maps a file shared and writable (a database) would fail.
-  return do_mount(tag, mounted, "9p", 0, k9pMappedOptions);
+  return do_mount(tag, mounted, "9p", 0, std::string(k9pOptions) + ",cache=mmap");
 }
 
 Result<void> enter_container_root(const oci::Spec& spec, const RootSource& root_source,
@@ -287,7 +285,7 @@ Result<void> enter_container_root(const oci::Spec& spec, const RootSource& root_
   const std::string root = kContainerRoot;
   auto mounted =
       root_source.path.empty()
-          ? do_mount(root_source.tag, root, "9p", 0, k9pMappedOptions)
+          ? do_mount(root_source.tag, root, "9p", 0, std::string(k9pOptions) + ",cache=mmap")
           : do_mount(pod_share_path(root_source.tag) + "/" + root_source.path, root, "",
                      MS_BIND | MS_REC, "");
   TRY(mounted.map_error(context("mounting the container's root filesystem")));

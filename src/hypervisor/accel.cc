@@ -34,11 +34,16 @@ struct Mapping {
   }
 };
 
+std::string current_boot_id() {
+  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("unknown");
+  if (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
+  return boot_id;
+}
+
 }  // namespace
 
 std::string for_this_boot(const std::string& path, const std::function<std::string()>& compute) {
-  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("unknown");
-  if (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
+  const std::string boot_id = current_boot_id();
   if (auto cached = sys::read_file(path, 4096); cached && cached->starts_with(boot_id + "\n"))
     return cached->substr(boot_id.size() + 1);
   std::string value = compute();
@@ -47,9 +52,7 @@ std::string for_this_boot(const std::string& path, const std::function<std::stri
 }
 
 void record_for_this_boot(const std::string& path, const std::string& value) {
-  std::string boot_id = sys::read_file("/proc/sys/kernel/random/boot_id", 64).value_or("unknown");
-  if (!boot_id.empty() && boot_id.back() == '\n') boot_id.pop_back();
-  (void)sys::write_file_atomic(path, boot_id + "\n" + value);
+  (void)sys::write_file_atomic(path, current_boot_id() + "\n" + value);
 }
 
 KvmHost KvmHost::from_environment() {

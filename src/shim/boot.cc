@@ -42,11 +42,10 @@ VmSize vm_size(const ShimOptions& options, const oci::Resources& resources) {
 
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
                          const oci::Resources& sizing, const Network& network,
-                         const BindPlan& binds, int state_dir, TemplateUse use, AccelUse accel) {
+                         const BindPlan& binds, int state_dir, TemplateUse use) {
   hypervisor::Accel requested = options.accel == "kvm"   ? hypervisor::Accel::Kvm
                                 : options.accel == "tcg" ? hypervisor::Accel::Tcg
                                                          : hypervisor::Accel::Auto;
-  if (accel == AccelUse::Tcg) requested = hypervisor::Accel::Tcg;
   auto choice = TRY(hypervisor::choose_accel(requested, options.state_root));
 
   BootedVm booted;

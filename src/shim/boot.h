@@ -50,13 +50,9 @@ struct VmSize {
 constexpr unsigned kMaxVcpus = 64;
 VmSize vm_size(const ShimOptions& options, const oci::Resources& resources);
 
-enum class AccelUse { Configured, Tcg };
-
 // `sizing`: the limits the VM is sized for (the container's, or its pod's: sandbox.cc).
-// AccelUse::Tcg: the fallback after QEMU could not start the VM under KVM.
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
                          const oci::Resources& sizing, const Network& network,
-                         const BindPlan& binds, int state_dir, TemplateUse use,
-                         AccelUse accel = AccelUse::Configured);
+                         const BindPlan& binds, int state_dir, TemplateUse use);
 
 }  // namespace vessel::shim

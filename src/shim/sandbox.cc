@@ -225,8 +225,10 @@ class Sandbox {
     warning = hypervisor::tcg_warning(reason);
     log::warning(warning);
     m_vm.reset();
-    adopt(TRY(boot_vm(m_options, spec, sizing, network, binds, m_state_dir.get(),
-                      TemplateUse::Never, AccelUse::Tcg)));
+    ShimOptions under_tcg = m_options;
+    under_tcg.accel = "tcg";
+    adopt(TRY(
+        boot_vm(under_tcg, spec, sizing, network, binds, m_state_dir.get(), TemplateUse::Never)));
     return wait_for_message("hello", kBootTimeout);
   }
 

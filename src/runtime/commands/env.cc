@@ -8,7 +8,7 @@ namespace vessel::runtime {
 
 namespace {
 
-std::string toml_string(const std::string& text) {
+std::string quoted(const std::string& text) {
   std::string out = "\"";
   for (char c : text) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
   return out + "\"";
@@ -36,18 +36,18 @@ Result<int> command_env(Context&, const Arguments& args) {
   };
   auto flag = [](bool value) { return std::string(value ? "true" : "false"); };
   std::printf("\n[hypervisor.qemu]\n");
-  line("hypervisor.qemu.path", toml_string(config.hypervisor_path));
-  line("hypervisor.qemu.kernel", toml_string(config.kernel));
-  line("hypervisor.qemu.initrd", toml_string(config.initrd));
-  line("hypervisor.qemu.machine_type", toml_string(config.machine_type));
-  line("hypervisor.qemu.kernel_params", toml_string(config.kernel_params));
-  line("hypervisor.qemu.accel", toml_string(config.accel));
+  line("hypervisor.qemu.path", quoted(config.hypervisor_path));
+  line("hypervisor.qemu.kernel", quoted(config.kernel));
+  line("hypervisor.qemu.initrd", quoted(config.initrd));
+  line("hypervisor.qemu.machine_type", quoted(config.machine_type));
+  line("hypervisor.qemu.kernel_params", quoted(config.kernel_params));
+  line("hypervisor.qemu.accel", quoted(config.accel));
   line("hypervisor.qemu.default_vcpus", std::to_string(config.default_vcpus));
   line("hypervisor.qemu.default_memory", std::to_string(config.default_memory));
   line("hypervisor.qemu.enable_debug", flag(config.hypervisor_debug));
   std::string enabled = "[";
   for (const auto& name : config.enable_annotations)
-    enabled += (enabled.size() > 1 ? ", " : "") + toml_string(name);
+    enabled += (enabled.size() > 1 ? ", " : "") + quoted(name);
   line("hypervisor.qemu.enable_annotations", enabled + "]");
   line("hypervisor.qemu.default_maxvcpus", std::to_string(config.default_maxvcpus));
   line("hypervisor.qemu.default_maxmemory", std::to_string(config.default_maxmemory));
@@ -58,7 +58,7 @@ Result<int> command_env(Context&, const Arguments& args) {
   std::printf("\n[factory]\n");
   line("factory.enable_template", flag(config.enable_template));
   line("factory.template_path",
-       toml_string(config.template_path.empty() ? "STATE_ROOT/templates" : config.template_path));
+       quoted(config.template_path.empty() ? "STATE_ROOT/templates" : config.template_path));
   return 0;
 }
 
