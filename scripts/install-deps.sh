@@ -23,6 +23,8 @@ test_packages=(
   clang libclang-rt-14-dev
   # Docker and containerd drive vessel too (tests start private daemons)
   docker.io containerd
+  # containerd's CRI as a kubelet drives it (tests/cri): pod networks, vessel's own CRI client
+  containernetworking-plugins protobuf-compiler python3-grpcio python3-protobuf python3-websocket
   psmisc curl tmux
   # podman run --init
   catatonit

@@ -122,7 +122,7 @@ oci::Resources enclosing_limits(const std::vector<std::string>& dirs) {
   return limits;
 }
 
-std::vector<std::string> join(const std::vector<std::string>& dirs) {
+std::vector<std::string> join(const std::vector<std::string>& dirs, pid_t pid) {
   std::vector<std::string> failed;
   for (const auto& dir : dirs) {
     if (!sys::mkdir_p(dir, 0755)) {
@@ -131,7 +131,8 @@ std::vector<std::string> join(const std::vector<std::string>& dirs) {
     }
     fill_cpuset(dir);
     auto procs = sys::open(dir + "/cgroup.procs", O_WRONLY);
-    if (!procs || !sys::write_all(procs->get(), std::to_string(::getpid()))) failed.push_back(dir);
+    if (!procs || !sys::write_all(procs->get(), std::to_string(pid ? pid : ::getpid())))
+      failed.push_back(dir);
   }
   return failed;
 }

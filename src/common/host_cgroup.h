@@ -5,6 +5,8 @@
 // without delegation) or a systemd manager owns it ("slice:prefix:name"), nothing is done.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -16,9 +18,9 @@ namespace vessel::host_cgroup {
 // The directories `path` names, one per mounted cgroup hierarchy; a relative path is below the
 // calling process's own cgroup in each (so `delete` must run where `create` ran, as with runc).
 std::vector<std::string> directories(const std::string& path);
-// Creates `dirs` (from directories()) and moves this process into each; returns what could not
-// be joined. (Resolve first: a relative path means something else once joined.)
-std::vector<std::string> join(const std::vector<std::string>& dirs);
+// Creates `dirs` (from directories()) and moves this process (or `pid`) into each; returns what
+// could not be joined. (Resolve first: a relative path means something else once joined.)
+std::vector<std::string> join(const std::vector<std::string>& dirs, pid_t pid = 0);
 // Sets the spec's CPU limits on them (shares or weight, quota and period, cpuset CPUs and memory
 // nodes), in whichever hierarchies have those files: the VM as a whole gets the CPU the
 // container may use, as runc's processes would. Memory is left to the guest: a host limit of the

@@ -256,8 +256,10 @@ Result<void> start_container(const StateStore& store, const std::string& id,
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal) {
   ContainerState state = TRY(store.load(id));
   Status status = state.effective_status();
+  // runc's words: containerd's runc v2 shim takes "container not running" for a process that
+  // has already exited (and deletes it), anything else for a failed kill.
   if (status == Status::Stopped || status == Status::Creating)
-    return fail(ESRCH, "container \"" + id + "\" is not running");
+    return fail(ESRCH, "cannot signal \"" + id + "\": container not running");
   auto sent =
       shim_request(store, state, {{"op", "kill"}, {"signal", signal}}, std::chrono::seconds(10));
   if (!sent && signal == SIGKILL) {

@@ -45,7 +45,8 @@ constexpr Command kCommands[] = {
      "[ARGS...]"},
     {"setup", command_setup,
      "setup --user [--default]   (register vessel in your Podman configuration; --default: "
-     "make it your default runtime)"},
+     "make it your default runtime)\n  setup --containerd [--default] [--config FILE]   (as "
+     "root: register vessel as containerd's CRI runtime handler)"},
 };
 
 void print_version() {

@@ -11,6 +11,8 @@
 
 #include "common/bind_source.h"
 #include "common/channel/messages.h"
+#include "common/host_cgroup.h"
+#include "common/oom_report.h"
 #include "common/scope_exit.h"
 #include "common/sys.h"
 #include "hypervisor/hypervisor.h"
@@ -188,6 +190,22 @@ std::optional<std::string> sandbox_of(const std::map<std::string, std::string>& 
   return std::nullopt;
 }
 
+namespace {
+
+// The member's host process joins the host cgroup of the pod's VM: what reads the member's
+// cgroup through its pid (containerd's runc v2 shim, for ContainerStats) then measures the VM
+// the member runs in, not the host's root cgroup. Where that cannot be done, nothing is.
+void join_the_pods_cgroup(const ContainerState& sandbox, pid_t relay) {
+  auto config = sys::read_file(sandbox.bundle + "/config.json", 4 << 20);
+  if (!config) return;
+  json spec = json::parse(*config, nullptr, false);
+  if (!spec.is_object() || !spec["linux"].is_object()) return;
+  std::string path = spec["linux"].value("cgroupsPath", "");
+  if (path.starts_with("/")) (void)host_cgroup::join(host_cgroup::directories(path), relay);
+}
+
+}  // namespace
+
 Result<ChildProcess> create_member(const StateStore& store, const CreateRequest& request,
                                    const std::string& bundle, const oci::Spec& spec,
                                    const json& spec_json,
@@ -230,16 +248,18 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
       }).map_error(context("sharing the member's files with the pod's VM")));
   mounts.clear();
 
-  // The member's host process: it exits with the member's status and, as conmon does for runc,
-  // leaves `oom` in the bundle when the member's memory limit killed it.
+  // The member's host process: it exits with the member's status and reports an OOM kill of
+  // the member's memory limit as the host hears of one (common/oom_report.h).
   json line = {{"op", "member"}, {"spec", spec_json}, {"binds", binds}, {"root", request.id}};
   DetachedRelay relay =
       TRY(spawn_relay(sandbox.shim_socket(store.root()), line, spec.process.terminal,
-                      request.console_socket, [bundle](const json& exit) {
-                        if (exit.value("oom_killed", false))
-                          (void)sys::write_file_atomic(bundle + "/oom", "", 0644);
+                      request.console_socket, [bundle, id = request.id](const json& exit) {
+                        if (!exit.value("oom_killed", false)) return;
+                        if (auto dir = sys::open(bundle, O_PATH | O_DIRECTORY))
+                          report_oom_kill(dir->get(), bundle, id);
                       }));
   ChildProcess process = ChildProcess::adopt(relay.pid);
+  join_the_pods_cgroup(sandbox, relay.pid);
   const json& member = relay.answer["member"];
   if (!member.is_number_unsigned() || member.get<uint64_t>() == 0 ||
       member.get<uint64_t>() > channel::kMaxProcessId)

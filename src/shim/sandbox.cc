@@ -24,6 +24,7 @@
 #include "common/host_cgroup.h"
 #include "common/log.h"
 #include "common/oci_spec.h"
+#include "common/oom_report.h"
 #include "common/sys.h"
 #include "common/terminal.h"
 #include "hypervisor/accel.h"
@@ -448,10 +449,7 @@ class Sandbox {
       m_exit_message = exit_status(message);
       log::info("the container exited with status " + std::to_string(*m_exit_message) +
                 (message.oom_killed ? " (out of memory)" : ""));
-      // As conmon does for runc: Podman's inspect then says OOMKilled.
-      if (message.oom_killed)
-        if (auto marked = sys::write_file_atomic_at(m_bundle.get(), "oom", "", 0644); !marked)
-          log::warning("cannot record the OOM kill for Podman: " + marked.error().message);
+      if (message.oom_killed) report_oom_kill(m_bundle.get(), m_options.bundle, m_options.id);
       // Nothing more will be read from the guest: stop sending stdin.
       m_stdio.close_input(0, *m_channel);
     } else if (message.type == "updated" || message.type == "processes" ||

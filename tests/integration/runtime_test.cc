@@ -206,7 +206,7 @@ TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
   EXPECT_EQ(stopped["status"], "stopped");
   auto kill_stopped = vessel_cmd({"kill", "life", "KILL"});
   EXPECT_EQ(kill_stopped.exit_code, 1);
-  EXPECT_EQ(kill_stopped.err, "vessel: container \"life\" is not running\n");
+  EXPECT_EQ(kill_stopped.err, "vessel: cannot signal \"life\": container not running\n");
   ASSERT_EQ(vessel_cmd({"delete", "life"}).exit_code, 0);
   auto gone = vessel_cmd({"state", "life"});
   EXPECT_EQ(gone.exit_code, 1);

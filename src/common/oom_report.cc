@@ -1,0 +1,89 @@
+#include "common/oom_report.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "common/log.h"
+#include "common/process.h"
+#include "common/sys.h"
+#include "common/unique_fd.h"
+
+namespace vessel {
+
+namespace {
+
+// A protobuf length-delimited field: its key (field number, wire type 2), length and bytes.
+std::string length_delimited(int field, const std::string& bytes) {
+  std::string out(1, static_cast<char>(field << 3 | 2));
+  for (size_t length = bytes.size();; length >>= 7) {
+    out += static_cast<char>((length & 0x7f) | (length > 0x7f ? 0x80 : 0));
+    if (length <= 0x7f) break;
+  }
+  return out + bytes;
+}
+
+// containerd's runc v2 shim gives every runtime call its TTRPC_ADDRESS (containerd's socket
+// with ".ttrpc" appended); the container's namespace (k8s.io for the CRI) names the directory
+// above its bundle.
+Result<void> publish_to_containerd(const std::string& bundle_path,
+                                   const std::string& container_id) {
+  const char* ttrpc = std::getenv("TTRPC_ADDRESS");
+  std::string_view address = ttrpc ? ttrpc : "";
+  if (!address.ends_with(".ttrpc")) return {};
+  address.remove_suffix(6);
+  std::string_view path = bundle_path;
+  while (path.ends_with('/')) path.remove_suffix(1);
+  if (!path.ends_with("/" + container_id)) return {};
+  path.remove_suffix(container_id.size() + 1);
+  std::string name_space(path.substr(path.rfind('/') + 1));
+  path.remove_suffix(name_space.size());
+  if (name_space.empty() || !path.ends_with("/io.containerd.runtime.v2.task/")) return {};
+  // The containerd that runs this shim is the first on the PATH containerd gave it.
+  std::string containerd = "/usr/bin/containerd";
+  const char* search = std::getenv("PATH");
+  for (std::string_view rest = search ? search : ""; !rest.empty();) {
+    auto colon = std::min(rest.find(':'), rest.size());
+    std::string candidate = std::string(rest.substr(0, colon)) + "/containerd";
+    rest.remove_prefix(std::min(colon + 1, rest.size()));
+    if (candidate.starts_with("/") && ::access(candidate.c_str(), X_OK) == 0) {
+      containerd = candidate;
+      break;
+    }
+  }
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("pipe");
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  // A few dozen bytes: the pipe holds them before containerd reads.
+  TRY(sys::write_all(write_end.get(), task_oom_event(container_id)));
+  write_end.reset();
+  UniqueFd null = TRY(sys::open("/dev/null", O_WRONLY));
+  auto child =
+      TRY(ChildProcess::spawn({.argv = {containerd, "--address", std::string(address), "publish",
+                                        "--topic", "/tasks/oom", "--namespace", name_space},
+                               .fds = {{0, read_end.get()}, {1, null.get()}, {2, null.get()}}}));
+  int status = TRY(child.wait());
+  if (exit_code_from_status(status) != 0)
+    return fail(containerd + " publish exited with " +
+                std::to_string(exit_code_from_status(status)));
+  return {};
+}
+
+}  // namespace
+
+std::string task_oom_event(const std::string& container_id) {
+  return length_delimited(1, "containerd.events.TaskOOM") +
+         length_delimited(2, length_delimited(1, container_id));
+}
+
+void report_oom_kill(int bundle_dir, const std::string& bundle_path,
+                     const std::string& container_id) {
+  if (auto marked = sys::write_file_atomic_at(bundle_dir, "oom", "", 0644); !marked)
+    log::warning("cannot record the OOM kill for Podman: " + marked.error().message);
+  if (auto published = publish_to_containerd(bundle_path, container_id); !published)
+    log::warning("cannot tell containerd of the OOM kill: " + published.error().message);
+}
+
+}  // namespace vessel

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Kubernetes' view of vessel: containerd's CRI plugin drives it as a kubelet would.
+
+Each test makes pods through gRPC calls of runtime.v1 (cri.py), with the runtime handler
+"vessel" that `vessel setup --containerd` registered, and runc's handler beside it where the two
+should agree. Usage: cri_test.py BUILD_DIR [unittest arguments].
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import grpc
+
+import cri
+
+BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "build"
+VESSEL = os.path.join(BUILD, "vessel")
+
+
+def processes_matching(needle):
+    """{pid: command line} of the processes whose command line contains `needle`, but ours."""
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                line = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in line:
+            found[int(pid)] = line
+    return found
+
+
+class CriTest(unittest.TestCase):
+    daemon = None
+
+    @classmethod
+    def setUpClass(cls):
+        reason = cri.why_not(BUILD)
+        if reason:
+            raise unittest.SkipTest(reason)
+        cls.generated = tempfile.mkdtemp(prefix="vessel-cri-proto-")
+        cls.m = cri.load_messages(cls.generated)
+        cls.daemon = cri.Containerd(BUILD, VESSEL)
+        cls.cri = cri.Cri(cls.m, cls.daemon.socket)
+        # The handler is the one `vessel setup --containerd` wrote (cri.Containerd).
+        assert "registered " + VESSEL in cls.daemon.setup_output, cls.daemon.setup_output
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.daemon:
+            cls.daemon.stop()
+
+    def setUp(self):
+        self.pods = []
+        self.logs = tempfile.mkdtemp(prefix="vessel-cri-logs-")
+
+    def tearDown(self):
+        for pod_id in self.pods:
+            try:
+                self.cri.remove_pod(pod_id)
+            except grpc.RpcError:
+                pass
+
+    def run_pod(self, name, handler="vessel", **extra):
+        config = self.cri.pod_config(name, log_directory=os.path.join(self.logs, name), **extra)
+        pod_id = self.cri.run_pod(config, handler)
+        self.pods.append(pod_id)
+        return pod_id, config
+
+    def container(self, pod, name, command, start=True, **extra):
+        container_id = self.cri.create(pod[0], pod[1], name, command, **extra)
+        if start:
+            self.cri.start(container_id)
+        return container_id
+
+    def exec_out(self, container_id, *cmd):
+        reply = self.cri.exec_sync(container_id, list(cmd), timeout=60)
+        self.assertEqual(reply.exit_code, 0, reply.stderr)
+        return reply.stdout.decode()
+
+    def log_lines(self, pod_name, container_name, want, seconds=30):
+        """The CRI log's lines (TIME STREAM TAG TEXT) once one has the text `want`."""
+        path = os.path.join(self.logs, pod_name, container_name + ".log")
+        deadline = time.time() + seconds
+        while True:
+            text = ""
+            if os.path.exists(path):
+                with open(path) as log:
+                    text = log.read()
+            if want in text or time.time() > deadline:
+                return text.splitlines()
+            time.sleep(0.2)
+
+    def vm_of(self, pod_id):
+        """The pids of the pod's QEMU (named vessel-ID after the pod's sandbox)."""
+        return [pid for pid, line in processes_matching("vessel-" + pod_id).items()
+                if line.startswith("/usr/bin/qemu-system")]
+
+    def wait_gone(self, pod_id, seconds=30):
+        deadline = time.time() + seconds
+        while processes_matching(pod_id) and time.time() < deadline:
+            time.sleep(0.2)
+        return list(processes_matching(pod_id).values())
+
+    # ---- a pod is one VM ----
+
+    def test_a_pod_of_two_containers_is_one_vm_its_members_on_its_loopback(self):
+        pod = self.run_pod("two")
+        server = self.container(pod, "server", ["sh", "-c", "mkdir -p /www && echo from-the-pod >"
+                                                " /www/index.html && echo serving && exec httpd -f"
+                                                " -p 8080 -h /www"])
+        client = self.container(pod, "client", ["sleep", "3600"])
+        self.assertEqual(len(self.vm_of(pod[0])), 1, processes_matching(pod[0]))
+        self.assertTrue(self.exec_out(server, "uname", "-r").endswith("-vessel\n"))
+        boot_id = "/proc/sys/kernel/random/boot_id"
+        self.assertEqual(self.exec_out(server, "cat", boot_id), self.exec_out(client, "cat", boot_id))
+        with open(boot_id) as host:
+            self.assertNotEqual(self.exec_out(server, "cat", boot_id), host.read())
+        deadline = time.time() + 30
+        while True:
+            fetched = self.cri.exec_sync(client, ["wget", "-qO-", "http://127.0.0.1:8080/"], 30)
+            if fetched.exit_code == 0 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(fetched.stdout.decode(), "from-the-pod\n", fetched.stderr)
+        # Both containers in the pod's hostname, and the pod's IP is the guest's.
+        self.assertEqual(self.exec_out(client, "hostname"), "two\n")
+        pod_ip = self.cri.call("PodSandboxStatus", pod_sandbox_id=pod[0]).status.network.ip
+        self.assertTrue(pod_ip.startswith(cri.SUBNET + "."), pod_ip)
+        self.assertIn(pod_ip, self.exec_out(client, "ip", "-4", "addr"))
+        # The kubelet's log of each container, in the CRI format.
+        lines = self.log_lines("two", "server", "serving")
+        self.assertTrue(any(re.fullmatch(r"\S+Z stdout F serving", line) for line in lines), lines)
+
+    def test_the_pods_dns_hostname_and_host_port_as_with_runc(self):
+        for number, handler in enumerate(("runc", "vessel")):
+            with self.subTest(handler=handler):
+                host_port = 18080 + number
+                pod = self.run_pod(
+                    "net-" + handler, handler,
+                    dns_config=self.m.DNSConfig(servers=["10.10.10.10"], searches=["example.test"],
+                                                options=["ndots:3"]),
+                    port_mappings=[self.m.PortMapping(container_port=8080, host_port=host_port)])
+                web = self.container(pod, "web", ["sh", "-c", "mkdir -p /www && echo " + handler +
+                                                  " > /www/index.html && exec httpd -f -p 8080 "
+                                                  "-h /www"])
+                self.assertEqual(self.exec_out(web, "hostname"), "net-" + handler + "\n")
+                resolv = self.exec_out(web, "cat", "/etc/resolv.conf")
+                self.assertIn("nameserver 10.10.10.10", resolv)
+                self.assertIn("search example.test", resolv)
+                self.assertIn("options ndots:3", resolv)
+                # hostPort: CNI's portmap rule on the host reaches the server in the pod.
+                url = f"http://{cri.SUBNET}.1:{host_port}/"
+                deadline = time.time() + 30
+                while True:
+                    got = subprocess.run(["wget", "-qO-", "-T", "5", url], capture_output=True,
+                                         text=True)
+                    if got.returncode == 0 or time.time() > deadline:
+                        break
+                    time.sleep(0.5)
+                self.assertEqual(got.stdout, handler + "\n", got.stderr)
+
+    def test_resources_updated_in_the_guest_and_the_log_reopened(self):
+        pod = self.run_pod("update")
+        ticker = self.container(pod, "ticker", ["sh", "-c", "while true; do echo tick; "
+                                                "sleep 0.2; done"])
+        self.cri.call("UpdateContainerResources", container_id=ticker,
+                      linux=self.m.LinuxContainerResources(memory_limit_in_bytes=96 << 20))
+        limit = self.exec_out(ticker, "cat", "/sys/fs/cgroup/memory.max")
+        self.assertEqual(limit, str(96 << 20) + "\n")
+        # Log rotation as the kubelet does it: rename the file, ask for it to be reopened.
+        log = os.path.join(self.logs, "update", "ticker.log")
+        self.log_lines("update", "ticker", "tick")
+        os.rename(log, log + ".1")
+        self.cri.call("ReopenContainerLog", container_id=ticker)
+        self.assertIn("tick", "\n".join(self.log_lines("update", "ticker", "tick")))
+
+    def test_exec_sync_returns_output_and_exit_code_and_keeps_its_timeout(self):
+        for handler in ("runc", "vessel"):
+            with self.subTest(handler=handler):
+                pod = self.run_pod("exec-" + handler, handler)
+                box = self.container(pod, "box", ["sleep", "3600"])
+                reply = self.cri.exec_sync(box, ["sh", "-c", "echo out; echo err >&2; exit 3"], 60)
+                self.assertEqual((reply.stdout, reply.stderr, reply.exit_code),
+                                 (b"out\n", b"err\n", 3))
+                started = time.time()
+                with self.assertRaises(grpc.RpcError) as raised:
+                    self.cri.exec_sync(box, ["sleep", "30"], 2)
+                self.assertLess(time.time() - started, 20)
+                self.assertIn("timeout", raised.exception.details())
+                # The container lives on after its exec timed out.
+                self.assertEqual(self.exec_out(box, "echo", "alive"), "alive\n")
+
+    def test_exec_streams_stdout_stderr_and_the_exit_code_as_with_runc(self):
+        for handler in ("runc", "vessel"):
+            with self.subTest(handler=handler):
+                pod = self.run_pod("stream-" + handler, handler)
+                box = self.container(pod, "box", ["sleep", "3600"])
+                url = self.cri.call("Exec", container_id=box, stdout=True, stderr=True, stdin=True,
+                                    cmd=["sh", "-c", "read x; echo got-$x; echo err >&2; exit 5"]).url
+                out, err, status = cri.exec_stream(url, b"typed\n")
+                self.assertEqual((out, err), (b"got-typed\n", b"err\n"))
+                self.assertEqual(status.get("reason"), "NonZeroExitCode", status)
+                self.assertIn({"reason": "ExitCode", "message": "5"},
+                              status.get("details", {}).get("causes", []))
+
+    def test_exit_codes_and_oom_reasons_as_with_runc(self):
+        for handler in ("runc", "vessel"):
+            with self.subTest(handler=handler):
+                pod = self.run_pod("exit-" + handler, handler)
+                done = self.container(pod, "done", ["sh", "-c", "exit 0"])
+                failed = self.container(pod, "failed", ["sh", "-c", "exit 7"])
+                for container_id, code, reason in ((done, 0, "Completed"), (failed, 7, "Error")):
+                    status = self.cri.wait_exited(container_id)
+                    self.assertEqual((status.exit_code, status.reason), (code, reason))
+
+    def test_an_out_of_memory_kill_says_oom_killed(self):
+        pod = self.run_pod("oom")
+        limits = self.m.LinuxContainerResources(memory_limit_in_bytes=32 << 20)
+        hog = self.container(pod, "hog", ["sh", "-c", "x=a; while true; do x=$x$x; done"],
+                             resources=limits)
+        status = self.cri.wait_exited(hog, 120)
+        self.assertEqual((status.reason, status.exit_code), ("OOMKilled", 137))
+
+    def test_stats_are_the_vms_and_sane(self):
+        pod = self.run_pod("stats")
+        spinner = self.container(pod, "spinner", ["sh", "-c", "while true; do :; done"])
+        idle = self.container(pod, "idle", ["sleep", "3600"])
+        before = self.cri.call("ContainerStats", container_id=spinner).stats
+        time.sleep(3)
+        after = self.cri.call("ContainerStats", container_id=spinner).stats
+        # A busy loop in the guest is the VM's CPU on the host: most of a core over 3 s.
+        used = after.cpu.usage_core_nano_seconds.value - before.cpu.usage_core_nano_seconds.value
+        self.assertGreater(used, 1.0e9)
+        # Memory: the VM's QEMU, measured beside it (each member reports its pod's VM).
+        qemu = self.vm_of(pod[0])
+        self.assertEqual(len(qemu), 1)
+        with open(f"/proc/{qemu[0]}/status") as status:
+            rss = int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1)) << 10
+        for container_id in (spinner, idle):
+            memory = self.cri.call("ContainerStats", container_id=container_id).stats.memory
+            self.assertGreater(memory.working_set_bytes.value, rss // 2)
+            self.assertLess(memory.working_set_bytes.value, rss * 3)
+
+    def test_remove_pod_force_leaves_nothing(self):
+        """`crictl rmp -f`: no QEMU, shim or relay, no mount, no state, no network namespace."""
+        netns_before = set(os.listdir("/var/run/netns"))
+        pod = self.run_pod("gone")
+        members = [self.container(pod, name, ["sleep", "3600"]) for name in ("a", "b")]
+        self.assertEqual(len(self.vm_of(pod[0])), 1)
+        netns = set(os.listdir("/var/run/netns")) - netns_before
+        self.assertEqual(len(netns), 1)
+        self.cri.remove_pod(pod[0])
+        self.pods.remove(pod[0])
+        for container_id in [pod[0]] + members:
+            self.assertEqual(self.wait_gone(container_id), [])
+            with open("/proc/mounts") as mounts:
+                self.assertNotIn(container_id, mounts.read())
+            self.assertFalse(os.path.exists("/run/containerd/runc/k8s.io/" + container_id))
+            self.assertFalse(os.path.exists(self.daemon.dir + "/state/io.containerd.runtime.v2."
+                                            "task/k8s.io/" + container_id))
+        self.assertFalse(set(os.listdir("/var/run/netns")) & netns)
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
