@@ -3,6 +3,8 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 
 #include "common/channel/messages.h"
 #include "common/log.h"
@@ -11,6 +13,25 @@
 #include "shim/template.h"
 
 namespace vessel::shim {
+
+oci::Resources cri_pod_limits(const nlohmann::json& config) {
+  oci::Resources limits;
+  if (!config.is_object() || !config.contains("annotations") || !config["annotations"].is_object())
+    return limits;
+  auto number = [&](const char* key) -> std::optional<int64_t> {
+    auto value = config["annotations"].value(std::string("io.kubernetes.cri.") + key, "");
+    char* end = nullptr;
+    errno = 0;
+    long long parsed = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end || errno || parsed <= 0) return std::nullopt;
+    return parsed;
+  };
+  limits.memory_limit = number("sandbox-memory");
+  limits.cpu_quota = number("sandbox-cpu-quota");
+  if (auto period = number("sandbox-cpu-period")) limits.cpu_period = *period;
+  if (!limits.cpu_period) limits.cpu_quota.reset();
+  return limits;
+}
 
 VmSize vm_size(const ShimOptions& options, const oci::Resources& resources) {
   VmSize size{options.memory_mib, options.vcpus};

@@ -50,6 +50,11 @@ struct VmSize {
 constexpr unsigned kMaxVcpus = 64;
 VmSize vm_size(const ShimOptions& options, const oci::Resources& resources);
 
+// The pod's total that containerd's CRI puts on a pod's sandbox (pause) container: the sum of
+// its containers' limits, from the kubelet (io.kubernetes.cri.sandbox-memory, -cpu-quota and
+// -cpu-period); each absent, malformed or not positive one is left unset.
+oci::Resources cri_pod_limits(const nlohmann::json& config);
+
 // `sizing`: the limits the VM is sized for (the container's, or its pod's: sandbox.cc).
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
                          const oci::Resources& sizing, const Network& network,

@@ -103,8 +103,10 @@ class Sandbox {
     // A pod's VM is sized for the pod where the engine limits the pod as a whole (its cgroup
     // holds the first container's: `podman pod create --memory --cpus`), and members' limits
     // apply inside it (docs/pods.md).
+    // containerd's CRI names the pod's total on its sandbox instead (docs/kubernetes.md).
     oci::Resources sizing = spec.resources;
-    oci::Resources pod = host_cgroup::enclosing_limits(cgroup_dirs);
+    oci::Resources pod = cri_pod_limits(config);
+    if (!pod.memory_limit && !pod.cpu_quota) pod = host_cgroup::enclosing_limits(cgroup_dirs);
     if (!sizing.memory_limit || *sizing.memory_limit <= 0) sizing.memory_limit = pod.memory_limit;
     if (!sizing.cpu_quota || *sizing.cpu_quota <= 0)
       sizing.cpu_quota = pod.cpu_quota, sizing.cpu_period = pod.cpu_period;

@@ -223,9 +223,11 @@ class Cri:
         of each container's own, unless the pod shares its process namespace: 0)."""
         return self.m.NamespaceOption(network=0, pid=pid, ipc=0)
 
-    def pod_config(self, name, share_pid=False, **extra):
-        linux = self.m.LinuxPodSandboxConfig(security_context=self.m.LinuxSandboxSecurityContext(
-            namespace_options=self.namespaces(0 if share_pid else 1)))
+    def pod_config(self, name, share_pid=False, resources=None, **extra):
+        linux = self.m.LinuxPodSandboxConfig(
+            security_context=self.m.LinuxSandboxSecurityContext(
+                namespace_options=self.namespaces(0 if share_pid else 1)),
+            resources=resources)
         return self.m.PodSandboxConfig(
             metadata=self.m.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="test"),
             hostname=name, log_directory=extra.pop("log_directory", ""), linux=linux, **extra)

@@ -183,6 +183,20 @@ class CriTest(unittest.TestCase):
         self.cri.call("ReopenContainerLog", container_id=ticker)
         self.assertIn("tick", "\n".join(self.log_lines("update", "ticker", "tick")))
 
+    def test_the_pods_vm_is_sized_for_the_sum_of_its_containers_limits(self):
+        """The kubelet gives the pod's total in the sandbox config; containerd passes it on."""
+        def guest(pod):
+            box = self.container(pod, "box", ["sleep", "3600"])
+            mem_total = re.search(r"MemTotal:\s+(\d+)", self.exec_out(box, "cat", "/proc/meminfo"))
+            return int(mem_total.group(1)) << 10, int(self.exec_out(box, "nproc"))
+        plain = guest(self.run_pod("plain"))
+        total = self.m.LinuxContainerResources(memory_limit_in_bytes=512 << 20,
+                                               cpu_quota=200000, cpu_period=100000)
+        sized = guest(self.run_pod("sized", resources=total))
+        self.assertGreater(sized[0] - plain[0], 480 << 20)
+        self.assertLess(sized[0] - plain[0], 544 << 20)
+        self.assertEqual((plain[1], sized[1]), (1, 2))
+
     def test_exec_sync_returns_output_and_exit_code_and_keeps_its_timeout(self):
         for handler in ("runc", "vessel"):
             with self.subTest(handler=handler):
