@@ -96,6 +96,8 @@ Result<void> freeze(const std::string& name, bool frozen) {
   return write(name, "cgroup.freeze", frozen ? "1" : "0");
 }
 
+Result<void> kill_all(const std::string& name) { return write(name, "cgroup.kill", "1"); }
+
 void remove_cgroup(const std::string& name) { ::rmdir(directory(name).c_str()); }
 
 }  // namespace vessel::agent

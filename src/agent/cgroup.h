@@ -26,6 +26,8 @@ Result<void> leave_cgroup(pid_t pid);
 bool oom_killed(const std::string& name);
 // Freezes or thaws every process of the container (a pod member paused while the VM runs on).
 Result<void> freeze(const std::string& name, bool frozen);
+// Kills every process of the container (cgroup.kill).
+Result<void> kill_all(const std::string& name);
 // Removes the cgroup of a container that is gone (a pod member).
 void remove_cgroup(const std::string& name);
 

@@ -193,6 +193,7 @@ std::string home_of(uid_t uid) {
 struct PodNamespaces {
   std::vector<std::pair<UniqueFd, int>> joined;     // (namespace, CLONE_NEW* type)
   unsigned long own = CLONE_NEWUTS | CLONE_NEWIPC;  // those the member gets new
+  UniqueFd pid;  // the pod's pid namespace, for a member that shares it
 };
 
 Result<PodNamespaces> pod_namespaces(const oci::Spec& spec, pid_t pod_init) {
@@ -206,6 +207,9 @@ Result<PodNamespaces> pod_namespaces(const oci::Spec& spec, pid_t pod_init) {
         TRY(sys::open("/proc/" + std::to_string(pod_init) + "/ns/" + name, O_RDONLY)), flag);
     namespaces.own &= ~static_cast<unsigned long>(flag);
   }
+  // A pid namespace by path: the pod's (the runtime checked), which the init is cloned into.
+  if (const oci::Namespace* pid = spec.find_namespace("pid"); pid && !pid->path.empty())
+    namespaces.pid = TRY(sys::open("/proc/" + std::to_string(pod_init) + "/ns/pid", O_RDONLY));
   return namespaces;
 }
 
@@ -367,9 +371,18 @@ Result<Container> Container::create(const oci::Spec& spec, const Placement& plac
   UniqueFd userns;
   if (wants_user_namespace(spec)) userns = TRY(make_user_namespace(spec));
 
-  // Always a new pid namespace: when the container's init exits, the kernel ends every process
-  // left in it, so its stdout and stderr reach end of file and the exit can be reported.
-  unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | pod.own | SIGCHLD;
+  // A new pid namespace, unless a pod member shares its pod's (Kubernetes'
+  // shareProcessNamespace, the CRI's default): when the init exits, the kernel ends every
+  // process left in a pid namespace of its own, so its stdout and stderr reach end of file and
+  // the exit can be reported; a member sharing its pod's has them ended through its cgroup
+  // instead (kill_the_rest), as containerd's runc shim does.
+  unsigned long flags = CLONE_NEWNS | pod.own | SIGCHLD | (pod.pid ? 0 : CLONE_NEWPID);
+  UniqueFd own_pid;
+  if (pod.pid) {
+    own_pid = TRY(sys::open("/proc/self/ns/pid", O_RDONLY));
+    if (::setns(pod.pid.get(), CLONE_NEWPID) < 0)
+      return fail_errno("joining the pod's pid namespace");
+  }
   // The init starts inside the container's cgroup, in a cgroup namespace rooted there, so
   // everything it runs is limited and its /sys/fs/cgroup shows its own limits (as with runc):
   // the agent steps into the cgroup for the clone and back out.
@@ -380,9 +393,11 @@ Result<Container> Container::create(const oci::Spec& spec, const Placement& plac
     run_init(spec, placement.root, pod, binds, seccomp, pipes.child(), userns.get(),
              start_pipe.read.get(), report_pipe.write.get());
   if (in_cgroup) (void)leave_cgroup(::getpid());
+  if (own_pid) ::setns(own_pid.get(), CLONE_NEWPID);
   if (pid < 0) return fail_errno("clone");
   Container container;
   container.m_pid = pid;
+  container.m_shares_pid = static_cast<bool>(pod.pid);
   container.m_seccomp = seccomp;
   container.m_cgroup = placement.cgroup;
   container.m_start_write = std::move(start_pipe.write);

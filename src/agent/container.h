@@ -46,9 +46,12 @@ class Container {
   Result<void> start();
   Result<void> signal(int signal) const;
   const std::string& cgroup() const { return m_cgroup; }
+  // Whether it shares its pod's pid namespace: its processes outlive its init unless ended.
+  bool shares_pid() const { return m_shares_pid; }
 
  private:
   pid_t m_pid = -1;
+  bool m_shares_pid = false;
   std::string m_cgroup;
   UniqueFd m_start_write;
   UniqueFd m_report_read;

@@ -442,6 +442,10 @@ class Server {
       Process& process = it->second;
       bool drained = true;
       for (auto& output : process.outputs) drained &= !output->open();
+      Container* container = process.id == process.container ? container_of(process.id) : nullptr;
+      // A member sharing its pod's pid namespace: what its init left running ends with it.
+      if (container && container->shares_pid() && process.status && !drained)
+        (void)kill_all(container->cgroup());
       if (!process.status || process.reported || !drained) {
         ++it;
         continue;
@@ -449,7 +453,6 @@ class Server {
       json message = {{"type", "exit"}};
       if (WIFSIGNALED(*process.status)) message["signal"] = WTERMSIG(*process.status);
       // The container's memory limit, not a signal someone sent: Podman shows OOMKilled.
-      Container* container = process.id == process.container ? container_of(process.id) : nullptr;
       if (container && WIFSIGNALED(*process.status) && WTERMSIG(*process.status) == SIGKILL &&
           oom_killed(container->cgroup()))
         message["oom_killed"] = true;

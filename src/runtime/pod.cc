@@ -151,7 +151,7 @@ void detach_entries(const std::string& share, const std::string& id) {
 // Each namespace a member names by path must be its pod's: the sandbox shim's.
 Result<void> check_member_namespaces(const oci::Spec& spec, const ContainerState& sandbox) {
   static const std::pair<const char*, const char*> kShareable[] = {
-      {"network", "net"}, {"ipc", "ipc"}, {"uts", "uts"}};
+      {"network", "net"}, {"ipc", "ipc"}, {"uts", "uts"}, {"pid", "pid"}};
   for (const auto& ns : spec.namespaces) {
     if (ns.path.empty()) continue;
     const char* name = nullptr;
@@ -160,7 +160,7 @@ Result<void> check_member_namespaces(const oci::Spec& spec, const ContainerState
     if (!name)
       return fail(EINVAL,
                   "linux.namespaces: a pod member in a VM can share its pod's network, "
-                  "ipc and uts namespaces, not the " +
+                  "ipc, uts and pid namespaces, not the " +
                       ns.type + " namespace " + ns.path + ": give it a " + ns.type +
                       " namespace of its own");
     struct stat wanted, pods;

@@ -197,6 +197,20 @@ class CriTest(unittest.TestCase):
         self.assertLess(sized[0] - plain[0], 544 << 20)
         self.assertEqual((plain[1], sized[1]), (1, 2))
 
+    def test_a_pod_sharing_its_process_namespace_as_with_runc(self):
+        """shareProcessNamespace (the CRI's default when a pod says nothing about it)."""
+        for handler in ("runc", "vessel"):
+            with self.subTest(handler=handler):
+                pod = self.run_pod("pidns-" + handler, handler, share_pid=True)
+                first = self.container(pod, "first", ["sleep", "4001"])
+                second = self.container(pod, "second", ["sleep", "4002"])
+                self.assertIn("sleep 4001", self.exec_out(second, "ps", "-o", "args"))
+                self.assertIn("sleep 4002", self.exec_out(first, "ps", "-o", "args"))
+                # An init that leaves a process behind: the container still exits with its code.
+                leaver = self.container(pod, "leaver", ["sh", "-c", "sleep 4003 & exit 4"])
+                self.assertEqual(self.cri.wait_exited(leaver, 30).exit_code, 4)
+                self.assertNotIn("sleep 4003", self.exec_out(first, "ps", "-o", "args"))
+
     def test_exec_sync_returns_output_and_exit_code_and_keeps_its_timeout(self):
         for handler in ("runc", "vessel"):
             with self.subTest(handler=handler):
