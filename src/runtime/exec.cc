@@ -1,5 +1,6 @@
 #include "runtime/exec.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -119,6 +120,12 @@ Result<DetachedRelay> spawn_relay(const std::string& socket, const json& line, b
     ready.read.reset();
     json answer;
     auto relay = start_relay(socket, line, terminal, console_socket, &answer);
+    // The caller's stdio went to the shim with the request (or a terminal stands in for it):
+    // held here too, it would stay open for the process's whole life, and containerd's runc
+    // shim reads its runtime's output to end of file before it takes a terminal's master.
+    if (relay)
+      if (auto null = sys::open("/dev/null", O_RDWR))
+        for (int fd : {0, 1, 2}) ::dup2(null->get(), fd);
     json report = relay ? json{{"ok", true}, {"answer", answer}}
                         : json{{"ok", false}, {"error", relay.error().message}};
     (void)sys::write_all(ready.write.get(), report.dump());

@@ -240,6 +240,24 @@ class CriTest(unittest.TestCase):
                 self.assertIn({"reason": "ExitCode", "message": "5"},
                               status.get("details", {}).get("causes", []))
 
+    def test_exec_with_a_terminal_as_with_runc(self):
+        """`kubectl exec -it`: a terminal, typed into, and the exit code."""
+        for handler in ("runc", "vessel"):
+            with self.subTest(handler=handler):
+                pod = self.run_pod("tty-" + handler, handler)
+                box = self.container(pod, "box", ["sleep", "3600"])
+                url = self.cri.call("Exec", container_id=box, tty=True, stdin=True, stdout=True,
+                                    cmd=["sh", "-c", "tty; read x; echo got-$x; exit 6"]).url
+                out, _, status = cri.exec_stream(url, b"typed\n", seconds=30)
+                # The terminal's echo of what was typed may come before or after tty's line.
+                lines = re.sub(r"/dev/pts/\d+", "/dev/pts/N", out.decode()).split("\r\n")
+                self.assertEqual(sorted(lines[:2]), ["/dev/pts/N", "typed"], out)
+                self.assertEqual(lines[2:], ["got-typed", ""], out)
+                self.assertIn({"reason": "ExitCode", "message": "6"},
+                              status.get("details", {}).get("causes", []))
+                # The container takes more execs after it.
+                self.assertEqual(self.exec_out(box, "echo", "next"), "next\n")
+
     def test_exit_codes_and_oom_reasons_as_with_runc(self):
         for handler in ("runc", "vessel"):
             with self.subTest(handler=handler):
