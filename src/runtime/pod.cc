@@ -12,6 +12,7 @@
 #include "common/bind_source.h"
 #include "common/channel/messages.h"
 #include "common/host_cgroup.h"
+#include "common/mount_points.h"
 #include "common/oom_report.h"
 #include "common/scope_exit.h"
 #include "common/sys.h"
@@ -105,6 +106,7 @@ Result<void> attach(const MemberMount& mount) {
 Result<std::vector<MemberMount>> plan_member_mounts(const std::string& id, const oci::Spec& spec,
                                                     json& binds) {
   std::vector<MemberMount> mounts;
+  if (spec.root_readonly) TRY(make_mount_points(spec));
   UniqueFd root = TRY(sys::open(spec.root_path, O_PATH | O_DIRECTORY));
   mounts.push_back({TRY(clone_tree(root.get(), "the root filesystem", spec.root_readonly)),
                     channel::kPodRootsTag, id, true});

@@ -16,9 +16,6 @@ Result<void> make_mounts_private();
 // A /proc for the shim's own pid namespace, so that pids the shim gets from clone() and the
 // /proc/PID paths it opens (QEMU's id maps) agree. A no-op when the shim is not its pid 1.
 Result<void> mount_own_proc();
-// A read-only root filesystem cannot get its mount points in the guest: make the missing ones
-// here first, as runc does before it makes the root read-only (each resolved inside the root).
-Result<void> make_mount_points(const oci::Spec& spec);
 // Overlay volumes (`-v DIR:DEST:O`): runc mounts them; the guest cannot reach their host
 // directories, so the shim mounts each, in its own mount namespace, at the merge directory
 // Podman names as its source, and the mount becomes a bind of that directory, shared like any

@@ -23,6 +23,7 @@
 #include "common/confine.h"
 #include "common/host_cgroup.h"
 #include "common/log.h"
+#include "common/mount_points.h"
 #include "common/oci_spec.h"
 #include "common/oom_report.h"
 #include "common/sys.h"

@@ -235,12 +235,13 @@ class Cri:
     def run_pod(self, config, handler="vessel"):
         return self.call("RunPodSandbox", config=config, runtime_handler=handler).pod_sandbox_id
 
-    def create(self, pod_id, pod_config, name, command, resources=None, **extra):
+    def create(self, pod_id, pod_config, name, command, resources=None, readonly_rootfs=False,
+               **extra):
         pid = pod_config.linux.security_context.namespace_options.pid
         linux = self.m.LinuxContainerConfig(
             resources=resources,
             security_context=self.m.LinuxContainerSecurityContext(
-                namespace_options=self.namespaces(pid)))
+                namespace_options=self.namespaces(pid), readonly_rootfs=readonly_rootfs))
         config = self.m.ContainerConfig(metadata=self.m.ContainerMetadata(name=name),
                                         image=self.m.ImageSpec(image=TEST_IMAGE), linux=linux,
                                         command=command, log_path=name + ".log", **extra)

@@ -211,6 +211,17 @@ class CriTest(unittest.TestCase):
                 self.assertEqual(self.cri.wait_exited(leaver, 30).exit_code, 4)
                 self.assertNotIn("sleep 4003", self.exec_out(first, "ps", "-o", "args"))
 
+    def test_a_read_only_root_filesystem_as_with_runc(self):
+        """Found by critest: a member with a read-only root could not get /etc/hostname."""
+        for handler in ("runc", "vessel"):
+            with self.subTest(handler=handler):
+                pod = self.run_pod("ro-" + handler, handler)
+                box = self.container(pod, "box", ["sleep", "3600"], readonly_rootfs=True)
+                self.assertEqual(self.exec_out(box, "cat", "/etc/hostname"), "ro-" + handler + "\n")
+                wrote = self.cri.exec_sync(box, ["touch", "/new-file"], 30)
+                self.assertNotEqual(wrote.exit_code, 0)
+                self.assertIn(b"Read-only file system", wrote.stderr)
+
     def test_exec_sync_returns_output_and_exit_code_and_keeps_its_timeout(self):
         for handler in ("runc", "vessel"):
             with self.subTest(handler=handler):
