@@ -236,12 +236,13 @@ class Cri:
         return self.call("RunPodSandbox", config=config, runtime_handler=handler).pod_sandbox_id
 
     def create(self, pod_id, pod_config, name, command, resources=None, readonly_rootfs=False,
-               **extra):
+               add_capabilities=(), **extra):
         pid = pod_config.linux.security_context.namespace_options.pid
         linux = self.m.LinuxContainerConfig(
             resources=resources,
             security_context=self.m.LinuxContainerSecurityContext(
-                namespace_options=self.namespaces(pid), readonly_rootfs=readonly_rootfs))
+                namespace_options=self.namespaces(pid), readonly_rootfs=readonly_rootfs,
+                capabilities=self.m.Capability(add_capabilities=add_capabilities)))
         config = self.m.ContainerConfig(metadata=self.m.ContainerMetadata(name=name),
                                         image=self.m.ImageSpec(image=TEST_IMAGE), linux=linux,
                                         command=command, log_path=name + ".log", **extra)
@@ -266,6 +267,16 @@ class Cri:
     def exec_sync(self, container_id, cmd, timeout=0):
         return self.call("ExecSync", deadline=timeout + 60 if timeout else 300,
                          container_id=container_id, cmd=cmd, timeout=timeout)
+
+    def exec_streamed(self, container_id, cmd, stdin, tty=False):
+        """`kubectl exec [-t] -i`: (output, stderr, the exit code the status channel names, or
+        0)."""
+        url = self.call("Exec", container_id=container_id, cmd=cmd, tty=tty, stdin=True,
+                        stdout=True, stderr=not tty).url
+        out, err, status = exec_stream(url, stdin)
+        causes = status.get("details", {}).get("causes", [])
+        codes = [int(c["message"]) for c in causes if c.get("reason") == "ExitCode"]
+        return out, err, codes[0] if codes else 0
 
     def remove_pod(self, pod_id):
         """`crictl rmp -f`: stop the pod (its containers with it), then remove it."""
