@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 #include "common/log.h"
 #include "common/process.h"
@@ -25,49 +26,56 @@ std::string length_delimited(int field, const std::string& bytes) {
   return out + bytes;
 }
 
+struct Containerd {
+  std::string address;     // its gRPC socket
+  std::string name_space;  // the container's: k8s.io for the CRI
+};
+
 // containerd's runc v2 shim gives every runtime call its TTRPC_ADDRESS (containerd's socket
-// with ".ttrpc" appended); the container's namespace (k8s.io for the CRI) names the directory
-// above its bundle.
-Result<void> publish_to_containerd(const std::string& bundle_path,
-                                   const std::string& container_id) {
+// with ".ttrpc" appended); the container's namespace names the directory above its bundle
+// (STATE/io.containerd.runtime.v2.task/NAMESPACE/ID). Nothing when containerd did not run us.
+std::optional<Containerd> containerd_of(const std::string& bundle_path, const std::string& id) {
   const char* ttrpc = std::getenv("TTRPC_ADDRESS");
   std::string_view address = ttrpc ? ttrpc : "";
-  if (!address.ends_with(".ttrpc")) return {};
-  address.remove_suffix(6);
   std::string_view path = bundle_path;
   while (path.ends_with('/')) path.remove_suffix(1);
-  if (!path.ends_with("/" + container_id)) return {};
-  path.remove_suffix(container_id.size() + 1);
+  if (!address.ends_with(".ttrpc") || !path.ends_with("/" + id)) return std::nullopt;
+  address.remove_suffix(std::string_view(".ttrpc").size());
+  path.remove_suffix(id.size() + 1);
   std::string name_space(path.substr(path.rfind('/') + 1));
   path.remove_suffix(name_space.size());
-  if (name_space.empty() || !path.ends_with("/io.containerd.runtime.v2.task/")) return {};
-  // The containerd that runs this shim is the first on the PATH containerd gave it.
-  std::string containerd = "/usr/bin/containerd";
+  if (name_space.empty() || !path.ends_with("/io.containerd.runtime.v2.task/")) return std::nullopt;
+  return Containerd{std::string(address), name_space};
+}
+
+// The containerd that runs this shim: the first on the PATH containerd gave it.
+std::string containerd_binary() {
   const char* search = std::getenv("PATH");
   for (std::string_view rest = search ? search : ""; !rest.empty();) {
     auto colon = std::min(rest.find(':'), rest.size());
     std::string candidate = std::string(rest.substr(0, colon)) + "/containerd";
     rest.remove_prefix(std::min(colon + 1, rest.size()));
-    if (candidate.starts_with("/") && ::access(candidate.c_str(), X_OK) == 0) {
-      containerd = candidate;
-      break;
-    }
+    if (candidate.starts_with("/") && ::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("pipe");
-  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  return "/usr/bin/containerd";
+}
+
+// `containerd publish`, as the runc shim publishes a host OOM: the event on its stdin.
+Result<void> publish_to_containerd(const std::string& bundle_path, const std::string& id) {
+  auto containerd = containerd_of(bundle_path, id);
+  if (!containerd) return {};
+  auto event = TRY(sys::pipe());
   // A few dozen bytes: the pipe holds them before containerd reads.
-  TRY(sys::write_all(write_end.get(), task_oom_event(container_id)));
-  write_end.reset();
+  TRY(sys::write_all(event.write.get(), task_oom_event(id)));
+  event.write.reset();
   UniqueFd null = TRY(sys::open("/dev/null", O_WRONLY));
-  auto child =
-      TRY(ChildProcess::spawn({.argv = {containerd, "--address", std::string(address), "publish",
-                                        "--topic", "/tasks/oom", "--namespace", name_space},
-                               .fds = {{0, read_end.get()}, {1, null.get()}, {2, null.get()}}}));
-  int status = TRY(child.wait());
-  if (exit_code_from_status(status) != 0)
-    return fail(containerd + " publish exited with " +
-                std::to_string(exit_code_from_status(status)));
+  std::string program = containerd_binary();
+  auto child = TRY(
+      ChildProcess::spawn({.argv = {program, "--address", containerd->address, "publish", "--topic",
+                                    "/tasks/oom", "--namespace", containerd->name_space},
+                           .fds = {{0, event.read.get()}, {1, null.get()}, {2, null.get()}}}));
+  int code = exit_code_from_status(TRY(child.wait()));
+  if (code != 0) return fail(program + " publish exited with " + std::to_string(code));
   return {};
 }
 

@@ -159,10 +159,17 @@ state = "{self.dir}/state"
         self.log = open(self.dir + "/containerd.log", "w")
         self.process = subprocess.Popen(["/usr/bin/containerd", "--config", self.config],
                                         stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_then_import_images(build)
+        except Exception:
+            self.stop()
+            raise
+
+    def _wait_then_import_images(self, build):
         deadline = time.time() + 60
         while self.ctr("version", check=False).returncode != 0:
             if time.time() > deadline or self.process.poll() is not None:
-                raise RuntimeError("containerd did not start: see " + self.dir + "/containerd.log")
+                raise RuntimeError("containerd did not start: " + self.tail_of_log())
             time.sleep(0.2)
         rootfs = os.path.join(build, "tests/image")
         for name, entrypoint, cmd, extra in (
@@ -173,6 +180,10 @@ state = "{self.dir}/state"
                 f.write(oci_archive(rootfs, name, entrypoint, cmd, extra))
             self.ctr(f"-n k8s.io images import {archive}")
             os.unlink(archive)
+
+    def tail_of_log(self):
+        with open(self.dir + "/containerd.log") as log:
+            return "".join(log.readlines()[-3:])
 
     def ctr(self, args, check=True):
         return sh(f"/usr/bin/ctr -a {self.socket} {args}", check=check)

@@ -8,6 +8,7 @@ should agree. Usage: cri_test.py BUILD_DIR [unittest arguments].
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,7 @@ class CriTest(unittest.TestCase):
     def tearDownClass(cls):
         if cls.daemon:
             cls.daemon.stop()
+        shutil.rmtree(cls.generated, ignore_errors=True)
 
     def setUp(self):
         self.pods = []
@@ -68,6 +70,7 @@ class CriTest(unittest.TestCase):
                 self.cri.remove_pod(pod_id)
             except grpc.RpcError:
                 pass
+        shutil.rmtree(self.logs, ignore_errors=True)
 
     def run_pod(self, name, handler="vessel", **extra):
         config = self.cri.pod_config(name, log_directory=os.path.join(self.logs, name), **extra)
@@ -279,6 +282,19 @@ class CriTest(unittest.TestCase):
                 self.assertEqual(lines[2:], ["got-typed", ""], out)
                 # The container takes more execs after it.
                 self.assertEqual(self.exec_out(box, "echo", "next"), "next\n")
+
+    def test_attach_to_a_containers_stdin_and_stdout_as_with_runc(self):
+        """`kubectl attach -i`: what is typed reaches the container's own process."""
+        for handler in ("runc", "vessel"):
+            with self.subTest(handler=handler):
+                pod = self.run_pod("attach-" + handler, handler)
+                reader = self.container(pod, "reader", ["sh", "-c", "read x; echo got-$x; exit 3"],
+                                        stdin=True)
+                url = self.cri.call("Attach", container_id=reader, stdin=True, stdout=True,
+                                    stderr=True).url
+                out, _, _ = cri.exec_stream(url, b"typed\n")
+                self.assertEqual(out, b"got-typed\n")
+                self.assertEqual(self.cri.wait_exited(reader).exit_code, 3)
 
     def test_exit_codes_and_oom_reasons_as_with_runc(self):
         for handler in ("runc", "vessel"):
