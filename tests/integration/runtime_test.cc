@@ -767,6 +767,46 @@ TEST_F(RuntimeTest, CheckOnThisHostSaysTcgAndItsExitCodeMatches) {
 }
 
 // `vessel --help`, `vessel COMMAND --help`, and `man vessel` after `make install PREFIX=…`.
+// `setup --containerd` on a file of the test's own: what it prints and keeps, and each refusal
+// in one sentence with the file left as it was.
+TEST_F(RuntimeTest, SetupContainerdWritesTheHandlerOrSaysWhyNot) {
+  std::filesystem::create_directories(m_bundle);
+  const std::string config = m_dir.path() + "/config.toml";
+  std::ofstream(config) << "version = 2\nroot = \"/data/containerd\"\n";
+  auto done = vessel_cmd({"setup", "--containerd", "--default", "--config", config});
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(done.out, "registered " + vessel() +
+                          " as containerd's CRI runtime handler \"vessel\" in " + config +
+                          " (the previous file is kept as " + config +
+                          ".before-vessel)\n  the default runtime was \"runc\": it is \"vessel\"\n"
+                          "now: systemctl restart containerd; a pod runs in a VM with a "
+                          "RuntimeClass whose handler is vessel (docs/kubernetes.md)\n");
+  EXPECT_EQ(sh("cat " + config + ".before-vessel").out,
+            "version = 2\nroot = \"/data/containerd\"\n");
+  EXPECT_NE(sh("cat " + config).out.find("BinaryName = '" + vessel() + "'"), std::string::npos)
+      << sh("cat " + config).out;
+
+  std::ofstream(config) << "[plugins.cri]\n";
+  auto old = vessel_cmd({"setup", "--containerd", "--config", config});
+  EXPECT_EQ(old.exit_code, 1);
+  EXPECT_EQ(old.err, "vessel: " + config +
+                         " is containerd's configuration version 1 (no \"version = 2\"), whose "
+                         "keys vessel does not write: convert it (containerd config default "
+                         "prints version 2), then run vessel setup --containerd again\n");
+  EXPECT_EQ(sh("cat " + config).out, "[plugins.cri]\n");
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"setup"}, {"setup", "--user", "--containerd"}}) {
+    auto refused = vessel_cmd(args);
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_EQ(refused.err,
+              "vessel: vessel setup: give --user to register vessel in your own containers.conf, "
+              "or --containerd (as root) to register it as containerd's CRI runtime handler\n");
+  }
+  EXPECT_EQ(vessel_cmd({"setup", "--user", "--config", config}).err,
+            "vessel: vessel setup: --config names containerd's configuration: give it with "
+            "--containerd\n");
+}
+
 TEST_F(RuntimeTest, HelpAndTheManPageAfterInstall) {
   auto help = run({vessel(), "--help"});
   EXPECT_EQ(help.exit_code, 0);
