@@ -234,8 +234,9 @@ class Cri:
         of each container's own, unless the pod shares its process namespace: 0)."""
         return self.m.NamespaceOption(network=0, pid=pid, ipc=0)
 
-    def pod_config(self, name, share_pid=False, resources=None, **extra):
+    def pod_config(self, name, share_pid=False, resources=None, linux_cgroup_parent="", **extra):
         linux = self.m.LinuxPodSandboxConfig(
+            cgroup_parent=linux_cgroup_parent,
             security_context=self.m.LinuxSandboxSecurityContext(
                 namespace_options=self.namespaces(0 if share_pid else 1)),
             resources=resources)

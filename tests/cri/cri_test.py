@@ -315,7 +315,11 @@ class CriTest(unittest.TestCase):
         self.assertEqual((status.reason, status.exit_code), ("OOMKilled", 137))
 
     def test_stats_are_the_vms_and_sane(self):
-        pod = self.run_pod("stats")
+        # The kubelet gives each pod a cgroup parent, which PodSandboxStats reads.
+        parent = f"/vessel-cri-test-{os.getpid()}"
+        self.addCleanup(subprocess.run, f"find /sys/fs/cgroup -maxdepth 3 -type d -path "
+                        f"'*{parent}' -exec rmdir {{}} +", shell=True, capture_output=True)
+        pod = self.run_pod("stats", linux_cgroup_parent=parent)
         spinner = self.container(pod, "spinner", ["sh", "-c", "while true; do :; done"])
         idle = self.container(pod, "idle", ["sleep", "3600"])
         before = self.cri.call("ContainerStats", container_id=spinner).stats
@@ -329,8 +333,11 @@ class CriTest(unittest.TestCase):
         self.assertEqual(len(qemu), 1)
         with open(f"/proc/{qemu[0]}/status") as status:
             rss = int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1)) << 10
-        for container_id in (spinner, idle):
-            memory = self.cri.call("ContainerStats", container_id=container_id).stats.memory
+        pod_stats = self.cri.call("PodSandboxStats", pod_sandbox_id=pod[0]).stats.linux
+        self.assertGreater(pod_stats.cpu.usage_core_nano_seconds.value,
+                           after.cpu.usage_core_nano_seconds.value // 2)
+        for memory in [self.cri.call("ContainerStats", container_id=container_id).stats.memory
+                       for container_id in (spinner, idle)] + [pod_stats.memory]:
             self.assertGreater(memory.working_set_bytes.value, rss // 2)
             self.assertLess(memory.working_set_bytes.value, rss * 3)
 
