@@ -375,7 +375,7 @@ Result<Container> Container::create(const oci::Spec& spec, const Placement& plac
   // shareProcessNamespace, the CRI's default): when the init exits, the kernel ends every
   // process left in a pid namespace of its own, so its stdout and stderr reach end of file and
   // the exit can be reported; a member sharing its pod's has them ended through its cgroup
-  // instead (kill_the_rest), as containerd's runc shim does.
+  // instead (the server's report_exits), as containerd's runc shim does.
   unsigned long flags = CLONE_NEWNS | pod.own | SIGCHLD | (pod.pid ? 0 : CLONE_NEWPID);
   UniqueFd own_pid;
   if (pod.pid) {

@@ -100,10 +100,7 @@ oci::Resources enclosing_limits(const std::vector<std::string>& dirs) {
     std::istringstream words(*text);
     std::string word;
     for (size_t i = 0; i <= field; ++i) words >> word;
-    char* end = nullptr;
-    long long value = std::strtoll(word.c_str(), &end, 10);
-    if (word.empty() || *end || value <= 0 || value >= (1LL << 60)) return std::nullopt;
-    return value;
+    return sys::positive_number(word);
   };
   for (const auto& dir : dirs) {
     std::string parent = dir.substr(0, dir.rfind('/'));

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <optional>
 
@@ -50,14 +49,9 @@ std::optional<Containerd> containerd_of(const std::string& bundle_path, const st
 
 // The containerd that runs this shim: the first on the PATH containerd gave it.
 std::string containerd_binary() {
-  const char* search = std::getenv("PATH");
-  for (std::string_view rest = search ? search : ""; !rest.empty();) {
-    auto colon = std::min(rest.find(':'), rest.size());
-    std::string candidate = std::string(rest.substr(0, colon)) + "/containerd";
-    rest.remove_prefix(std::min(colon + 1, rest.size()));
-    if (candidate.starts_with("/") && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "/usr/bin/containerd";
+  auto dir = sys::first_on_path(
+      [](const std::string& dir) { return ::access((dir + "/containerd").c_str(), X_OK) == 0; });
+  return dir ? *dir + "/containerd" : "/usr/bin/containerd";
 }
 
 // `containerd publish`, as the runc shim publishes a host OOM: the event on its stdin.

@@ -9,7 +9,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -243,6 +246,26 @@ std::string executable_dir() {
   if (n <= 0) return ".";
   std::string path(buffer, n);
   return path.substr(0, path.rfind('/'));
+}
+
+std::optional<int64_t> positive_number(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end || errno || value <= 0 || value >= (1LL << 60)) return std::nullopt;
+  return value;
+}
+
+std::optional<std::string> first_on_path(const std::function<bool(const std::string&)>& fits) {
+  const char* path = std::getenv("PATH");
+  std::string entries = path ? path : "/usr/local/bin:/usr/bin";
+  for (size_t start = 0; start <= entries.size();) {
+    size_t end = std::min(entries.find(':', start), entries.size());
+    std::string dir = entries.substr(start, end - start);
+    if (!dir.empty() && dir[0] == '/' && fits(dir)) return dir;
+    start = end + 1;
+  }
+  return std::nullopt;
 }
 
 }  // namespace vessel::sys

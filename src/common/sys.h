@@ -5,6 +5,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,5 +69,10 @@ Result<bool> wait_readable(int fd, std::chrono::milliseconds timeout);
 
 // Directory of the running executable (/proc/self/exe resolved).
 std::string executable_dir();
+// A decimal number from 1 to 2^60 (larger ones stand for "unlimited" in cgroup files), the whole
+// of `text`; nothing otherwise.
+std::optional<int64_t> positive_number(const std::string& text);
+// The first absolute directory on $PATH (/usr/local/bin:/usr/bin without one) that `fits`.
+std::optional<std::string> first_on_path(const std::function<bool(const std::string&)>& fits);
 
 }  // namespace vessel::sys

@@ -40,15 +40,7 @@ std::string companion_dir() {
   std::string own = sys::executable_dir();
   if (has_shim(own)) return own;
   if (has_shim(VESSEL_BUILD_BIN_DIR)) return VESSEL_BUILD_BIN_DIR;
-  const char* path = std::getenv("PATH");
-  std::string entries = path ? path : "/usr/local/bin:/usr/bin";
-  for (size_t start = 0; start <= entries.size();) {
-    size_t end = std::min(entries.find(':', start), entries.size());
-    std::string dir = entries.substr(start, end - start);
-    if (!dir.empty() && dir[0] == '/' && has_shim(dir)) return dir;
-    start = end + 1;
-  }
-  return own;
+  return sys::first_on_path(has_shim).value_or(own);
 }
 
 namespace {

@@ -57,13 +57,23 @@ Result<json> read_shim_report(int fd) {
   return parsed;
 }
 
-// config.json as JSON, for what the spec model does not carry (hooks).
+}  // namespace
+
 Result<json> bundle_config(const std::string& bundle) {
   std::string text = TRY(sys::read_file(bundle + "/config.json", 4 << 20));
   json config = json::parse(text, nullptr, false);
   if (config.is_discarded()) return fail(bundle + "/config.json is not valid JSON");
   return config;
 }
+
+std::string host_cgroup_path(const json& config) {
+  auto section = config.find("linux");
+  if (section == config.end() || !section->is_object()) return "";
+  auto path = section->find("cgroupsPath");
+  return path != section->end() && path->is_string() ? path->get<std::string>() : "";
+}
+
+namespace {
 
 // Namespaces given by path: each must be a namespace of its type (the runtime spec's error). Only
 // the network namespace can be joined: the VM's devices live in it. Every other namespace is the
@@ -300,9 +310,9 @@ Result<void> update_container(const StateStore& store, const std::string& id,
   // The VM's host cgroup follows the CPU limits (host_cgroup.h); the shim cannot reach it any
   // more from the container's view.
   auto config = bundle_config(state.bundle);
-  if (config && config->contains("linux") && (*config)["linux"].is_object())
-    for (const auto& failed : host_cgroup::apply_cpu_limits(
-             host_cgroup::directories((*config)["linux"].value("cgroupsPath", "")), limits))
+  if (config)
+    for (const auto& failed :
+         host_cgroup::apply_cpu_limits(host_cgroup::directories(host_cgroup_path(*config)), limits))
       return fail("updating container \"" + id + "\": cannot set the host cgroup's " + failed);
   return {};
 }
@@ -332,8 +342,7 @@ Result<void> delete_container(const StateStore& store, const std::string& id, bo
   if (!state.sandbox.empty()) remove_member_mounts(store, state);
   // poststop hooks see the container stopped; a failure is a warning (runtime spec).
   auto config = bundle_config(state.bundle);
-  if (config && config->contains("linux") && (*config)["linux"].is_object())
-    host_cgroup::remove((*config)["linux"].value("cgroupsPath", ""));
+  if (config) host_cgroup::remove(host_cgroup_path(*config));
   auto hooks = config ? hooks_of(*config, "poststop") : std::vector<Hook>{};
   std::string final_state = container_state_json(store, id).value_or("");
   TRY(store.remove(id));

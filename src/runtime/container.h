@@ -43,6 +43,10 @@ Result<void> start_container(const StateStore& store, const std::string& id,
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal);
 // Freezes the whole VM (QEMU stops running it) or lets it run again.
 Result<void> pause_container(const StateStore& store, const std::string& id, bool pause);
+// A bundle's config.json as JSON, for what the spec model does not carry (hooks, cgroupsPath).
+Result<nlohmann::json> bundle_config(const std::string& bundle);
+// Its linux.cgroupsPath: the VM's host cgroup (host_cgroup.h); "" when it names none.
+std::string host_cgroup_path(const nlohmann::json& config);
 // Sends new linux.resources (JSON) to the container's cgroup in the guest.
 Result<void> update_container(const StateStore& store, const std::string& id,
                               const std::string& resources_json);

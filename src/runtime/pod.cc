@@ -198,11 +198,8 @@ namespace {
 // cgroup through its pid (containerd's runc v2 shim, for ContainerStats) then measures the VM
 // the member runs in, not the host's root cgroup. Where that cannot be done, nothing is.
 void join_the_pods_cgroup(const ContainerState& sandbox, pid_t relay) {
-  auto config = sys::read_file(sandbox.bundle + "/config.json", 4 << 20);
-  if (!config) return;
-  json spec = json::parse(*config, nullptr, false);
-  if (!spec.is_object() || !spec["linux"].is_object()) return;
-  std::string path = spec["linux"].value("cgroupsPath", "");
+  auto config = bundle_config(sandbox.bundle);
+  std::string path = config ? host_cgroup_path(*config) : "";
   if (path.starts_with("/")) (void)host_cgroup::join(host_cgroup::directories(path), relay);
 }
 

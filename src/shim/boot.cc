@@ -3,8 +3,6 @@
 #include <fcntl.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
 
 #include "common/channel/messages.h"
 #include "common/log.h"
@@ -18,13 +16,9 @@ oci::Resources cri_pod_limits(const nlohmann::json& config) {
   oci::Resources limits;
   if (!config.is_object() || !config.contains("annotations") || !config["annotations"].is_object())
     return limits;
-  auto number = [&](const char* key) -> std::optional<int64_t> {
-    auto value = config["annotations"].value(std::string("io.kubernetes.cri.") + key, "");
-    char* end = nullptr;
-    errno = 0;
-    long long parsed = std::strtoll(value.c_str(), &end, 10);
-    if (value.empty() || *end || errno || parsed <= 0) return std::nullopt;
-    return parsed;
+  auto number = [&](const char* key) {
+    return sys::positive_number(
+        config["annotations"].value(std::string("io.kubernetes.cri.") + key, ""));
   };
   limits.memory_limit = number("sandbox-memory");
   limits.cpu_quota = number("sandbox-cpu-quota");

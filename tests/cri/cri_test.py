@@ -325,9 +325,10 @@ class CriTest(unittest.TestCase):
         before = self.cri.call("ContainerStats", container_id=spinner).stats
         time.sleep(3)
         after = self.cri.call("ContainerStats", container_id=spinner).stats
-        # A busy loop in the guest is the VM's CPU on the host: most of a core over 3 s.
+        # A busy loop in the guest is the VM's CPU on the host (the relay whose cgroup was read
+        # before used none): most of a core over 3 s, a quarter of a second even on a busy host.
         used = after.cpu.usage_core_nano_seconds.value - before.cpu.usage_core_nano_seconds.value
-        self.assertGreater(used, 1.0e9)
+        self.assertGreater(used, 0.25e9)
         # Memory: the VM's QEMU, measured beside it (each member reports its pod's VM).
         qemu = self.vm_of(pod[0])
         self.assertEqual(len(qemu), 1)
