@@ -17,6 +17,7 @@
 #include "agent/cgroup.h"
 #include "agent/container.h"
 #include "agent/network.h"
+#include "agent/port_forward.h"
 #include "agent/processes.h"
 #include "agent/template.h"
 #include "common/base64.h"
@@ -77,6 +78,7 @@ class Server {
       TRY(poll_once());
       release_held_signals();
       report_exits();
+      m_forwards.scan_if_due();
     }
     return {};
   }
@@ -92,7 +94,10 @@ class Server {
         if (output->wants_read()) fds.push_back({output->fd(), POLLIN, 0});
       if (process.stdin->wants_write()) fds.push_back({process.stdin->fd(), POLLOUT, 0});
     }
-    int timeout = m_held_signals.empty() ? -1 : 10;  // held signals are looked at every 10 ms
+    m_forwards.add_poll_fds(fds);
+    int timeout = m_forwards.timeout_ms();
+    if (!m_held_signals.empty() && (timeout < 0 || timeout > 10))
+      timeout = 10;  // held signals are looked at every 10 ms
     if (::poll(fds.data(), fds.size(), timeout) < 0) {
       if (errno == EINTR) return {};
       return fail_errno("poll");
@@ -103,7 +108,7 @@ class Server {
         if (entry.revents & (POLLIN | POLLHUP | POLLERR)) TRY(on_channel_readable());
       } else if (entry.fd == m_signal_fd.get()) {
         reap_children();
-      } else {
+      } else if (!TRY(m_forwards.on_ready(entry.fd))) {
         for (auto& [id, process] : m_processes) {
           for (auto& output : process.outputs)
             if (output->fd() == entry.fd) TRY(output->on_readable(m_channel));
@@ -177,6 +182,7 @@ class Server {
 
   Result<void> on_frame(channel::Frame& frame) {
     if (frame.type == FrameType::Control) return on_message(TRY(channel::parse_message(frame)));
+    if (PortForwards::owns(frame.stream)) return m_forwards.on_frame(frame);
     Process* process = process_of_stream(frame.stream);
     if (!process) return {};  // a process that is gone already: nothing to deliver to
     switch (frame.type) {
@@ -256,6 +262,7 @@ class Server {
         // bring the network up now, after the answer has left; `start` reports any failure.
         TRY(m_channel.flush());
         m_network_ready = configure_network(m_network, m_cards).map_error(context("network"));
+        if (message.value("watch_ports", false)) m_forwards.watch();
       }
     } else if (type == "start") {
       // The container the VM was booted for, or the pod member `exec`.
@@ -311,6 +318,8 @@ class Server {
         size.ws_col = message.value("cols", static_cast<unsigned short>(80));
         ::ioctl(it->second.terminal_fd, TIOCSWINSZ, &size);
       }
+    } else if (type == "connect") {
+      m_forwards.connect(message);
     } else if (type == "clock") {
       if (auto set = set_clock(message); !set) log::warning(set.error().message);
     } else if (type == "shutdown") {
@@ -476,6 +485,7 @@ class Server {
 
   Channel m_channel;
   UniqueFd m_signal_fd;
+  PortForwards m_forwards{m_channel};  // connections into the guest, for the pod's port-forward
   // The container the VM was booted for (0) and the pod members, by the id of their init.
   std::map<uint32_t, std::unique_ptr<Container>> m_containers;
   std::optional<TemplateState> m_template;  // saved as a template: only a resume may come

@@ -35,6 +35,7 @@
 #include "shim/control.h"
 #include "shim/exec_sessions.h"
 #include "shim/network.h"
+#include "shim/port_forward.h"
 #include "shim/seccomp.h"
 #include "shim/stdio_relay.h"
 #include "shim/template.h"
@@ -88,6 +89,13 @@ class Sandbox {
     if (!network.standby_mac.empty())
       TRY(sys::write_file_atomic_at(m_state_dir.get(), "standby-nic", network.standby_mac, 0644));
     log::debug("network ready");
+    // A pod of containerd's CRI: its PortForward dials the guest's ports here (port_forward.h).
+    // Only then: a guest's ports are never listened on unasked.
+    m_forward_ports = is_cri_sandbox(config);
+    if (m_forward_ports)
+      if (auto allowed = allow_low_ports(); !allowed)
+        log::warning("the guest's ports below 1024 cannot be forwarded: " +
+                     allowed.error().message);
     // QEMU, started below, inherits the cgroup Podman reads the container's cost from.
     const auto cgroup_dirs = host_cgroup::directories(spec.cgroups_path);
     for (const auto& dir : host_cgroup::join(cgroup_dirs))
@@ -122,7 +130,8 @@ class Sandbox {
                                        {"spec", config},
                                        {"network", network.description},
                                        {"binds", binds.binds},
-                                       {"seccomp", base64_encode(seccomp)}});
+                                       {"seccomp", base64_encode(seccomp)},
+                                       {"watch_ports", m_forward_ports}});
     TRY(wait_for_message("created", kBootTimeout));
     log::debug("the container is created");
     // The container's CPU limits hold the VM from here on: its boot is vessel's overhead, and
@@ -245,6 +254,7 @@ class Sandbox {
 
   void adopt(BootedVm booted) {
     m_execs.reset();
+    m_forwards.reset();
     m_pending_frames.clear();
     m_pending_next = 0;
     m_vm = std::move(booted.vm);
@@ -252,6 +262,7 @@ class Sandbox {
     m_qemu_log = std::move(booted.qemu_log);
     m_channel = std::make_unique<Channel>(std::move(booted.agent));
     m_execs.emplace(m_stdio, *m_channel);
+    m_forwards.emplace(*m_channel);
   }
 
   // Guest output descriptors to poll now, and how long poll may sleep for their sake.
@@ -379,6 +390,7 @@ class Sandbox {
     } else {
       m_stdio.add_poll_fds(fds, StdioRelay::Input::Paused);
     }
+    m_forwards->add_poll_fds(fds, !congested);
     std::chrono::milliseconds timeout = next_timeout();
     if (timeout.count() < 0) timeout = std::chrono::hours(1);
     add_guest_output(fds, timeout);
@@ -402,6 +414,7 @@ class Sandbox {
         continue;
       } else {
         if (TRY(m_stdio.on_ready(entry.fd, *m_channel))) continue;
+        if (TRY(m_forwards->on_ready(entry.fd))) continue;
         bool handled = false;
         if (auto request = m_control.on_readable(entry.fd, handled)) on_request(*request);
         if (handled) continue;  // its descriptor may have just become an exec session's
@@ -418,6 +431,8 @@ class Sandbox {
       channel::Frame& frame = m_pending_frames[m_pending_next++];
       if (frame.type == FrameType::Control)
         TRY(on_message(TRY(channel::parse_agent_message(frame))));
+      else if (PortForwards::owns(frame.stream))
+        TRY(m_forwards->on_frame(frame));
       else
         TRY(m_stdio.on_frame(frame, *m_channel));
     }
@@ -433,6 +448,14 @@ class Sandbox {
 
   Result<void> on_message(const AgentMessage& message) {
     log_message(message);
+    if (message.type == "ports" && message.ports) {
+      if (m_forward_ports) m_forwards->on_ports(*message.ports);
+      return {};
+    }
+    if (message.type == "connect_failed" && message.connection) {
+      m_forwards->on_connect_failed(*message.connection, message.text);
+      return {};
+    }
     if (message.exec && (message.type == "started" || message.type == "error"))
       if (auto it = m_member_starts.find(*message.exec); it != m_member_starts.end()) {
         respond(it->second,
@@ -605,7 +628,9 @@ class Sandbox {
   StdioRelay m_stdio;
   UniqueFd m_signal_fd;
   ControlSocket m_control;
-  std::optional<ExecSessions> m_execs;  // once the channel exists
+  std::optional<ExecSessions> m_execs;     // once the channel exists
+  std::optional<PortForwards> m_forwards;  // the guest's ports, for a pod of containerd's CRI
+  bool m_forward_ports = false;
   bool m_paused = false;
   UniqueFd m_start_client;
   std::map<uint32_t, UniqueFd> m_member_starts;  // pod members' start clients, by member

@@ -347,8 +347,9 @@ def port_forward(url, port, request, seconds=30):
                 received += frame[1:]
             else:
                 errors += frame[1:]
-    except (websocket.WebSocketConnectionClosedException, websocket.WebSocketTimeoutException):
-        pass
+    except (websocket.WebSocketConnectionClosedException, websocket.WebSocketTimeoutException,
+            BrokenPipeError, ConnectionResetError):
+        pass  # the server ends the session when the connection in the pod ends
     finally:
         ws.close()
     if errors:

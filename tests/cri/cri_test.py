@@ -6,6 +6,7 @@ Each test makes pods through gRPC calls of runtime.v1 (cri.py), with the runtime
 should agree. Usage: cri_test.py BUILD_DIR [unittest arguments].
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -341,6 +342,59 @@ class CriTest(unittest.TestCase):
                        for container_id in (spinner, idle)] + [pod_stats.memory]:
             self.assertGreater(memory.working_set_bytes.value, rss // 2)
             self.assertLess(memory.working_set_bytes.value, rss * 3)
+
+    def forwarded(self, pod_id, port, path, seconds=30):
+        """The body of GET `path` from `port` in the pod through PortForward (each URL serves one
+        session), once a server answers there."""
+        deadline = time.time() + seconds
+        while True:
+            try:
+                url = self.cri.call("PortForward", pod_sandbox_id=pod_id, port=[port]).url
+                reply = cri.port_forward(url, port, f"GET {path} HTTP/1.0\r\n\r\n".encode())
+                if reply.startswith(b"HTTP/1.") or time.time() > deadline:
+                    break
+            except AssertionError:
+                if time.time() > deadline:
+                    raise
+            time.sleep(0.5)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        self.assertIn(b" 200 ", head.split(b"\r\n")[0], reply[:200])
+        return body
+
+    def test_port_forward_reaches_the_pods_servers_as_with_runc(self):
+        """`kubectl port-forward`: servers on the pod's wildcard address, on its loopback only and
+        below 1024; 3 MiB through the streams' flow control; a port nobody listens on refused."""
+        for handler in ("runc", "vessel"):
+            with self.subTest(handler=handler):
+                pod = self.run_pod("forward-" + handler, handler)
+                web = self.container(pod, "web", [
+                    "sh", "-c", "mkdir -p /www && echo " + handler + " > /www/index.html && "
+                    "head -c 3145728 /dev/urandom > /www/big && { httpd -f -p 127.0.0.1:8081 -h /www & "
+                    "echo $! > /loopback.pid; } && httpd -p 80 -h /www && "
+                    "exec httpd -f -p 8080 -h /www"])
+                for port in (8080, 8081, 80):
+                    self.assertEqual(self.forwarded(pod[0], port, "/index.html"),
+                                     handler.encode() + b"\n", port)
+                digest = self.exec_out(web, "sha256sum", "/www/big").split()[0]
+                self.assertEqual(hashlib.sha256(self.forwarded(pod[0], 8080, "/big")).hexdigest(),
+                                 digest)
+                self.assertIn("connection refused", self.refusal(pod[0], 8099))
+                # A server that stops: its port is refused as soon as the guest shows it gone.
+                self.exec_out(web, "sh", "-c", "kill $(cat /loopback.pid)")
+                self.assertIn("connection refused", self.refusal(pod[0], 8081))
+
+    def refusal(self, pod_id, port, seconds=10):
+        """The error PortForward to `port` reports once connections there are refused."""
+        deadline = time.time() + seconds
+        while True:
+            url = self.cri.call("PortForward", pod_sandbox_id=pod_id, port=[port]).url
+            try:
+                cri.port_forward(url, port, b"GET / HTTP/1.0\r\n\r\n", seconds=seconds)
+            except AssertionError as error:
+                return str(error)
+            if time.time() > deadline:
+                return f"port {port} is still open after {seconds} s"
+            time.sleep(0.2)
 
     def test_remove_pod_force_leaves_nothing(self):
         """`crictl rmp -f`: no QEMU, shim or relay, no mount, no state, no network namespace."""

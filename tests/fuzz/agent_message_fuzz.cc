@@ -56,6 +56,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (message->type == "exit")
     FUZZ_CHECK(message->exit_code || message->signal, "an exit without exit_code or signal");
   FUZZ_CHECK(message->processes.size() <= kMaxGuestProcesses, "too many processes");
+  if (message->connection)
+    FUZZ_CHECK(*message->connection >= kFirstConnection && *message->connection <= kLastConnection,
+               "connection");
+  if (message->ports) {
+    FUZZ_CHECK(message->ports->size() <= kMaxGuestPorts, "too many ports");
+    for (uint16_t port : *message->ports) FUZZ_CHECK(port >= 1, "port 0");
+  }
   for (const auto& process : message->processes) {
     FUZZ_CHECK(process.pid >= 1, "a process without a pid");
     check_safe(process.command, kMaxGuestCommand);

@@ -8,9 +8,12 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/harness.h"
@@ -204,6 +207,54 @@ TEST_F(HostileAgentTest, ProtocolViolationsStopTheVmWithoutAnAbort) {
     EXPECT_NE(shim_log(id).find(logged), std::string::npos) << shim_log(id);
     EXPECT_EQ(processes_matching("hostile-qemu"), std::vector<std::string>{});
   }
+}
+
+// The sockets listening on `port` that process `pid` holds, seen in its network namespace.
+static int listeners_held(pid_t pid, int port) {
+  std::string proc = "/proc/" + std::to_string(pid);
+  std::ifstream table(proc + "/net/tcp");
+  std::set<std::string> inodes;
+  char local[16];
+  std::snprintf(local, sizeof local, ":%04X", port);
+  std::string line;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, address, remote, state, skip, inode;
+    fields >> slot >> address >> remote >> state;
+    for (int i = 0; i < 5; ++i) fields >> skip;  // tx:rx queues, timer, retransmits, uid, timeout
+    fields >> inode;
+    if (state == "0A" && address.ends_with(local)) inodes.insert("socket:[" + inode + "]");
+  }
+  int held = 0;
+  for (const auto& fd : std::filesystem::directory_iterator(proc + "/fd")) {
+    std::error_code error;
+    held += inodes.count(std::filesystem::read_symlink(fd.path(), error).string());
+  }
+  return held;
+}
+
+TEST_F(HostileAgentTest, GuestPortsAreListenedOnOnlyForAPodThatAskedAndStrayFramesAreDropped) {
+  // The guest of a plain container reports a port: nothing listens. The sandbox of a pod of
+  // containerd's CRI asked for its guest's ports: its shim listens on the same report.
+  pid_t plain = start("ports", "ports-plain");
+  ASSERT_GT(plain, 0);
+  auto config = nlohmann::json::parse(std::ifstream(m_bundle + "/config.json"));
+  config["annotations"]["io.kubernetes.cri.container-type"] = "sandbox";
+  std::ofstream(m_bundle + "/config.json") << config.dump();
+  pid_t sandbox = start("ports", "ports-sandbox");
+  ASSERT_GT(sandbox, 0);
+  constexpr int kHostilePort = 47999;  // tests/support/hostile_qemu.cc
+  for (int i = 0; i < 100 && listeners_held(sandbox, kHostilePort) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(listeners_held(sandbox, kHostilePort), 1);
+  EXPECT_EQ(listeners_held(plain, kHostilePort), 0);
+  for (const char* id : {"ports-plain", "ports-sandbox"}) {  // nothing the shim stopped for
+    EXPECT_EQ(shim_log(id).find("agent channel"), std::string::npos) << shim_log(id);
+    EXPECT_EQ(shim_log(id).find("\x1b"), std::string::npos) << shim_log(id);
+  }
+  EXPECT_EQ(vessel_cmd("ports", {"kill", "ports-plain", "KILL"}).exit_code, 0);
+  EXPECT_NE(reap(plain, std::chrono::seconds(10)), -1);
+  expect_kill_ends_it("ports", "ports-sandbox", sandbox);
 }
 
 TEST_F(HostileAgentTest, AHelloWithTheWrongTypesFailsCreateInOneSentence) {

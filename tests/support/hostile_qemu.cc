@@ -8,6 +8,8 @@
 //   big-control    after start, sends 1 MiB control messages without end
 //   wrong-types    after start, reports exit with "exit_code":"seven"
 //   short-credit   after start, sends a 2-byte credit frame
+//   ports          after start, reports the guest listening on port 47999 and sends frames and
+//                  a connect_failed for connections the shim never opened
 //   bad-hello      says hello with "version": 5
 //   silent-start   never answers start
 //   ignore-signals after start, reads and ignores everything (SIGTERM included), never exits
@@ -28,6 +30,8 @@ using namespace vessel;
 using namespace vessel::channel;
 
 namespace {
+
+constexpr uint16_t kHostilePort = 47999;  // hostile_agent_test.cc looks for it
 
 int fd_after(const std::vector<std::string>& args, const std::string& prefix) {
   for (const auto& arg : args)
@@ -114,6 +118,15 @@ int main(int argc, char** argv) {
   } else if (mode == "wrong-types") {
     send_json(agent, {{"type", "exit"}, {"exit_code", "seven"}});
     ::pause();
+  } else if (mode == "ports") {
+    // Ports to listen on (taken only from the guest of a pod's sandbox that asked), and frames
+    // for connections the shim never opened.
+    send_json(agent, {{"type", "ports"}, {"ports", {kHostilePort}}});
+    send_raw(agent, FrameType::Data, stream_of(kFirstConnection, kStdout), "x");
+    send_raw(agent, FrameType::Close, stream_of(kFirstConnection + 7, kStdout), "");
+    send_json(agent, {{"type", "connect_failed"},
+                      {"connection", kFirstConnection + 1},
+                      {"message", "\x1b[2Jno"}});
   } else if (mode == "short-credit") {
     send_raw(agent, FrameType::Credit, stream_of(0, kStdin), std::string("\x01\0", 2));
     ::pause();

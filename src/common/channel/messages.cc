@@ -128,6 +128,19 @@ Result<AgentMessage> parse_agent_message(const Frame& frame) {
       message.processes.push_back(std::move(process));
     }
   }
+  if (auto connection = TRY(bounded_integer(json, "connection", kFirstConnection, kLastConnection)))
+    message.connection = static_cast<uint32_t>(*connection);
+  if (auto list = json.find("ports"); list != json.end()) {
+    if (!list->is_array() || list->size() > kMaxGuestPorts)
+      return fail(EPROTO, "agent channel: \"ports\" is not a list of at most " +
+                              std::to_string(kMaxGuestPorts));
+    message.ports.emplace();
+    for (const auto& entry : *list) {
+      if (!entry.is_number_unsigned() || entry.get<uint64_t>() < 1 || entry.get<uint64_t>() > 65535)
+        return fail(EPROTO, "agent channel: a port is not a number in [1, 65535]");
+      message.ports->push_back(static_cast<uint16_t>(entry.get<uint64_t>()));
+    }
+  }
   if (message.type == "exit" && !message.exit_code && !message.signal)
     return fail(EPROTO, "agent channel: an exit message without exit_code or signal");
   return message;

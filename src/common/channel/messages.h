@@ -9,9 +9,15 @@
 //   shim → agent  exec{exec, process}   agent answers exec_started{exec} or error{exec, message}
 //   shim → agent  update{resources}     agent answers updated{} or update_failed{message}
 //   shim → agent  ps{}                  agent answers processes{processes: [{pid, ppid, uid, cmd}]}
+//   shim → agent  create{..., watch_ports: true}   agent sends ports{ports: [N...]}, the TCP
+//                 ports the guest listens on for 127.0.0.1, whenever they change
+//   shim → agent  connect{connection, port}   a connection to 127.0.0.1:port in the guest; the
+//                 agent answers connect_failed{connection, message} if it cannot be made
 // signal, resize and exit carry "exec": N when they concern exec'd process N rather than the init.
 // Stdio streams: process N's stdin, stdout and stderr are stream_of(N, kStdin/kStdout/kStderr);
 // the init is process 0 (streams 1, 2, 3). With a terminal only stdin and stdout are used.
+// A forwarded connection N (N >= kFirstConnection) takes the place of a process: the host's side
+// on stream_of(N, kStdin), the guest's on stream_of(N, kStdout) (common/channel/socket_stream.h).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -26,7 +32,13 @@ namespace vessel::channel {
 constexpr uint32_t kStdin = 1;
 constexpr uint32_t kStdout = 2;
 constexpr uint32_t kStderr = 3;
-constexpr uint32_t kMaxProcessId = (1u << 30) - 1;
+// Processes (the init, execs, pod members) have ids up to kMaxProcessId, forwarded connections
+// the ids after it: stream_of(kLastConnection, kStderr) is the largest stream id.
+constexpr uint32_t kMaxProcessId = (1u << 29) - 1;
+constexpr uint32_t kFirstConnection = kMaxProcessId + 1;
+constexpr uint32_t kLastConnection = (1u << 30) - 1;
+constexpr size_t kMaxConnections = 64;  // open at once, per VM
+constexpr size_t kMaxGuestPorts = 256;  // reported in one ports message
 
 // The 9p tags of a pod's shares (docs/pods.md): members' root filesystems (ownership as the guest
 // sets it, like the root filesystem) and their volumes and files (as volumes).
@@ -55,14 +67,16 @@ constexpr size_t kMaxGuestProcesses = 1024;
 constexpr size_t kMaxGuestCommand = 256;
 
 struct AgentMessage {
-  std::string type;              // hello, created, started, error, exit, exec_started, or other
+  std::string type;  // hello, created, started, error, exit, exec_started, ports, or other
   std::optional<uint32_t> exec;  // the exec'd process it concerns; none for the container's init
   std::string version;           // hello
   std::string text;              // error: printable, at most kMaxGuestText bytes
   std::optional<int> exit_code;  // exit: 0-255
   std::optional<int> signal;     // exit: 1-64, when the process was killed by a signal
   bool oom_killed = false;       // exit: the container's memory limit killed it
-  std::vector<GuestProcess> processes;  // processes: at most kMaxGuestProcesses
+  std::vector<GuestProcess> processes;         // processes: at most kMaxGuestProcesses
+  std::optional<uint32_t> connection;          // connect_failed: a forwarded connection's id
+  std::optional<std::vector<uint16_t>> ports;  // ports: at most kMaxGuestPorts, each 1-65535
 };
 
 constexpr size_t kMaxGuestText = 1024;

@@ -65,7 +65,6 @@ TEST(AgentMessageTest, PrintableKeepsUtf8AndReplacesBrokenSequences) {
   EXPECT_EQ(printable("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");
 }
 
-
 TEST(AgentMessageTest, ProcessListsAreTypedBoundedAndPrintable) {
   auto listed =
       parse(R"({"type":"processes","processes":[{"pid":1,"ppid":0,"uid":0,"cmd":"sh -c x"},)"
@@ -87,6 +86,31 @@ TEST(AgentMessageTest, ProcessListsAreTypedBoundedAndPrintable) {
   EXPECT_FALSE(parse(R"({"type":"processes","processes":[{"pid":-4}]})"));
   EXPECT_FALSE(parse(R"({"type":"processes","processes":[{"pid":1,"cmd":7}]})"));
   EXPECT_FALSE(parse(R"({"type":"processes","processes":{"pid":1}})"));
+}
+
+TEST(AgentMessageTest, PortsAndConnectionsAreBounded) {
+  auto ports = parse(R"({"type":"ports","ports":[80,8080,65535]})");
+  ASSERT_TRUE(ports) << ports.error().message;
+  EXPECT_EQ(ports->ports, (std::vector<uint16_t>{80, 8080, 65535}));
+  auto none = parse(R"({"type":"ports","ports":[]})");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->ports && none->ports->empty());
+  auto failed =
+      parse(R"({"type":"connect_failed","connection":)" + std::to_string(kFirstConnection) + "}");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->connection, kFirstConnection);
+  std::string many = R"({"type":"ports","ports":[)";
+  for (size_t i = 0; i <= kMaxGuestPorts; ++i) many += (i ? "," : "") + std::to_string(i + 1);
+  for (const std::string& text :
+       {many + "]}", std::string(R"({"type":"ports","ports":[0]})"),
+        std::string(R"({"type":"ports","ports":[65536]})"),
+        std::string(R"({"type":"ports","ports":[-80]})"),
+        std::string(R"({"type":"ports","ports":["80"]})"),
+        std::string(R"({"type":"ports","ports":80})"),
+        R"({"type":"connect_failed","connection":)" + std::to_string(kMaxProcessId) + "}",
+        R"({"type":"connect_failed","connection":)" + std::to_string(kLastConnection + 1) + "}",
+        R"({"type":"exit","exit_code":0,"exec":)" + std::to_string(kFirstConnection) + "}"})
+    EXPECT_FALSE(parse(text)) << text;
 }
 
 }  // namespace vessel::channel

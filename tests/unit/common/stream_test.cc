@@ -1,9 +1,11 @@
 #include "common/channel/stream.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/channel/messages.h"
+#include "common/channel/socket_stream.h"
 #include "common/sys.h"
 
 namespace vessel::channel {
@@ -132,6 +134,61 @@ TEST(StreamTest, FramesOfAGivenSizeCarryTheStreamWholeAndInOrder) {
     }
   }
   EXPECT_EQ(received, data);
+}
+
+namespace {
+
+// Lets `stream` read and write what it can, and hands the frames it sent to `peer`.
+void step(SocketStream& stream, Channel& from, Channel& to, SocketStream& peer) {
+  std::vector<pollfd> fds;
+  stream.add_poll_fds(fds, true);
+  for (const auto& entry : fds) ASSERT_TRUE(stream.on_ready(entry.fd, from));
+  for (auto& frame : pump(from, to)) ASSERT_TRUE(peer.on_frame(frame, to));
+}
+
+// What `fd` has now; `ended` once it read end of file.
+std::string take(int fd, bool& ended) {
+  std::string got;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT)) > 0) got.append(buffer, n);
+  ended = n == 0;
+  return got;
+}
+
+}  // namespace
+
+TEST(SocketStreamTest, EachDirectionEndsOnItsOwnAsTcpDoes) {
+  auto [a, b] = sys::socketpair().value();
+  Channel host_channel(std::move(a)), guest_channel(std::move(b));
+  auto [client, host_end] = sys::socketpair().value();   // containerd's connection, the shim's
+  auto [guest_end, server] = sys::socketpair().value();  // the agent's, the pod's server
+  const uint32_t id = kFirstConnection + 3;
+  SocketStream host(std::move(host_end), stream_of(id, kStdin), stream_of(id, kStdout));
+  SocketStream guest(std::move(guest_end), stream_of(id, kStdout), stream_of(id, kStdin));
+  auto steps = [&] {
+    for (int i = 0; i < 4; ++i) {
+      step(host, host_channel, guest_channel, guest);
+      step(guest, guest_channel, host_channel, host);
+    }
+  };
+
+  // The client sends its request and half-closes: the server reads it, then end of file.
+  ASSERT_TRUE(sys::write_all(client.get(), "GET /"));
+  ::shutdown(client.get(), SHUT_WR);
+  steps();
+  bool ended = false;
+  EXPECT_EQ(take(server.get(), ended), "GET /");
+  EXPECT_TRUE(ended);
+  EXPECT_FALSE(host.done());
+  // The reply still reaches the client, which reads end of file once the server closes.
+  ASSERT_TRUE(sys::write_all(server.get(), "200 OK"));
+  server.reset();
+  steps();
+  EXPECT_EQ(take(client.get(), ended), "200 OK");
+  EXPECT_TRUE(ended);
+  EXPECT_TRUE(host.done());
+  EXPECT_TRUE(guest.done());
 }
 
 }  // namespace vessel::channel
