@@ -115,6 +115,8 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
         vm.incoming_fd = saved.get();
         booted.restored_from = template_file(options.template_path, *key);
         booted.resume = resume_message(vm);
+      } else if (!opened && opened.error().code == EPERM) {
+        log::warning(opened.error().message + ": not trusted, booting instead");
       } else if (!opened && opened.error().code != ENOENT) {
         log::warning("the template cannot be used (" + opened.error().message +
                      "): booting, and it will be made anew");

@@ -304,8 +304,45 @@ std::string template_file(const std::string& dir, const std::string& key) {
   return dir + "/" + hash_name(key) + ".vm";
 }
 
+namespace {
+
+std::string octal_mode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// The template for `name` in `dir`, only if both are the user's own: the directory not a link,
+// owned by the user, mode 0700; the file regular, with one link, owned by the user, mode 0600.
+// Checked on the open descriptors, each opened without following a link. EPERM otherwise.
+Result<UniqueFd> open_trusted(const std::string& dir, const std::string& name) {
+  const uid_t user = ::geteuid();
+  UniqueFd directory(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!directory && errno == ENOENT) return fail(ENOENT, dir + " does not exist");
+  struct stat st;
+  if (!directory || ::fstat(directory.get(), &st) < 0)
+    return fail(EPERM, "the template directory " + dir + " is a link or no directory");
+  if (st.st_uid != user || (st.st_mode & 07777) != 0700)
+    return fail(EPERM, "the template directory " + dir + " has owner " + std::to_string(st.st_uid) +
+                           " and mode " + octal_mode(st.st_mode) + ", not " + std::to_string(user) +
+                           " and 0700");
+  const std::string path = dir + "/" + name;
+  UniqueFd file(::openat(directory.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!file && errno == ENOENT) return fail(ENOENT, path + " does not exist");
+  if (!file && errno == ELOOP) return fail(EPERM, "the template " + path + " is a link");
+  if (!file || ::fstat(file.get(), &st) < 0) return fail_errno("opening " + path);
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != user || (st.st_mode & 07777) != 0600)
+    return fail(EPERM, "the template " + path + " is not a regular file of " +
+                           std::to_string(user) + " with one link and mode 0600 (owner " +
+                           std::to_string(st.st_uid) + ", " + std::to_string(st.st_nlink) +
+                           " links, mode " + octal_mode(st.st_mode) + ")");
+  return file;
+}
+
+}  // namespace
+
 Result<UniqueFd> open_template(const std::string& dir, const std::string& key) {
-  UniqueFd file = TRY(sys::open(template_file(dir, key), O_RDONLY | O_NOFOLLOW));
+  UniqueFd file = TRY(open_trusted(dir, hash_name(key) + ".vm"));
   const std::string expected = header(key);
   std::string start(std::min(expected.size(), kMaxHeader), '\0');
   ssize_t got = ::pread(file.get(), start.data(), start.size(), 0);

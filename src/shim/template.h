@@ -31,7 +31,10 @@ Result<std::string> template_key(const hypervisor::VmConfig& shape);
 std::string template_file(const std::string& dir, const std::string& key);
 
 // The template saved for `key`, its descriptor at the start of QEMU's stream. ENOENT when there
-// is none, ESTALE when the file there was saved for another key.
+// is none, ESTALE when the file there was saved for another key, EPERM when the directory or the
+// file is not the user's own (QEMU loads a template's memory and device state unchecked): the
+// directory must not be a link and have mode 0700, the file be regular with one link and mode
+// 0600, both owned by the user.
 Result<UniqueFd> open_template(const std::string& dir, const std::string& key);
 
 // What the builder needs to make the template for `shape` in `dir`.

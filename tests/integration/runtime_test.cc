@@ -1043,6 +1043,57 @@ TEST_F(TemplateTest, ContainersRestoredFromOneTemplateDrawTheirOwnRandomBytesAnd
   }
 }
 
+TEST_F(TemplateTest, ATemplateThatIsNotTheUsersOwnIsNeverLoaded) {
+  // A template is guest memory and device state that QEMU loads unchecked: a file another user
+  // could have written or swapped is refused with one line, and the container boots.
+  ASSERT_EQ(create("first").exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "first"}).exit_code, 0);
+  const std::string saved_file = wait_for_template();
+  ASSERT_NE(saved_file, "");
+  auto refused = [&](const std::string& id, const std::string& why) {
+    auto created = create(id);
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+    std::string log = shim_log(id);
+    EXPECT_EQ(count(log, why + ": not trusted, booting instead"), 1u) << log;
+    EXPECT_EQ(count(log, " warning "), 1u + count(log, "running the VM under TCG emulation"))
+        << log;
+    EXPECT_EQ(log.find("from the template"), std::string::npos) << log;
+    EXPECT_EQ(vessel_cmd({"start", id}).exit_code, 0);
+    EXPECT_EQ(vessel_cmd({"exec", id, "echo", "alive"}).out, "alive\n");
+    ASSERT_EQ(vessel_cmd({"delete", "--force", id}).exit_code, 0);
+    expect_nothing_left(id);
+    wait_for_template_builders();  // the builder each create starts makes a trusted one anew
+  };
+  const std::string user = std::to_string(::geteuid());
+
+  ASSERT_EQ(::chown(saved_file.c_str(), 4242, 4242), 0);  // planted by another user
+  refused("planted", "the template " + saved_file + " is not a regular file of " + user +
+                         " with one link and mode 0600 (owner 4242, 1 links, mode 0600)");
+
+  const std::string held = m_dir.path() + "/held.vm";  // a name someone else may write through
+  ASSERT_EQ(::link(saved_file.c_str(), held.c_str()), 0);
+  refused("linked", "the template " + saved_file + " is not a regular file of " + user +
+                        " with one link and mode 0600 (owner " + user + ", 2 links, mode 0600)");
+  ::unlink(held.c_str());
+
+  ASSERT_EQ(::chmod(m_templates.c_str(), 0770), 0);  // a group may write in the directory
+  refused("shared", "the template directory " + m_templates + " has owner " + user +
+                        " and mode 0770, not " + user + " and 0700");
+
+  const std::string real = m_templates + ".real";  // the directory a link to another
+  ASSERT_EQ(::rename(m_templates.c_str(), real.c_str()), 0);
+  ASSERT_EQ(::symlink(real.c_str(), m_templates.c_str()), 0);
+  refused("symlinked", "the template directory " + m_templates + " is a link or no directory");
+  ASSERT_EQ(::unlink(m_templates.c_str()), 0);
+  ASSERT_EQ(::rename(real.c_str(), m_templates.c_str()), 0);
+
+  // The user's own again: restored.
+  ASSERT_EQ(create("trusted").exit_code, 0);
+  EXPECT_NE(shim_log("trusted").find("from the template"), std::string::npos)
+      << shim_log("trusted");
+  ASSERT_EQ(vessel_cmd({"delete", "--force", "trusted"}).exit_code, 0);
+}
+
 TEST_F(TemplateTest, ACorruptedOrStaleTemplateFallsBackToABootWithOneLogLine) {
   ASSERT_EQ(create("first").exit_code, 0);
   ASSERT_EQ(vessel_cmd({"delete", "--force", "first"}).exit_code, 0);

@@ -30,6 +30,16 @@ struct TempDir {
   }
 };
 
+// A template file as the builder leaves it: the user's own, mode 0600.
+void write_template(const std::string& path, const std::string& content) {
+  std::ofstream(path) << content;
+  ::chmod(path.c_str(), 0600);
+}
+
+std::string header_for(const std::string& key) {
+  return "vessel-template " + nlohmann::json(key).dump() + "\nQEVM";
+}
+
 hypervisor::VmConfig container_vm(const TempDir& dir) {
   hypervisor::VmConfig vm;
   vm.name = "vessel-abc";
@@ -108,12 +118,12 @@ TEST(TemplateTest, ATemplateSavedForAnotherKeyIsStaleAndAMissingOneIsAbsent) {
   EXPECT_EQ(missing.error().code, ENOENT);
   // A file under the key's name whose first line names another key.
   std::string path = template_file(dir.path, key);
-  std::ofstream(path) << "vessel-template \"another key\"\nQEVM";
+  write_template(path, "vessel-template \"another key\"\nQEVM");
   auto stale = open_template(dir.path, key);
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, ESTALE);
   // The right key: the descriptor is at QEMU's stream.
-  std::ofstream(path) << "vessel-template " << nlohmann::json(key).dump() << "\nQEVM";
+  write_template(path, header_for(key));
   auto opened = open_template(dir.path, key);
   ASSERT_TRUE(opened) << opened.error().message;
   char magic[5] = {};
@@ -121,17 +131,46 @@ TEST(TemplateTest, ATemplateSavedForAnotherKeyIsStaleAndAMissingOneIsAbsent) {
   EXPECT_STREQ(magic, "QEVM");
 }
 
+TEST(TemplateTest, OnlyTheUsersOwnFileInTheUsersPrivateDirectoryIsOpened) {
+  TempDir dir;
+  auto vm = container_vm(dir);
+  std::string key = *template_key(*template_shape(vm));
+  std::string path = template_file(dir.path, key);
+  write_template(path, header_for(key));
+  ASSERT_TRUE(open_template(dir.path, key));
+  auto refused = [&](const char* what) {
+    auto opened = open_template(dir.path, key);
+    EXPECT_FALSE(opened) << what;
+    if (!opened) {
+      EXPECT_EQ(opened.error().code, EPERM) << what << ": " << opened.error().message;
+    }
+  };
+  ::chmod(path.c_str(), 0644);
+  refused("a file others may read");
+  ::chmod(path.c_str(), 0600);
+  ::chmod(dir.path.c_str(), 0755);
+  refused("a directory others may enter");
+  ::chmod(dir.path.c_str(), 0700);
+  ASSERT_EQ(::link(path.c_str(), (path + ".second").c_str()), 0);
+  refused("a second link");
+  ::rename((path + ".second").c_str(), (dir.path + "/elsewhere").c_str());
+  ::unlink(path.c_str());
+  ASSERT_EQ(::symlink((dir.path + "/elsewhere").c_str(), path.c_str()), 0);
+  refused("a symbolic link");
+  ::unlink(path.c_str());
+  ::rename((dir.path + "/elsewhere").c_str(), path.c_str());
+  ASSERT_TRUE(open_template(dir.path, key)) << "the user's own again";
+}
+
 TEST(TemplateTest, TemplatesOfAGuestImageThatChangedAreRemoved) {
   TempDir dir;
   auto vm = container_vm(dir);
   std::string old_key = *template_key(*template_shape(vm));
-  std::ofstream(template_file(dir.path, old_key))
-      << "vessel-template " << nlohmann::json(old_key).dump() << "\nQEVM";
+  write_template(template_file(dir.path, old_key), header_for(old_key));
   auto bigger = vm;
   bigger.memory_mib = 1024;
   std::string other_key = *template_key(*template_shape(bigger));
-  std::ofstream(template_file(dir.path, other_key))
-      << "vessel-template " << nlohmann::json(other_key).dump() << "\nQEVM";
+  write_template(template_file(dir.path, other_key), header_for(other_key));
   remove_stale_templates(dir.path);
   EXPECT_TRUE(open_template(dir.path, old_key)) << "both are current";
   EXPECT_TRUE(open_template(dir.path, other_key));
