@@ -23,10 +23,11 @@ inline std::string machine_argument(const std::string& machine_type) {
                                    : machine_type;
 }
 
-// How the guest's file ownership reaches the host through a share.
+// What the guest's files may be on the host through a share. Either way owners and permission
+// bits are the guest's (passthrough, as with runc) and no device node is made (qemu/jail.h).
 enum class Ownership {
-  Host,    // as the guest sets it (the container's root filesystem, as with runc)
-  Mapped,  // in xattrs only: files the guest makes belong to QEMU, never setuid, never devices
+  Host,     // setuid and setgid bits too: the container's root filesystem and pod members' roots
+  Guarded,  // never a setuid or setgid bit (EPERM): volumes and bound files (qemu/setuid_guard.h)
 };
 
 // A host directory shared with the guest over virtio-9p, mounted there by its tag.
@@ -116,6 +117,10 @@ class Hypervisor {
   // Zeroes the guest's free memory through its balloon, so that a save holds none of it (needs
   // monitor_fd); a VM without a balloon is left as it is.
   virtual Result<void> scrub_free_memory() = 0;
+  // Readable when the VMM waits for a decision on a guarded share's file; -1 when none can come.
+  // serve_guard() answers one. Until it does, the VMM's thread waits.
+  virtual int guard_fd() const = 0;
+  virtual void serve_guard() = 0;
 };
 
 std::unique_ptr<Hypervisor> make_qemu();

@@ -47,6 +47,9 @@ constexpr Command kCommands[] = {
      "setup --user [--default]   (register vessel in your Podman configuration; --default: "
      "make it your default runtime)\n  setup --containerd [--default] [--config FILE]   (as "
      "root: register vessel as containerd's CRI runtime handler)"},
+    {"migrate-volume", command_migrate_volume,
+     "migrate-volume DIR   (as root: give the files of a volume an older vessel wrote their own "
+     "owners)"},
 };
 
 void print_version() {

@@ -1,34 +1,16 @@
 #include "shim/binds.h"
 
-#include <cstdio>
-#include <cstring>
-
 #include "common/channel/messages.h"
+#include "common/log.h"
+#include "common/mapped_ownership.h"
 #include "common/sys.h"
 
 namespace vessel::shim {
 
 using nlohmann::json;
 
-bool ids_reach_host_root() {
-  auto map = sys::read_file("/proc/self/uid_map", 65536);
-  if (!map) return true;  // unknown: assume the worst
-  unsigned long inside, outside, count;
-  for (const char* line = map->c_str();
-       std::sscanf(line, "%lu %lu %lu", &inside, &outside, &count) == 3;) {
-    if (outside == 0 && count > 0) return true;
-    line = std::strchr(line, '\n');
-    if (!line) break;
-    ++line;
-  }
-  return false;
-}
-
 Result<BindPlan> plan_binds(const oci::Spec& spec) {
   BindPlan plan;
-  const auto volume_ownership =
-      ids_reach_host_root() ? hypervisor::Ownership::Mapped : hypervisor::Ownership::Host;
-  plan.volume_ownership = volume_ownership;
   for (const auto& mount : spec.mounts) {
     if (!is_bind(mount)) continue;
     bool readonly = is_readonly(mount);
@@ -42,6 +24,12 @@ Result<BindPlan> plan_binds(const oci::Spec& spec) {
         plan.fds.push_back(std::move(source));
         break;
       case BindKind::Directory:
+        if (holds_mapped_ownership(source.get()))
+          log::warning(mount.source +
+                       " keeps its files' owners in user.virtfs.* attributes, as vessel wrote "
+                       "volumes before: the container sees the host's owners; as root, `vessel "
+                       "migrate-volume " +
+                       mount.source + "` gives each file its own");
         entry["share"] = channel::kPodVolumesTag;
         entry["path"] = "@" + std::to_string(plan.volumes.size());
         plan.volumes.push_back(

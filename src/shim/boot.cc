@@ -90,14 +90,14 @@ Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,
   vm.memory_mib = size.memory_mib;
   vm.accel = choice.accel;
   if (vm.accel == hypervisor::Accel::Tcg) vm.tsc_khz = hypervisor::host_tsc_khz(options.state_root);
-  // The root filesystem keeps the guest's ownership, as with runc; volumes too unless QEMU's ids
-  // reach host root (binds.h, hypervisor::Ownership).
+  // The root filesystem keeps the guest's ownership and modes, as with runc; volumes and bound
+  // files too, but without setuid and setgid bits (binds.h, hypervisor::Ownership).
   vm.shares.push_back({"rootfs", spec.root_path, spec.root_readonly});
   vm.pod_entries = binds.volumes;
   vm.files = binds.files;
   // Every VM can be a pod's: Podman's infra container carries no sign that members will come.
   vm.pod_shares = {{channel::kPodRootsTag, hypervisor::Ownership::Host},
-                   {channel::kPodVolumesTag, binds.volume_ownership}};
+                   {channel::kPodVolumesTag, hypervisor::Ownership::Guarded}};
   for (const auto& tap : network.taps) vm.nics.push_back({tap.fd.get(), tap.mac});
   vm.agent_fd = agent_qemu.get();
   vm.console_fd = console_qemu.get();

@@ -265,8 +265,11 @@ class Sandbox {
     m_forwards.emplace(*m_channel);
   }
 
-  // Guest output descriptors to poll now, and how long poll may sleep for their sake.
+  // Guest output descriptors to poll now, and how long poll may sleep for their sake; and the
+  // VMM's questions (hypervisor::Hypervisor::guard_fd), which hold one of its threads until
+  // answered.
   void add_guest_output(std::vector<pollfd>& fds, std::chrono::milliseconds& timeout) {
+    if (m_vm && m_vm->guard_fd() >= 0) fds.push_back({m_vm->guard_fd(), POLLIN, 0});
     for (GuestOutput* output : {&m_console, &m_qemu_log}) {
       if (output->wants_read())
         fds.push_back({output->fd(), POLLIN, 0});
@@ -276,6 +279,7 @@ class Sandbox {
   }
 
   bool on_guest_output(int fd) {
+    if (m_vm && fd == m_vm->guard_fd()) return m_vm->serve_guard(), true;
     for (GuestOutput* output : {&m_console, &m_qemu_log})
       if (output->fd() == fd) return output->on_readable(), true;
     return false;

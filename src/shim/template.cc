@@ -56,19 +56,17 @@ std::string header(const std::string& key) { return kMagic + json(key).dump() + 
 
 // The shape as the builder gets it, and back.
 json shape_json(const hypervisor::VmConfig& shape) {
-  return {
-      {"hypervisor_path", shape.hypervisor_path},
-      {"kernel", shape.kernel},
-      {"initrd", shape.initrd},
-      {"machine_type", shape.machine_type},
-      {"kernel_params", shape.kernel_params},
-      {"vcpus", shape.vcpus},
-      {"memory_mib", shape.memory_mib},
-      {"kvm", shape.accel == hypervisor::Accel::Kvm},
-      {"tsc_khz", shape.tsc_khz},
-      {"tcg_cache_mib", shape.tcg_cache_mib},
-      {"rootfs_readonly", shape.shares.at(0).readonly},
-      {"pod_volumes_mapped", shape.pod_shares.at(1).ownership == hypervisor::Ownership::Mapped}};
+  return {{"hypervisor_path", shape.hypervisor_path},
+          {"kernel", shape.kernel},
+          {"initrd", shape.initrd},
+          {"machine_type", shape.machine_type},
+          {"kernel_params", shape.kernel_params},
+          {"vcpus", shape.vcpus},
+          {"memory_mib", shape.memory_mib},
+          {"kvm", shape.accel == hypervisor::Accel::Kvm},
+          {"tsc_khz", shape.tsc_khz},
+          {"tcg_cache_mib", shape.tcg_cache_mib},
+          {"rootfs_readonly", shape.shares.at(0).readonly}};
 }
 
 Result<hypervisor::VmConfig> shape_from_json(const json& in, const std::string& rootfs) {
@@ -86,9 +84,7 @@ Result<hypervisor::VmConfig> shape_from_json(const json& in, const std::string& 
     vm.tcg_cache_mib = in.at("tcg_cache_mib").get<unsigned>();
     vm.shares = {{"rootfs", rootfs, in.at("rootfs_readonly").get<bool>()}};
     vm.pod_shares = {{channel::kPodRootsTag, hypervisor::Ownership::Host},
-                     {channel::kPodVolumesTag, in.at("pod_volumes_mapped").get<bool>()
-                                                   ? hypervisor::Ownership::Mapped
-                                                   : hypervisor::Ownership::Host}};
+                     {channel::kPodVolumesTag, hypervisor::Ownership::Guarded}};
   } catch (const json::exception& error) {
     return fail("a template request without its VM: " + std::string(error.what()));
   }

@@ -14,6 +14,7 @@
 #include "common/sys.h"
 #include "hypervisor/qemu/jail.h"
 #include "hypervisor/qemu/qmp.h"
+#include "hypervisor/qemu/setuid_guard.h"
 
 namespace vessel::hypervisor {
 
@@ -85,8 +86,20 @@ class QemuHypervisor final : public Hypervisor {
     options.env = std::vector<std::string>{};  // nothing of the caller's environment
     options.namespaces = jail_namespaces();
     options.after_clone = write_identity_maps;
-    options.before_exec = [&jail] { return enter_jail(jail); };
+    // The setuid guard's listener comes back on this socket from QEMU's child before it execs.
+    auto [guard, guard_qemu] = TRY(sys::socketpair());
+    options.fds.push_back({kQemuGuardFd, guard_qemu.get()});
+    options.before_exec = [&jail]() -> Result<void> {
+      TRY(enter_jail(jail));
+      TRY(install_setuid_guard(kQemuGuardFd));
+      ::close(kQemuGuardFd);
+      return Result<void>();
+    };
     m_process = TRY(ChildProcess::spawn(options).map_error(context("starting QEMU")));
+    guard_qemu.reset();
+    UniqueFd listener = TRY(sys::receive_fd(guard.get()).map_error(context("QEMU's guard")));
+    m_guard = SetuidGuard(std::move(listener), TRY(sys::open("/proc", O_PATH | O_DIRECTORY)),
+                          setuid_roots(config));
     return {};
   }
 
@@ -151,6 +164,8 @@ class QemuHypervisor final : public Hypervisor {
   }
 
   Result<void> scrub_free_memory() override { return scrub_free_memory(*TRY(monitor())); }
+  int guard_fd() const override { return m_guard.fd(); }
+  void serve_guard() override { m_guard.serve(); }
 
  private:
   // QMP's greeting comes once, on the monitor's socket QEMU was started with: one session.
@@ -206,6 +221,7 @@ class QemuHypervisor final : public Hypervisor {
   }
 
   ChildProcess m_process;
+  SetuidGuard m_guard;
   UniqueFd m_monitor;
   std::optional<Qmp> m_qmp;
 };
@@ -250,6 +266,15 @@ JailPlan jail_plan(const VmConfig& config) {
 }  // namespace
 
 std::string jail_share_path(const Share& share) { return "/vessel/share/" + share.tag; }
+
+std::vector<std::string> setuid_roots(const VmConfig& config) {
+  std::vector<std::string> roots;
+  for (const auto& share : config.shares)
+    if (share.ownership == Ownership::Host) roots.push_back(jail_share_path(share));
+  for (const auto& share : config.pod_shares)
+    if (share.ownership == Ownership::Host) roots.push_back(jail_pod_share_path(share.tag));
+  return roots;
+}
 
 std::vector<std::string> qemu_argv(const VmConfig& config) {
   std::string machine = machine_argument(config.machine_type);
@@ -310,14 +335,12 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
   int index = 0;
   for (const auto& share : config.shares) {
     std::string id = "fs" + std::to_string(index++);
-    argv.insert(
-        argv.end(),
-        {"-fsdev",
-         "local,id=" + id + ",path=" + escape_option(jail_share_path(share)) + ",security_model=" +
-             (share.ownership == Ownership::Host ? "passthrough" : "mapped-xattr") +
-             (share.readonly ? ",readonly=on" : ""),
-         "-device",
-         virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
+    argv.insert(argv.end(),
+                {"-fsdev",
+                 "local,id=" + id + ",path=" + escape_option(jail_share_path(share)) +
+                     ",security_model=passthrough" + (share.readonly ? ",readonly=on" : ""),
+                 "-device",
+                 virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
   }
   // Members' directories are mounts below the share: their inode numbers are remapped so that
   // two file systems never show the guest one inode.
@@ -325,16 +348,15 @@ std::vector<std::string> qemu_argv(const VmConfig& config) {
     std::string id = "pod" + std::to_string(index++);
     argv.insert(argv.end(),
                 {"-fsdev",
-                 "local,id=" + id + ",path=" + jail_pod_share_path(share.tag) + ",security_model=" +
-                     (share.ownership == Ownership::Host ? "passthrough" : "mapped-xattr") +
-                     ",multidevs=remap",
+                 "local,id=" + id + ",path=" + jail_pod_share_path(share.tag) +
+                     ",security_model=passthrough,multidevs=remap",
                  "-device",
                  virtio_device(config, "virtio-9p") + ",fsdev=" + id + ",mount_tag=" + share.tag});
   }
   // Always there, even empty: every VM then has the devices a template has (shim/template.h).
   argv.insert(
       argv.end(),
-      {"-fsdev", "local,id=files,path=" + std::string(kJailFiles) + ",security_model=mapped-xattr",
+      {"-fsdev", "local,id=files,path=" + std::string(kJailFiles) + ",security_model=passthrough",
        "-device", virtio_device(config, "virtio-9p") + ",fsdev=files,mount_tag=" + kFilesShareTag});
   for (size_t i = 0; i < config.nics.size(); ++i) {
     std::string id = "net" + std::to_string(i);

@@ -61,6 +61,7 @@ Result<int> command_kill(Context& context, const Arguments& args);
 Result<int> command_delete(Context& context, const Arguments& args);
 Result<int> command_run(Context& context, const Arguments& args);
 Result<int> command_setup(Context& context, const Arguments& args);
+Result<int> command_migrate_volume(Context& context, const Arguments& args);
 Result<int> command_exec(Context& context, const Arguments& args);
 Result<int> command_pause(Context& context, const Arguments& args);
 Result<int> command_resume(Context& context, const Arguments& args);

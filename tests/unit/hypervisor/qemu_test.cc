@@ -17,7 +17,7 @@ VmConfig sample() {
   config.accel = Accel::Tcg;
   config.tsc_khz = 2100000;
   config.shares = {{"rootfs", "/var/lib/a,b", true},
-                   {"volume0", "/srv/data", false, Ownership::Mapped}};
+                   {"volume0", "/srv/data", false, Ownership::Guarded}};
   return config;
 }
 
@@ -40,15 +40,19 @@ TEST(QemuArgvTest, TcgMicrovmWithTscRateSandboxAndNoDefaults) {
   EXPECT_EQ(std::find(argv.begin(), argv.end(), "-cpu"), argv.end());
 }
 
-TEST(QemuArgvTest, SharesAreServedFromTheJailWithTheirOwnershipModel) {
+TEST(QemuArgvTest, SharesAreServedFromTheJailWithTheGuestsOwners) {
   auto argv = qemu_argv(sample());
   EXPECT_EQ(after(argv, "-fsdev"),
             "local,id=fs0,path=/vessel/share/rootfs,security_model=passthrough,readonly=on");
   EXPECT_EQ(after(argv, "-device", 4), "virtio-9p-device,fsdev=fs0,mount_tag=rootfs");
-  // A volume is a host directory: what the guest makes there is never setuid, a device or owned
-  // by anyone but QEMU's user.
+  // A volume is a host directory: what the guest makes there has the owners it sets, as under
+  // runc, and never a setuid bit (setuid_guard.h): only the root filesystem's tree takes them.
   EXPECT_EQ(after(argv, "-fsdev", 1),
-            "local,id=fs1,path=/vessel/share/volume0,security_model=mapped-xattr");
+            "local,id=fs1,path=/vessel/share/volume0,security_model=passthrough");
+  VmConfig config = sample();
+  config.pod_shares = {{"pod-roots", Ownership::Host}, {"pod-volumes", Ownership::Guarded}};
+  EXPECT_EQ(setuid_roots(config),
+            (std::vector<std::string>{"/vessel/share/rootfs", "/vessel/pod/pod-roots"}));
   EXPECT_EQ(after(argv, "-kernel"), "/vessel/kernel");
   EXPECT_EQ(after(argv, "-initrd"), "/vessel/initrd");
 }
@@ -59,11 +63,11 @@ TEST(QemuArgvTest, BoundFilesShareOneDeviceWhoseRootHoldsThemAlone) {
   auto without = qemu_argv(config);
   EXPECT_EQ(std::count(without.begin(), without.end(), "-fsdev"), 3);
   EXPECT_EQ(after(without, "-fsdev", 2),
-            "local,id=files,path=/vessel/files,security_model=mapped-xattr");
+            "local,id=files,path=/vessel/files,security_model=passthrough");
   config.files = {{"/run/x/hosts", false, -1}, {"/home/u/app.conf", true, -1}};
   auto argv = qemu_argv(config);
   EXPECT_EQ(after(argv, "-fsdev", 2),
-            "local,id=files,path=/vessel/files,security_model=mapped-xattr");
+            "local,id=files,path=/vessel/files,security_model=passthrough");
   EXPECT_EQ(after(argv, "-device", 6), "virtio-9p-device,fsdev=files,mount_tag=files");
 }
 

@@ -51,7 +51,7 @@ hypervisor::VmConfig container_vm(const TempDir& dir) {
   vm.shares = {{"rootfs", "/var/lib/containers/x/merged", false}};
   vm.files = {{"/run/x/hosts", false, -1}};
   vm.pod_shares = {{channel::kPodRootsTag, hypervisor::Ownership::Host},
-                   {channel::kPodVolumesTag, hypervisor::Ownership::Mapped}};
+                   {channel::kPodVolumesTag, hypervisor::Ownership::Guarded}};
   vm.nics = {{7, "02:00:00:00:00:01"}};
   vm.agent_fd = 3;
   return vm;
@@ -75,7 +75,7 @@ TEST(TemplateTest, AVmWithOneCardComesFromATemplateWhateverItsVolumes) {
   ASSERT_TRUE(template_shape(with_volume));
   EXPECT_EQ(*template_key(*template_shape(with_volume)), *template_key(*shape));
   auto another_share = vm;
-  another_share.shares.push_back({"extra", "/srv", false, hypervisor::Ownership::Mapped});
+  another_share.shares.push_back({"extra", "/srv", false, hypervisor::Ownership::Guarded});
   EXPECT_FALSE(template_shape(another_share)) << "a device the template does not have";
   auto no_network = vm;
   no_network.nics.clear();
