@@ -49,6 +49,7 @@ demo: product
 bench: build
 	python3 bench/start_latency.py --build $(BUILD)
 	python3 bench/throughput.py --build $(BUILD)
+	python3 bench/files.py --build $(BUILD)
 	python3 bench/scale.py --build $(BUILD)
 
 install: build
