@@ -475,6 +475,12 @@ TEST_F(PodmanTest, VolumesGetRuncsOwnersAndModesButNeverASetuidFileOrADevice) {
                 "");
     }
     EXPECT_EQ(podman({"rm", "-f", "-t", "0", id}).exit_code, 0);
+    // A container with a user namespace cannot give a file an id outside its mapping.
+    auto outside = podman({"run", "--rm", "--runtime=" + runtime, "--uidmap", "0:100000:65536",
+                           "--gidmap", "0:100000:65536", "-v", volume.path() + ":/v", kImage, "sh",
+                           "-c", "touch /v/open/mapped && chown 70000 /v/open/mapped; echo $?"});
+    EXPECT_EQ(outside.out, "1\n") << runtime << ": " << outside.err;
+    EXPECT_EQ(sh("stat -c '%u' " + volume.path() + "/open/mapped").out, "100000\n") << runtime;
   }
   EXPECT_EQ(host["runc"], host[vessel()]);
   EXPECT_EQ(guest["runc"], guest[vessel()]);

@@ -263,7 +263,7 @@ TEST_F(RootlessTest, VolumeFilesGetTheOwnersPodmansMappingGivesAsWithRunc) {
         "set -e; d=$(mktemp -d); chmod 777 $d; " + run + kImage +
             " sh -c 'id -u; touch /data/root; cp /bin/busybox /data/suid; chmod 4755 /data/suid; "
             "mknod /data/null c 1 3 2>/dev/null || echo no-device; "
-            "chown 70000 /data/root 2>/dev/null || echo no-id-outside-the-mapping'; " +
+            "chown 4000000000 /data/root 2>/dev/null || echo no-id-outside-the-mapping'; " +
             run + "--user 1000:1000 " + kImage + " sh -c 'id -u; touch /data/user1000'; " + run +
             "--userns=keep-id " + kImage + " sh -c 'id -u; touch /data/keepid'; " + run +
             "--uidmap 0:100:2000 --gidmap 0:200:2000 " + kImage +
@@ -286,6 +286,40 @@ TEST_F(RootlessTest, VolumeFilesGetTheOwnersPodmansMappingGivesAsWithRunc) {
   EXPECT_NE(runc.out.find("root 644 " + user + ":"), std::string::npos) << runc.out;
   EXPECT_NE(runc.out.find("no-device"), std::string::npos) << runc.out;
   EXPECT_NE(runc.out.find("no-id-outside-the-mapping"), std::string::npos) << runc.out;
+  expect_nothing_left();
+}
+
+// The everyday steps with a volume, rootless (PodmanTest.VolumesGetRuncsOwnersAndModesButNeverA
+// SetuidFileOrADevice is the rootful one): chown, chmod, `mkdir -p`, a `--user` writer and
+// `podman cp` leave on the host what runc leaves, through Podman's mapping; a setuid bit on a
+// bound file, which runc lets land, is refused.
+TEST_F(RootlessTest, VolumeStepsLeaveWhatRuncLeaves) {
+  auto steps = [&](const std::string& runtime) {
+    auto result = as_user(
+        kUser,
+        "set -e; d=$(mktemp -d); chmod 755 $d; echo bound > $d.file; echo copied > $d.src; "
+        "id=$(podman run -d --runtime=" +
+            runtime + " -v $d:/v -v $d.file:/bound " + kImage +
+            " sleep 1000); "
+            "podman exec $id sh -c 'echo x > /v/g && chown 1234:1234 /v/g && chmod 640 /v/g && "
+            "mkdir -p /v/a/b/c && chmod 750 /v/a/b && chown -R 42:43 /v/a && mkdir /v/open && "
+            "chmod 1777 /v/open'; "
+            "podman exec --user 1000:1000 $id sh -c 'echo u > /v/open/u && mkdir -p /v/open/x/y'; "
+            "podman cp $d.src $id:/v/copied; "
+            "podman exec $id sh -c 'chmod u+s /bound 2>/dev/null && echo bound-setuid || echo "
+            "bound-refused'; "
+            "podman rm -f -t 0 $id >/dev/null; cd $d; find . -printf '%p %U %G %m %y\\n' | sort; "
+            "cd /; podman unshare rm -rf $d $d.file $d.src");
+    result.err = without_podman_noise(result.err);
+    return result;
+  };
+  auto runc = steps("runc");
+  ASSERT_EQ(runc.exit_code, 0) << runc.err;
+  auto vessel = steps("vessel");
+  EXPECT_EQ(vessel.exit_code, 0) << vessel.err;
+  ASSERT_TRUE(runc.out.starts_with("bound-setuid\n")) << runc.out;
+  EXPECT_EQ(vessel.out, "bound-refused\n" + runc.out.substr(13));
+  EXPECT_NE(runc.out.find("./open/u "), std::string::npos) << runc.out;
   expect_nothing_left();
 }
 
