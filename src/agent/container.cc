@@ -226,6 +226,13 @@ Result<PodNamespaces> pod_namespaces(const oci::Spec& spec, pid_t pod_init) {
     child_fail(report_fd, "preparing the container's root: " + entered.error().message);
   if (!spec.hostname.empty() && ::sethostname(spec.hostname.c_str(), spec.hostname.size()) < 0)
     child_fail(report_fd, "sethostname failed");
+  if (!spec.domainname.empty() &&
+      ::setdomainname(spec.domainname.c_str(), spec.domainname.size()) < 0)
+    child_fail(report_fd, "setdomainname failed");
+  // As runc: a working directory that does not exist is made, as root, before the user changes.
+  if (auto made = sys::mkdir_p(spec.process.cwd, 0755); !made)
+    child_fail(report_fd,
+               "making the working directory " + spec.process.cwd + ": " + made.error().message);
   set_rlimits(spec.process, report_fd);
   enter_user_namespace(userns_fd, report_fd);
   UniqueFd terminal;

@@ -337,6 +337,8 @@ Result<Spec> parse_spec(const json& config) {
   }
   if (config.contains("hostname") && config["hostname"].is_string())
     spec.hostname = config["hostname"];
+  if (config.contains("domainname") && config["domainname"].is_string())
+    spec.domainname = config["domainname"];
   if (config.contains("mounts") && !config["mounts"].is_null()) {
     if (!config["mounts"].is_array()) return fail("mounts must be an array");
     for (const auto& entry : config["mounts"]) {

@@ -99,6 +99,7 @@ struct Spec {
   std::string root_path;  // absolute once loaded from a bundle
   bool root_readonly = false;
   std::string hostname;
+  std::string domainname;
   std::vector<Mount> mounts;
   std::vector<Namespace> namespaces;
   std::vector<IdMapping> uid_mappings, gid_mappings;

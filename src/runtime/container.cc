@@ -1,10 +1,8 @@
 #include "runtime/container.h"
 
 #include <fcntl.h>
-#include <linux/nsfs.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include "runtime/late_network.h"
 #include "runtime/pod.h"
 #include "runtime/shim_client.h"
+#include "runtime/spec_checks.h"
 
 namespace vessel::runtime {
 
@@ -75,35 +74,6 @@ std::string host_cgroup_path(const json& config) {
 
 namespace {
 
-// Namespaces given by path: each must be a namespace of its type (the runtime spec's error). Only
-// the network namespace can be joined: the VM's devices live in it. Every other namespace is the
-// guest kernel's own, so joining one of the host's would be a promise the VM cannot keep.
-Result<void> check_namespace_paths(const oci::Spec& spec) {
-  static const std::pair<const char*, int> kTypes[] = {
-      {"pid", CLONE_NEWPID},       {"network", CLONE_NEWNET}, {"mount", CLONE_NEWNS},
-      {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},     {"user", CLONE_NEWUSER},
-      {"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME}};
-  for (const auto& ns : spec.namespaces) {
-    if (ns.path.empty()) continue;
-    auto fd = sys::open(ns.path, O_RDONLY | O_CLOEXEC);
-    if (!fd)
-      return fail(ENOENT, "linux.namespaces: the " + ns.type + " namespace " + ns.path +
-                              " cannot be opened (" + fd.error().message + ")");
-    int expected = 0;
-    for (const auto& [name, flag] : kTypes)
-      if (ns.type == name) expected = flag;
-    int actual = ::ioctl(fd->get(), NS_GET_NSTYPE);
-    if (actual != expected)
-      return fail(EINVAL,
-                  "linux.namespaces: " + ns.path + " is not a namespace of type " + ns.type);
-    if (ns.type != "network")
-      return fail(EINVAL, "linux.namespaces: a container in a VM cannot join the " + ns.type +
-                              " namespace " + ns.path + ": it runs on its own kernel; give it a " +
-                              ns.type + " namespace of its own, or run it with runc");
-  }
-  return {};
-}
-
 bool wait_until_gone(const ContainerState& state, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (sys::process_alive(state.pid, state.pid_start_time)) {
@@ -144,6 +114,7 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
     return fail(
         "process.terminal is true but no --console-socket was given: pass one or set terminal to "
         "false");
+  TRY(check_sysctls(spec));
   if (!spec.find_namespace("network"))
     return fail(
         "a container in a VM cannot share the host's network: drop --network=host (the default "

@@ -48,7 +48,7 @@ Result<std::vector<Hook>> hooks_of(const json& config, const std::string& phase)
     Hook hook;
     hook.path = entry["path"];
     hook.args = TRY(strings(entry, "args", where));
-    hook.env = TRY(strings(entry, "env", where));
+    if (entry.contains("env")) hook.env = TRY(strings(entry, "env", where));
     if (entry.contains("timeout")) {
       if (!entry["timeout"].is_number_integer() || entry["timeout"].get<int64_t>() <= 0)
         return fail(where + ".timeout must be a positive number of seconds");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,8 @@ namespace vessel::runtime {
 struct Hook {
   std::string path;
   std::vector<std::string> args;
-  std::vector<std::string> env;
+  // Exactly this environment; none given: the runtime's own, as runc's hooks get.
+  std::optional<std::vector<std::string>> env;
   int timeout_seconds = 0;  // 0: none
 };
 
