@@ -19,6 +19,7 @@
 #include "runtime/late_network.h"
 #include "runtime/pod.h"
 #include "runtime/shim_client.h"
+#include "runtime/shim_end.h"
 #include "runtime/spec_checks.h"
 
 namespace vessel::runtime {
@@ -73,15 +74,6 @@ std::string host_cgroup_path(const json& config) {
 }
 
 namespace {
-
-bool wait_until_gone(const ContainerState& state, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (sys::process_alive(state.pid, state.pid_start_time)) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
 
 // The shim found no template for its VM: one is made now, by a process of its own that outlives
 // this one (conmon, as a subreaper, or init reaps it) and holds none of the container's stdio.
@@ -300,15 +292,7 @@ Result<void> delete_container(const StateStore& store, const std::string& id, bo
   if (status == Status::Running && !force)
     return fail("cannot delete container \"" + id +
                 "\": it is running: stop it first or use --force");
-  if (status != Status::Stopped) {
-    (void)shim_request(store, state, {{"op", "kill"}, {"signal", SIGKILL}},
-                       std::chrono::seconds(5));
-    if (!wait_until_gone(state, std::chrono::seconds(3)) &&
-        sys::process_alive(state.pid, state.pid_start_time)) {
-      ::kill(state.pid, SIGKILL);
-      wait_until_gone(state, std::chrono::seconds(3));
-    }
-  }
+  if (status != Status::Stopped) TRY(end_shim(store, state));
   // A pod member's files leave its sandbox's VM, which runs on for the others.
   if (!state.sandbox.empty()) remove_member_mounts(store, state);
   // poststop hooks see the container stopped; a failure is a warning (runtime spec).
