@@ -345,7 +345,12 @@ class Sandbox {
 
   Result<void> setup_stdio() {
     if (!m_terminal) {
-      m_stdio.add(0, UniqueFd(::dup(0)), UniqueFd(::dup(1)), UniqueFd(::dup(2)));
+      // The relay holds the caller's stdio, the shim itself none of it: when the container closes
+      // its stdout and stderr the caller reads end of file, as runc's detached container gives.
+      auto moved = [](int fd) { return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)); };
+      m_stdio.add(0, moved(0), moved(1), moved(2));
+      UniqueFd null = TRY(sys::open("/dev/null", O_RDWR));
+      for (int fd : {0, 1, 2}) ::dup2(null.get(), fd);
       return {};
     }
     UniqueFd slave = TRY(open_console_for(m_options.console_socket));

@@ -81,4 +81,27 @@ TEST_F(RuntimeTest, DeleteForceEndsACreatedContainerAndAFrozenShim) {
   }
 }
 
+// `out=$(RUNTIME run -d ID)`: the caller reads end of file once the container closes its stdout
+// and stderr (a daemon does), not when it exits; one that keeps them open is relayed to its end.
+TEST_F(RuntimeTest, ADetachedContainerThatClosesItsStdioLetsTheCallerGoAsRuncDoes) {
+  for (const std::string& runtime :
+       {"runc --root " + m_dir.path() + "/runc", vessel() + " --root " + m_root}) {
+    std::string id = runtime.starts_with("runc") ? "closes-runc" : "closes";
+    make_busybox_bundle(m_bundle, {"sh", "-c", "echo before; exec >&- 2>&-; sleep 100"});
+    auto closing = sh("out=$(timeout 60 " + runtime + " run -d " + id + "); echo \"$? $out\"",
+                      {.cwd = m_bundle, .timeout_seconds = 90});
+    EXPECT_EQ(closing.out, "0 before\n") << runtime << ": " << closing.err;
+    EXPECT_EQ(sh(runtime + " delete --force " + id).exit_code, 0);
+    std::filesystem::remove_all(m_bundle);
+    make_busybox_bundle(m_bundle, {"sh", "-c", "echo kept; sleep 1; echo later"});
+    auto keeping = sh("out=$(timeout 60 " + runtime + " run -d " + id + "-kept); echo \"$? $out\"",
+                      {.cwd = m_bundle, .timeout_seconds = 90});
+    EXPECT_EQ(keeping.out, "0 kept\nlater\n") << runtime << ": " << keeping.err;
+    EXPECT_EQ(sh(runtime + " delete --force " + id + "-kept").exit_code, 0);
+    std::filesystem::remove_all(m_bundle);
+  }
+  expect_nothing_left("closes");
+  expect_nothing_left("closes-kept");
+}
+
 }  // namespace vessel::test
