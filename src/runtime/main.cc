@@ -41,8 +41,9 @@ constexpr Command kCommands[] = {
     {"delete", command_delete, "delete [--force] ID"},
     {"run", command_run, "run [--bundle DIR] [--detach] ID"},
     {"exec", command_exec,
-     "exec [--process FILE] [--detach] [--pid-file FILE] [--tty] [--console-socket SOCKET] ID "
-     "[ARGS...]"},
+     "exec [--process FILE] [--detach] [--pid-file FILE] [--tty] [--console-socket SOCKET] "
+     "[--env VAR=VALUE]... [--user UID[:GID]] [--additional-gids GID]... [--cwd DIR] "
+     "[--cap CAP]... [--no-new-privs] ID [ARGS...]"},
     {"setup", command_setup,
      "setup --user [--default]   (register vessel in your Podman configuration; --default: "
      "make it your default runtime)\n  setup --containerd [--default] [--config FILE]   (as "

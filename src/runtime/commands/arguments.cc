@@ -57,6 +57,13 @@ std::string ArgumentParser::value(const std::string& name, const std::string& fa
   return fallback;
 }
 
+std::vector<std::string> ArgumentParser::values(const std::string& name) const {
+  std::vector<std::string> found;
+  for (const auto& [flag, value] : m_values)
+    if (flag == name) found.push_back(value);
+  return found;
+}
+
 bool ArgumentParser::has(const std::string& name) const {
   std::string v = value(name, "\x01");
   return v != "\x01" && v != "false";

@@ -39,6 +39,8 @@ class ArgumentParser {
                      const std::vector<std::string>& boolean, StopAt stop = StopAt::Never);
   std::string value(const std::string& name, const std::string& fallback = "") const;
   bool has(const std::string& name) const;
+  // Every value of a flag that may be given more than once (--env A --env B), in order.
+  std::vector<std::string> values(const std::string& name) const;
   const Arguments& positional() const { return m_positional; }
   // The single container id; fails with usage text otherwise.
   Result<std::string> id(size_t extra_allowed = 0) const;
