@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
+#include "agent/device_filter.h"
 #include "common/log.h"
 #include "common/sys.h"
 
@@ -48,7 +49,11 @@ Result<void> create_cgroup(const std::string& name, const oci::Resources& resour
   TRY(prepare_root());
   if (::mkdir(directory(name).c_str(), 0755) < 0 && errno != EEXIST)
     return fail_errno("mkdir " + directory(name));
-  return apply_limits(name, resources);
+  TRY(apply_limits(name, resources));
+  if (resources.devices.empty()) return {};
+  UniqueFd dir = TRY(sys::open(directory(name), O_RDONLY | O_DIRECTORY));
+  return attach_device_filter(dir.get(), resources.devices)
+      .map_error(context("linux.resources.devices"));
 }
 
 // A limit the spec names: a positive number, or none ("max") for -1 and 0 (as runc reads them).

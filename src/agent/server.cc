@@ -16,6 +16,7 @@
 
 #include "agent/cgroup.h"
 #include "agent/container.h"
+#include "agent/device_filter.h"
 #include "agent/network.h"
 #include "agent/port_forward.h"
 #include "agent/processes.h"
@@ -349,9 +350,10 @@ class Server {
     oci::Spec spec = TRY(oci::parse_spec(message["spec"]));
     std::string seccomp = TRY(base64_decode(message.value("seccomp", "")));
     m_network = message.value("network", json::object());
-    const oci::Resources& limits = spec.resources;
-    bool limited =
-        limits.memory_limit || limits.pids_limit || limits.cpu_quota || !limits.cpuset_cpus.empty();
+    oci::Resources limits = spec.resources;
+    limits.devices = effective_device_rules(spec);
+    bool limited = limits.memory_limit || limits.pids_limit || limits.cpu_quota ||
+                   !limits.cpuset_cpus.empty() || !limits.devices.empty();
     Placement placement{{kRootfsTag, ""}};
     if (auto made = create_cgroup(placement.cgroup, limits); !made) {
       if (limited) return tl::unexpected(made.error());
@@ -403,7 +405,9 @@ class Server {
           bind.erase("tmpfs_size");
           bind["tree_fd"] = pod_shm.get();
         }
-    TRY(create_cgroup(placement.cgroup, spec.resources));
+    oci::Resources limits = spec.resources;
+    limits.devices = effective_device_rules(spec);
+    TRY(create_cgroup(placement.cgroup, limits));
     ContainerStdio stdio;
     auto created = Container::create(spec, placement, binds, seccomp, stdio);
     if (!created) {

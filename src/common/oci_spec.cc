@@ -211,6 +211,42 @@ static Result<std::optional<int64_t>> resource_number(const json& section, const
   return std::optional<int64_t>{section[key].get<int64_t>()};
 }
 
+// linux.resources.devices: each rule's allow, type, major, minor and access, checked.
+static Result<std::vector<DeviceRule>> device_rules(const json& list) {
+  constexpr size_t kMaxRules = 1024;
+  if (!list.is_array() || list.size() > kMaxRules)
+    return fail("linux.resources.devices must be an array of at most 1024 rules");
+  std::vector<DeviceRule> rules;
+  for (const auto& entry : list) {
+    if (!entry.is_object() || !entry.contains("allow") || !entry["allow"].is_boolean())
+      return fail("every linux.resources.devices rule needs allow: true or false");
+    DeviceRule rule;
+    rule.allow = entry["allow"];
+    std::string type = entry.value("type", "a");
+    if (type != "a" && type != "b" && type != "c")
+      return fail("linux.resources.devices: type \"" + type + "\" is not a, b or c");
+    rule.type = type[0];
+    for (auto [key, field] : {std::pair{"major", &rule.major}, std::pair{"minor", &rule.minor}}) {
+      if (!entry.contains(key) || entry[key].is_null()) continue;
+      if (!entry[key].is_number_integer() || entry[key].get<int64_t>() < -1 ||
+          entry[key].get<int64_t>() > 0xffffffffLL)
+        return fail(std::string("linux.resources.devices: ") + key + " must be a device number");
+      *field = entry[key].get<int64_t>();
+    }
+    if (entry.contains("access") && entry["access"].is_string()) {
+      rule.access = 0;
+      for (char c : entry["access"].get<std::string>()) {
+        unsigned bit = c == 'm' ? 1 : c == 'r' ? 2 : c == 'w' ? 4 : 0;
+        if (!bit) return fail("linux.resources.devices: access may hold only r, w and m");
+        rule.access |= bit;
+      }
+      if (rule.access == 0) rule.access = 7;  // "": every access, as runc reads it
+    }
+    rules.push_back(rule);
+  }
+  return rules;
+}
+
 Result<Resources> parse_resources(const json& resources) {
   Resources out;
   if (!resources.is_object()) return out;
@@ -230,6 +266,8 @@ Result<Resources> parse_resources(const json& resources) {
   }
   if (resources.contains("pids") && resources["pids"].is_object())
     out.pids_limit = TRY(resource_number(resources["pids"], "limit", "pids"));
+  if (resources.contains("devices") && !resources["devices"].is_null())
+    out.devices = TRY(device_rules(resources["devices"]));
   return out;
 }
 

@@ -82,6 +82,15 @@ struct Device {
 };
 
 // linux.resources, as far as the guest enforces it (cgroup v2) and the VM is sized by it.
+// A linux.resources.devices rule: later rules override earlier ones.
+struct DeviceRule {
+  bool allow = false;
+  char type = 'a';     // 'a' (all), 'b' or 'c'
+  int64_t major = -1;  // -1: any
+  int64_t minor = -1;
+  unsigned access = 7;  // 1 mknod, 2 read, 4 write (BPF_DEVCG_ACC_*)
+};
+
 struct Resources {
   std::optional<int64_t> memory_limit;  // bytes
   std::optional<int64_t> memory_swap;   // memory + swap, bytes; -1: unlimited
@@ -91,6 +100,7 @@ struct Resources {
   std::string cpuset_cpus;             // "0-1,3"
   std::string cpuset_mems;
   std::optional<int64_t> pids_limit;
+  std::vector<DeviceRule> devices;
 };
 
 struct Spec {

@@ -76,6 +76,46 @@ TEST_F(SpecFieldsTest, PidsLimitsAndACpuQuotaOfMinusOneAsWithRunc) {
   EXPECT_EQ(both("quota").out, "ran\n");
 }
 
+// linux.resources.devices, enforced in the guest's cgroup by an eBPF program as runc does on the
+// host: a device node (here /dev/kmsg's numbers, harmless to open for writing) may be made in a
+// tmpfs (runc's defaults allow mknod of any device) but opened only as the rules allow; the last
+// matching rule wins.
+TEST_F(SpecFieldsTest, DeviceRulesAsWithRunc) {
+  const std::string script =
+      "rm -f /tmp/k; mknod /tmp/k c 1 11 && { (: > /tmp/k) 2>/dev/null && echo write-allowed || "
+      "echo "
+      "write-denied; }";
+  const nlohmann::json deny_all = {{"allow", false}, {"access", "rwm"}};
+  const nlohmann::json kmsg = {
+      {"allow", true}, {"type", "c"}, {"major", 1}, {"minor", 11}, {"access", "rwm"}};
+  nlohmann::json kmsg_read = kmsg;
+  kmsg_read["access"] = "r";
+  const std::pair<nlohmann::json, std::string> cases[] = {
+      {nlohmann::json::array({deny_all}), "write-denied\n"},
+      {nlohmann::json::array({deny_all, kmsg}), "write-allowed\n"},
+      {nlohmann::json::array({deny_all, kmsg_read}), "write-denied\n"},
+      {nlohmann::json::array({kmsg, deny_all}), "write-denied\n"},
+      {nlohmann::json::array(), "write-denied\n"},  // runc's defaults alone
+      {nlohmann::json::array({{{"allow", true}, {"access", "rwm"}}}), "write-allowed\n"},
+  };
+  int n = 0;
+  for (const auto& [rules, expected] : cases) {
+    bundle(script, [&](nlohmann::json& config) {
+      config["linux"]["resources"]["devices"] = rules;
+      // A tmpfs of the container's own takes a device node (under vessel a 9p share does not:
+      // QEMU cannot make device nodes on the host).
+      config["mounts"].push_back({{"destination", "/tmp"},
+                                  {"type", "tmpfs"},
+                                  {"source", "tmpfs"},
+                                  {"options", {"nosuid", "mode=1777"}}});
+      const nlohmann::json caps = {"CAP_MKNOD", "CAP_DAC_OVERRIDE"};
+      config["process"]["capabilities"] = {
+          {"bounding", caps}, {"effective", caps}, {"permitted", caps}};
+    });
+    EXPECT_EQ(both("devices" + std::to_string(n++)).out, expected) << rules.dump();
+  }
+}
+
 TEST_F(SpecFieldsTest, AMissingWorkingDirectoryIsMadeAsByRunc) {
   bundle("pwd; stat -c '%a %u' .", [](nlohmann::json& config) {
     config["process"]["cwd"] = "/made/by/the/runtime";
