@@ -230,7 +230,9 @@ Result<PodNamespaces> pod_namespaces(const oci::Spec& spec, pid_t pod_init) {
       ::setdomainname(spec.domainname.c_str(), spec.domainname.size()) < 0)
     child_fail(report_fd, "setdomainname failed");
   // As runc: a working directory that does not exist is made, as root, before the user changes.
-  if (auto made = sys::mkdir_p(spec.process.cwd, 0755); !made)
+  if (auto made =
+          sys::exists(spec.process.cwd) ? Result<void>() : sys::mkdir_p(spec.process.cwd, 0755);
+      !made)
     child_fail(report_fd,
                "making the working directory " + spec.process.cwd + ": " + made.error().message);
   set_rlimits(spec.process, report_fd);
