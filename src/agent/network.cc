@@ -211,14 +211,14 @@ std::vector<std::string> network_cards() {
   return names;
 }
 
-Result<KnownCards> assign_macs(const json& macs, const std::vector<std::string>& cards) {
-  if (!macs.is_array()) return fail("the MACs are not a list");
+Result<KnownCards> assign_macs(const std::vector<std::string>& macs,
+                               const std::vector<std::string>& cards) {
   KnownCards assigned;
   if (macs.size() > cards.size())
     return fail("the VM has " + std::to_string(cards.size()) + " network cards, not " +
                 std::to_string(macs.size()));
   for (size_t i = 0; i < macs.size(); ++i) {
-    std::string text = macs[i].is_string() ? macs[i].get<std::string>() : "";
+    const std::string& text = macs[i];
     ifreq settings{};
     std::strncpy(settings.ifr_name, cards[i].c_str(), IFNAMSIZ - 1);
     settings.ifr_hwaddr.sa_family = ARPHRD_ETHER;

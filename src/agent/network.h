@@ -21,6 +21,7 @@ Result<void> configure_network(const nlohmann::json& description, KnownCards& kn
 // The guest's network cards, loopback left out, in the order the VM has them (by index).
 std::vector<std::string> network_cards();
 // Gives `cards` (network_cards()) these MACs ("52:54:…"), the first MAC to the first card.
-Result<KnownCards> assign_macs(const nlohmann::json& macs, const std::vector<std::string>& cards);
+Result<KnownCards> assign_macs(const std::vector<std::string>& macs,
+                               const std::vector<std::string>& cards);
 
 }  // namespace vessel::agent

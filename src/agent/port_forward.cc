@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "common/channel/messages.h"
+#include "common/channel/agent_messages.h"
 #include "common/sys.h"
 
 namespace vessel::agent {
@@ -68,15 +68,14 @@ void PortForwards::scan_if_due() {
   std::vector<uint16_t> ports = loopback_listeners(*tcp, tcp6 ? *tcp6 : "");
   if (ports == m_reported) return;
   m_reported = std::move(ports);
-  channel::send_message(m_channel, {{"type", "ports"}, {"ports", m_reported}});
+  channel::send(m_channel, channel::from_agent::Ports{m_reported});
 }
 
-void PortForwards::connect(const nlohmann::json& message) {
-  uint32_t id = message.value("connection", 0u);
-  int port = message.value("port", 0);
+void PortForwards::connect(const channel::from_host::Connect& message) {
+  uint32_t id = message.connection;
+  int port = message.port;
   auto refuse = [&](const std::string& why) {
-    channel::send_message(m_channel,
-                          {{"type", "connect_failed"}, {"connection", id}, {"message", why}});
+    channel::send(m_channel, channel::from_agent::ConnectFailed{id, why});
   };
   if (id < channel::kFirstConnection || id > channel::kLastConnection || m_connections.count(id))
     return refuse("bad connection id");

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/channel/host_messages.h"
 #include "common/channel/socket_stream.h"
 
 namespace vessel::agent {
@@ -33,8 +34,8 @@ class PortForwards {
   // Milliseconds until the next look is due, or -1 when none is.
   int timeout_ms() const;
   void scan_if_due();
-  // connect{connection, port}: answered connect_failed{connection, message} only on failure.
-  void connect(const nlohmann::json& message);
+  // Answered ConnectFailed only on failure.
+  void connect(const channel::from_host::Connect& message);
   static bool owns(uint32_t stream);
   void add_poll_fds(std::vector<pollfd>& fds) const;
   // False if `fd` is no connection's.

@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <map>
 
-#include "common/channel/messages.h"
+#include "common/channel/agent_messages.h"
 #include "common/sys.h"
 
 namespace vessel::agent {
 
-Result<nlohmann::json> list_processes(pid_t init) {
+Result<std::vector<channel::GuestProcess>> list_processes(pid_t init) {
   struct stat init_ns;
   if (::stat(("/proc/" + std::to_string(init) + "/ns/pid").c_str(), &init_ns) < 0)
     return fail_errno("the container's pid namespace");
@@ -55,13 +55,13 @@ Result<nlohmann::json> list_processes(pid_t init) {
   }
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return a.pid < b.pid; });
-  nlohmann::json list = nlohmann::json::array();
+  std::vector<channel::GuestProcess> list;
   for (const auto& entry : entries) {
     auto parent = in_container.find(entry.global_ppid);
-    list.push_back({{"pid", entry.pid},
-                    {"ppid", parent == in_container.end() ? 0 : parent->second},
-                    {"uid", entry.uid},
-                    {"cmd", channel::printable(entry.command, channel::kMaxGuestCommand)}});
+    list.push_back({static_cast<uint32_t>(entry.pid),
+                    static_cast<uint32_t>(parent == in_container.end() ? 0 : parent->second),
+                    static_cast<uint32_t>(entry.uid),
+                    channel::printable(entry.command, channel::kMaxGuestCommand)});
   }
   return list;
 }

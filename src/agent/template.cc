@@ -60,18 +60,14 @@ Result<TemplateState> prepare_for_template() {
   return state;
 }
 
-Result<KnownCards> resume_from_template(const json& message, const TemplateState& state) {
-  auto seed = base64_decode(message.value("entropy", ""));
-  if (!seed) return fail("resume: the entropy is not base64");
-  TRY(seed_random(state.random.get(), *seed));
-  return assign_macs(message.value("macs", json::array()), state.cards);
+Result<KnownCards> resume_from_template(const channel::from_host::Resume& message,
+                                        const TemplateState& state) {
+  TRY(seed_random(state.random.get(), message.entropy));
+  return assign_macs(message.macs, state.cards);
 }
 
-Result<void> set_clock(const json& message) {
-  if (!message.contains("realtime_ns") || !message["realtime_ns"].is_number_integer())
-    return fail("clock: no time");
-  int64_t now = message["realtime_ns"].get<int64_t>();
-  if (now <= 0) return fail("clock: the time is out of range");
+Result<void> set_clock(const channel::from_host::SetClock& message) {
+  int64_t now = message.realtime_ns;
   timespec time{static_cast<time_t>(now / 1000000000), static_cast<long>(now % 1000000000)};
   if (::clock_settime(CLOCK_REALTIME, &time) < 0) return fail_errno("setting the clock");
   return {};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/network.h"
+#include "common/channel/host_messages.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
@@ -28,11 +29,12 @@ struct TemplateState {
 // container's cgroup.
 Result<TemplateState> prepare_for_template();
 
-// {"type":"resume","entropy":BASE64,"macs":[...]}: the cards given their MACs.
-Result<KnownCards> resume_from_template(const nlohmann::json& message, const TemplateState& state);
+// Fresh entropy mixed in and the CRNG reseeded, then the cards given their MACs.
+Result<KnownCards> resume_from_template(const channel::from_host::Resume& message,
+                                        const TemplateState& state);
 
-// {"type":"clock","realtime_ns":N}: the host's time, sent once the restored guest runs (a resume
-// is queued while QEMU is still loading the template, which may take seconds).
-Result<void> set_clock(const nlohmann::json& message);
+// The host's time, sent once the restored guest runs (a resume is queued while QEMU is still
+// loading the template, which may take seconds).
+Result<void> set_clock(const channel::from_host::SetClock& message);
 
 }  // namespace vessel::agent

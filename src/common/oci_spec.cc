@@ -419,7 +419,13 @@ Result<Spec> parse_spec(const json& config) {
             "r- forms)");
       spec.rootfs_propagation = value.get<std::string>();
     }
+    if (linux_section.contains("seccomp")) spec.seccomp = linux_section["seccomp"];
   }
+  spec.hooks = TRY(parse_hooks(config));
+  if (config.contains("annotations") && config["annotations"].is_object())
+    for (const auto& [key, value] : config["annotations"].items())
+      if (value.is_string()) spec.annotations[key] = value.get<std::string>();
+  spec.document = config;
   return spec;
 }
 

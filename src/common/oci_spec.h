@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -103,6 +104,21 @@ struct Resources {
   std::vector<DeviceRule> devices;
 };
 
+// An OCI hook, run by the runtime on the host (runtime/hooks.h).
+struct Hook {
+  std::string path;
+  std::vector<std::string> args;
+  // Exactly this environment; none given: the runtime's own, as runc's hooks get.
+  std::optional<std::vector<std::string>> env;
+  int timeout_seconds = 0;  // 0: none
+};
+
+// config.json's hooks by phase, as it names them ("prestart", "createRuntime", …).
+struct Hooks {
+  std::map<std::string, std::vector<Hook>> phases;
+  const std::vector<Hook>& of(const std::string& phase) const;
+};
+
 struct Spec {
   std::string oci_version;
   Process process;
@@ -120,6 +136,11 @@ struct Spec {
   std::vector<std::string> readonly_paths;
   Resources resources;
   std::string cgroups_path;  // linux.cgroupsPath
+  nlohmann::json seccomp;    // linux.seccomp as written (null: none), compiled by shim/seccomp.h
+  Hooks hooks;
+  std::map<std::string, std::string> annotations;  // those whose value is a string
+  // config.json as read, for what takes it whole (the agent, a pod member's sandbox).
+  nlohmann::json document;
 
   const Namespace* find_namespace(std::string_view type) const;
   // gidMappings, or the uidMappings when the spec gives none for groups.
@@ -136,6 +157,8 @@ std::optional<int> capability_number(std::string_view name);
 // Every capability name this build knows, in number order.
 std::vector<std::string> capability_names();
 Result<Spec> parse_spec(const nlohmann::json& config);
+// config.json's hooks (common/oci_hooks.cc); errors name the field.
+Result<Hooks> parse_hooks(const nlohmann::json& config);
 // Parses config.json text; `where` names the file in error messages.
 Result<Spec> parse_spec_text(const std::string& text, const std::string& where);
 Result<Spec> load_bundle(const std::string& bundle);

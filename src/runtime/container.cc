@@ -59,18 +59,9 @@ Result<json> read_shim_report(int fd) {
 
 }  // namespace
 
-Result<json> bundle_config(const std::string& bundle) {
-  std::string text = TRY(sys::read_file(bundle + "/config.json", 4 << 20));
-  json config = json::parse(text, nullptr, false);
-  if (config.is_discarded()) return fail(bundle + "/config.json is not valid JSON");
-  return config;
-}
-
-std::string host_cgroup_path(const json& config) {
-  auto section = config.find("linux");
-  if (section == config.end() || !section->is_object()) return "";
-  auto path = section->find("cgroupsPath");
-  return path != section->end() && path->is_string() ? path->get<std::string>() : "";
+Result<oci::Spec> bundle_spec(const std::string& bundle) {
+  std::string path = bundle + "/config.json";
+  return oci::parse_spec_text(TRY(sys::read_file(path, 4 << 20)), path);
 }
 
 namespace {
@@ -100,8 +91,7 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   // Like runc, keep the bundle as an absolute path: the shim and `state` must not depend on cwd.
   const std::string bundle = std::filesystem::absolute(request.bundle).lexically_normal().string();
   oci::Spec spec = TRY(oci::load_bundle(bundle));
-  json spec_json = TRY(bundle_config(bundle));
-  TRY(refuse_guest_hooks(spec_json));
+  TRY(refuse_guest_hooks(spec));
   if (spec.process.terminal && request.console_socket.empty())
     return fail(
         "process.terminal is true but no --console-socket was given: pass one or set terminal to "
@@ -112,13 +102,10 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
         "a container in a VM cannot share the host's network: drop --network=host (the default "
         "network, "
         "slirp4netns, pasta, a bridge or --network=none all work)");
-  std::map<std::string, std::string> annotations;
-  if (spec_json.contains("annotations") && spec_json["annotations"].is_object())
-    for (const auto& [key, value] : spec_json["annotations"].items())
-      if (value.is_string()) annotations[key] = value.get<std::string>();
+  const std::map<std::string, std::string>& annotations = spec.annotations;
   // A pod member runs in its sandbox's VM (runtime/pod.h).
   if (auto sandbox = sandbox_of(annotations); sandbox && *sandbox != request.id)
-    return create_member(store, request, bundle, spec, spec_json, annotations, *sandbox);
+    return create_member(store, request, bundle, spec, *sandbox);
   TRY(check_namespace_paths(spec));
   TRY(check_guest_image(config));
   const BaseSize size = TRY(base_size(config, annotations));
@@ -182,13 +169,13 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
   if (report->contains("template") && (*report)["template"].is_object())
     start_template_builder((*report)["template"]);
 
-  TRY(record_created(store, state, shim.pid(), spec_json, request.pid_file));
+  TRY(record_created(store, state, shim.pid(), spec, request.pid_file));
   remove_dir.cancel();
   return shim;
 }
 
 Result<void> record_created(const StateStore& store, ContainerState& state, pid_t pid,
-                            const json& spec_json, const std::string& pid_file) {
+                            const oci::Spec& spec, const std::string& pid_file) {
   state.pid = pid;
   state.pid_start_time = sys::process_start_time(pid).value_or(0);
   state.status = Status::Created;
@@ -197,7 +184,7 @@ Result<void> record_created(const StateStore& store, ContainerState& state, pid_
   // a failure ends the container (the caller kills its process and removes the state).
   std::string state_json = TRY(container_state_json(store, state.id));
   for (const char* phase : {"prestart", "createRuntime"})
-    TRY(run_hooks(TRY(hooks_of(spec_json, phase)), phase, state_json));
+    TRY(run_hooks(spec.hooks.of(phase), phase, state_json));
   // runc writes the pid without a newline; conmon reads it as a decimal number.
   if (!pid_file.empty()) TRY(sys::write_file_atomic(pid_file, std::to_string(pid), 0644));
   return {};
@@ -218,10 +205,11 @@ Result<void> start_container(const StateStore& store, const std::string& id,
   state.status = Status::Running;
   TRY(store.save(state));
   // A poststart hook that fails is a warning: the container runs (runtime spec).
-  auto config = bundle_config(state.bundle);
-  auto hooks = config ? hooks_of(*config, "poststart") : std::vector<Hook>{};
-  if (hooks && !hooks->empty())
-    if (auto ran = run_hooks(*hooks, "poststart", TRY(container_state_json(store, id))); !ran)
+  auto spec = bundle_spec(state.bundle);
+  if (spec && !spec->hooks.of("poststart").empty())
+    if (auto ran = run_hooks(spec->hooks.of("poststart"), "poststart",
+                             TRY(container_state_json(store, id)));
+        !ran)
       warn(ran.error().message);
   return {};
 }
@@ -272,10 +260,10 @@ Result<void> update_container(const StateStore& store, const std::string& id,
           .map_error(context("updating container \"" + id + "\"")));
   // The VM's host cgroup follows the CPU limits (host_cgroup.h); the shim cannot reach it any
   // more from the container's view.
-  auto config = bundle_config(state.bundle);
-  if (config)
+  auto spec = bundle_spec(state.bundle);
+  if (spec)
     for (const auto& failed :
-         host_cgroup::apply_cpu_limits(host_cgroup::directories(host_cgroup_path(*config)), limits))
+         host_cgroup::apply_cpu_limits(host_cgroup::directories(spec->cgroups_path), limits))
       return fail("updating container \"" + id + "\": cannot set the host cgroup's " + failed);
   return {};
 }
@@ -296,13 +284,13 @@ Result<void> delete_container(const StateStore& store, const std::string& id, bo
   // A pod member's files leave its sandbox's VM, which runs on for the others.
   if (!state.sandbox.empty()) remove_member_mounts(store, state);
   // poststop hooks see the container stopped; a failure is a warning (runtime spec).
-  auto config = bundle_config(state.bundle);
-  if (config) host_cgroup::remove(host_cgroup_path(*config));
-  auto hooks = config ? hooks_of(*config, "poststop") : std::vector<Hook>{};
+  auto spec = bundle_spec(state.bundle);
+  if (spec) host_cgroup::remove(spec->cgroups_path);
+  std::vector<oci::Hook> hooks = spec ? spec->hooks.of("poststop") : std::vector<oci::Hook>{};
   std::string final_state = container_state_json(store, id).value_or("");
   TRY(store.remove(id));
-  if (hooks && !hooks->empty())
-    if (auto ran = run_hooks(*hooks, "poststop", final_state); !ran) warn(ran.error().message);
+  if (!hooks.empty())
+    if (auto ran = run_hooks(hooks, "poststop", final_state); !ran) warn(ran.error().message);
   return {};
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/oci_spec.h"
 #include "common/process.h"
 #include "common/result.h"
 #include "runtime/config.h"
@@ -36,17 +37,16 @@ Result<ChildProcess> create_container(const StateStore& store, const Config& con
 // `pid`: the state says created, the prestart and createRuntime hooks run, the pid file is
 // written.
 Result<void> record_created(const StateStore& store, ContainerState& state, pid_t pid,
-                            const nlohmann::json& spec_json, const std::string& pid_file);
+                            const oci::Spec& spec, const std::string& pid_file);
 // Warnings (a failed poststart or poststop hook) go to `warn`.
 Result<void> start_container(const StateStore& store, const std::string& id,
                              const std::function<void(const std::string&)>& warn);
 Result<void> kill_container(const StateStore& store, const std::string& id, int signal);
 // Freezes the whole VM (QEMU stops running it) or lets it run again.
 Result<void> pause_container(const StateStore& store, const std::string& id, bool pause);
-// A bundle's config.json as JSON, for what the spec model does not carry (hooks, cgroupsPath).
-Result<nlohmann::json> bundle_config(const std::string& bundle);
-// Its linux.cgroupsPath: the VM's host cgroup (host_cgroup.h); "" when it names none.
-std::string host_cgroup_path(const nlohmann::json& config);
+// A created container's spec, read again from its bundle (its root filesystem is not checked:
+// delete must work when it is gone). Its cgroupsPath is the VM's host cgroup (host_cgroup.h).
+Result<oci::Spec> bundle_spec(const std::string& bundle);
 // Sends new linux.resources (JSON) to the container's cgroup in the guest.
 Result<void> update_container(const StateStore& store, const std::string& id,
                               const std::string& resources_json);

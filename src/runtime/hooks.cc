@@ -16,60 +16,16 @@ namespace vessel::runtime {
 
 using nlohmann::json;
 
-namespace {
-
-Result<std::vector<std::string>> strings(const json& hook, const char* key,
-                                         const std::string& where) {
-  std::vector<std::string> out;
-  if (!hook.contains(key) || hook[key].is_null()) return out;
-  if (!hook[key].is_array()) return fail(where + "." + key + " must be an array of strings");
-  for (const auto& item : hook[key]) {
-    if (!item.is_string()) return fail(where + "." + key + " must be an array of strings");
-    out.push_back(item.get<std::string>());
-  }
-  return out;
-}
-
-}  // namespace
-
-Result<std::vector<Hook>> hooks_of(const json& config, const std::string& phase) {
-  std::vector<Hook> hooks;
-  if (!config.is_object() || !config.contains("hooks") || !config["hooks"].is_object() ||
-      !config["hooks"].contains(phase) || config["hooks"][phase].is_null())
-    return hooks;
-  const json& list = config["hooks"][phase];
-  if (!list.is_array()) return fail("hooks." + phase + " must be an array");
-  for (size_t i = 0; i < list.size(); ++i) {
-    std::string where = "hooks." + phase + "[" + std::to_string(i) + "]";
-    const json& entry = list[i];
-    if (!entry.is_object() || !entry.contains("path") || !entry["path"].is_string() ||
-        entry["path"].get<std::string>().empty() || entry["path"].get<std::string>()[0] != '/')
-      return fail(where + ".path must be an absolute path");
-    Hook hook;
-    hook.path = entry["path"];
-    hook.args = TRY(strings(entry, "args", where));
-    if (entry.contains("env")) hook.env = TRY(strings(entry, "env", where));
-    if (entry.contains("timeout")) {
-      if (!entry["timeout"].is_number_integer() || entry["timeout"].get<int64_t>() <= 0)
-        return fail(where + ".timeout must be a positive number of seconds");
-      hook.timeout_seconds =
-          static_cast<int>(std::min<int64_t>(entry["timeout"].get<int64_t>(), 86400));
-    }
-    hooks.push_back(std::move(hook));
-  }
-  return hooks;
-}
-
-Result<void> refuse_guest_hooks(const json& config) {
+Result<void> refuse_guest_hooks(const oci::Spec& spec) {
   for (const char* phase : {"createContainer", "startContainer"})
-    if (!TRY(hooks_of(config, phase)).empty())
+    if (!spec.hooks.of(phase).empty())
       return fail(std::string("hooks.") + phase +
                   " must run in the container's namespaces, which are inside the VM: use "
                   "createRuntime or poststart hooks, which run on the host");
   return {};
 }
 
-Result<void> run_hooks(const std::vector<Hook>& hooks, const std::string& phase,
+Result<void> run_hooks(const std::vector<oci::Hook>& hooks, const std::string& phase,
                        const std::string& state) {
   for (const auto& hook : hooks) {
     std::string name = phase + " hook " + hook.path;

@@ -9,25 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "common/oci_spec.h"
 #include "common/result.h"
 
 namespace vessel::runtime {
 
-struct Hook {
-  std::string path;
-  std::vector<std::string> args;
-  // Exactly this environment; none given: the runtime's own, as runc's hooks get.
-  std::optional<std::vector<std::string>> env;
-  int timeout_seconds = 0;  // 0: none
-};
-
-// The hooks config.json lists for `phase` ("prestart", "poststop" …); errors name the field.
-Result<std::vector<Hook>> hooks_of(const nlohmann::json& config, const std::string& phase);
 // Fails with one sentence for createContainer and startContainer hooks.
-Result<void> refuse_guest_hooks(const nlohmann::json& config);
+Result<void> refuse_guest_hooks(const oci::Spec& spec);
 // Runs each hook in order with `state` on its stdin; the first that fails (non-zero exit,
 // timeout, cannot start) ends the run with its name, status and what it printed.
-Result<void> run_hooks(const std::vector<Hook>& hooks, const std::string& phase,
+Result<void> run_hooks(const std::vector<oci::Hook>& hooks, const std::string& phase,
                        const std::string& state);
 
 }  // namespace vessel::runtime

@@ -198,8 +198,8 @@ namespace {
 // cgroup through its pid (containerd's runc v2 shim, for ContainerStats) then measures the VM
 // the member runs in, not the host's root cgroup. Where that cannot be done, nothing is.
 void join_the_pods_cgroup(const ContainerState& sandbox, pid_t relay) {
-  auto config = bundle_config(sandbox.bundle);
-  std::string path = config ? host_cgroup_path(*config) : "";
+  auto spec = bundle_spec(sandbox.bundle);
+  std::string path = spec ? spec->cgroups_path : "";
   if (path.starts_with("/")) (void)host_cgroup::join(host_cgroup::directories(path), relay);
 }
 
@@ -207,8 +207,6 @@ void join_the_pods_cgroup(const ContainerState& sandbox, pid_t relay) {
 
 Result<ChildProcess> create_member(const StateStore& store, const CreateRequest& request,
                                    const std::string& bundle, const oci::Spec& spec,
-                                   const json& spec_json,
-                                   const std::map<std::string, std::string>& annotations,
                                    const std::string& sandbox_id) {
   auto loaded = store.load(sandbox_id);
   if (!loaded)
@@ -232,7 +230,7 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
   state.bundle = bundle;
   state.created = now_rfc3339();
   state.sandbox = sandbox_id;
-  state.annotations = annotations;
+  state.annotations = spec.annotations;
   ScopeExit remove_dir([&] {
     remove_member_mounts(store, state);
     (void)store.remove(request.id);
@@ -249,7 +247,7 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
 
   // The member's host process: it exits with the member's status and reports an OOM kill of
   // the member's memory limit as the host hears of one (common/oom_report.h).
-  json line = {{"op", "member"}, {"spec", spec_json}, {"binds", binds}, {"root", request.id}};
+  json line = {{"op", "member"}, {"spec", spec.document}, {"binds", binds}, {"root", request.id}};
   DetachedRelay relay =
       TRY(spawn_relay(sandbox.shim_socket(store.root()), line, spec.process.terminal,
                       request.console_socket, [bundle, id = request.id](const json& exit) {
@@ -264,7 +262,7 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
       member.get<uint64_t>() > channel::kMaxProcessId)
     return fail(EPROTO, "the pod's shim did not name the member");
   state.member = member.get<uint32_t>();
-  TRY(record_created(store, state, relay.pid, spec_json, request.pid_file));
+  TRY(record_created(store, state, relay.pid, spec, request.pid_file));
   remove_dir.cancel();
   return process;
 }

@@ -35,8 +35,6 @@ std::optional<std::string> sandbox_of(const std::map<std::string, std::string>& 
 // A failure leaves no relay, mount or state directory behind.
 Result<ChildProcess> create_member(const StateStore& store, const CreateRequest& request,
                                    const std::string& bundle, const oci::Spec& spec,
-                                   const nlohmann::json& spec_json,
-                                   const std::map<std::string, std::string>& annotations,
                                    const std::string& sandbox);
 
 // Detaches a deleted member's root filesystem and volumes from its sandbox's VM (nothing to do

@@ -12,13 +12,11 @@
 
 namespace vessel::shim {
 
-oci::Resources cri_pod_limits(const nlohmann::json& config) {
+oci::Resources cri_pod_limits(const std::map<std::string, std::string>& annotations) {
   oci::Resources limits;
-  if (!config.is_object() || !config.contains("annotations") || !config["annotations"].is_object())
-    return limits;
   auto number = [&](const char* key) {
-    return sys::positive_number(
-        config["annotations"].value(std::string("io.kubernetes.cri.") + key, ""));
+    auto it = annotations.find(std::string("io.kubernetes.cri.") + key);
+    return sys::positive_number(it == annotations.end() ? "" : it->second);
   };
   limits.memory_limit = number("sandbox-memory");
   limits.cpu_quota = number("sandbox-cpu-quota");

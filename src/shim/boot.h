@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/channel/host_messages.h"
 #include "common/oci_spec.h"
 #include "common/unique_fd.h"
 #include "hypervisor/hypervisor.h"
@@ -27,7 +28,7 @@ struct BootedVm {
   // Restored from this template (shim/template.h), whose guest must be resumed first with
   // `resume`; empty when booted.
   std::string restored_from;
-  nlohmann::json resume;
+  channel::from_host::Resume resume;
   // How to make the template this VM could have come from; null when it cannot come from one.
   nlohmann::json template_request;
 };
@@ -53,7 +54,7 @@ VmSize vm_size(const ShimOptions& options, const oci::Resources& resources);
 // The pod's total that containerd's CRI puts on a pod's sandbox (pause) container: the sum of
 // its containers' limits, from the kubelet (io.kubernetes.cri.sandbox-memory, -cpu-quota and
 // -cpu-period); each absent, malformed or not positive one is left unset.
-oci::Resources cri_pod_limits(const nlohmann::json& config);
+oci::Resources cri_pod_limits(const std::map<std::string, std::string>& annotations);
 
 // `sizing`: the limits the VM is sized for (the container's, or its pod's: sandbox.cc).
 Result<BootedVm> boot_vm(const ShimOptions& options, const oci::Spec& spec,

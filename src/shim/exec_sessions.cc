@@ -19,40 +19,35 @@ json field(const json& request, const char* key) {
 }
 }  // namespace
 
-int exit_status(const channel::AgentMessage& message) {
-  return message.signal ? 128 + *message.signal : message.exit_code.value_or(255);
-}
-
 void ExecSessions::answer(const Session& session, const json& reply) {
   (void)sys::write_all(session.client.get(), reply.dump() + "\n");
 }
 
 void ExecSessions::start(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
                          bool container_running, uint32_t member) {
-  json message = {{"type", "exec"}, {"process", field(request, "process")}};
-  if (member) message["container"] = member;
-  open(std::move(client), request, std::move(fds), container_running, message, kStartTimeout);
+  json process = field(request, "process");
+  open(std::move(client), request, std::move(fds), container_running, process.is_object(),
+       kStartTimeout, false, [&](uint32_t id) {
+         return channel::from_host::Exec{id, member, process};
+       });
 }
 
 void ExecSessions::create_member(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
                                  bool container_running, const std::string& seccomp) {
-  json message = {{"type", "create"},
-                  {"spec", field(request, "spec")},
-                  {"binds", field(request, "binds")},
-                  {"root", field(request, "root")},
-                  {"seccomp", seccomp}};
-  open(std::move(client), request, std::move(fds), container_running, message,
-       std::chrono::seconds(60));
+  json spec = field(request, "spec"), binds = field(request, "binds"),
+       root = field(request, "root");
+  bool well_formed = spec.is_object() && root.is_string() && binds.is_array();
+  open(std::move(client), request, std::move(fds), container_running, well_formed,
+       std::chrono::seconds(60), true, [&](uint32_t id) {
+         return channel::from_host::CreateMember{id, root.get<std::string>(), spec, binds, seccomp};
+       });
 }
 
 void ExecSessions::open(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
-                        bool container_running, json message, Clock::duration timeout) {
+                        bool container_running, bool well_formed, Clock::duration timeout,
+                        bool member, const std::function<channel::HostMessage(uint32_t)>& message) {
   bool terminal = request.contains("terminal") && request["terminal"].is_boolean() &&
                   request["terminal"].get<bool>();
-  bool member = message["type"] == "create";
-  bool well_formed = member ? message["spec"].is_object() && message["root"].is_string() &&
-                                  message["binds"].is_array()
-                            : message["process"].is_object();
   std::string error = !container_running               ? "the container is not running"
                       : m_sessions.size() >= kMaxExecs ? "too many exec sessions"
                       : fds.size() != (terminal ? 1u : 3u) || !well_formed ? "bad exec request"
@@ -69,27 +64,31 @@ void ExecSessions::open(UniqueFd client, const json& request, std::vector<Unique
   } else {
     m_stdio.add(id, std::move(fds[0]), std::move(fds[1]), std::move(fds[2]));
   }
-  message["exec"] = id;
-  channel::send_message(m_channel, message);
+  channel::send(m_channel, message(id));
   m_sessions[id] = Session{std::move(client), "", std::nullopt, Clock::now() + timeout, member};
 }
 
-void ExecSessions::on_message(uint32_t id, const channel::AgentMessage& message) {
+void ExecSessions::on_started(uint32_t id) {
   auto it = m_sessions.find(id);
-  if (it == m_sessions.end()) return;
-  Session& session = it->second;
-  if ((message.type == "exec_started" || message.type == "created") && session.start_deadline) {
-    session.start_deadline.reset();
-    answer(session, session.member ? json{{"ok", true}, {"member", id}} : json{{"ok", true}});
-  } else if (message.type == "error") {
-    answer(session,
-           {{"ok", false}, {"error", message.text.empty() ? "exec failed" : message.text}});
-    end(id);
-  } else if (message.type == "exit" && !session.start_deadline && !session.exit_code) {
-    session.exit_code = exit_status(message);
-    session.oom_killed = message.oom_killed;
-    m_stdio.close_input(id, m_channel);
-  }
+  if (it == m_sessions.end() || !it->second.start_deadline) return;
+  it->second.start_deadline.reset();
+  answer(it->second, it->second.member ? json{{"ok", true}, {"member", id}} : json{{"ok", true}});
+}
+
+bool ExecSessions::on_failed(uint32_t id, const std::string& why) {
+  auto it = m_sessions.find(id);
+  if (it == m_sessions.end()) return false;
+  answer(it->second, {{"ok", false}, {"error", why.empty() ? "exec failed" : why}});
+  end(id);
+  return true;
+}
+
+void ExecSessions::on_exit(const channel::from_agent::Exit& exit) {
+  auto it = m_sessions.find(exit.process);
+  if (it == m_sessions.end() || it->second.start_deadline || it->second.exit_code) return;
+  it->second.exit_code = exit.status();
+  it->second.oom_killed = exit.oom_killed;
+  m_stdio.close_input(exit.process, m_channel);
 }
 
 void ExecSessions::add_poll_fds(std::vector<pollfd>& fds) const {
@@ -112,7 +111,7 @@ void ExecSessions::on_lines(uint32_t id, Session& session) {
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0 || session.request.size() + n > kMaxRequest) {
     // The relay is gone (killed outright): its process goes too.
-    channel::send_message(m_channel, {{"type", "signal"}, {"signal", SIGKILL}, {"exec", id}});
+    channel::send(m_channel, channel::from_host::Signal{id, SIGKILL});
     end(id);
     return;
   }
@@ -128,13 +127,11 @@ void ExecSessions::on_lines(uint32_t id, Session& session) {
       return line.contains(key) && line[key].is_number_integer() ? line[key].get<int>() : fallback;
     };
     if (op == "signal" && number("signal", 0) > 0 && number("signal", 0) < NSIG)
-      channel::send_message(m_channel,
-                            {{"type", "signal"}, {"signal", number("signal", 0)}, {"exec", id}});
+      channel::send(m_channel, channel::from_host::Signal{id, number("signal", 0)});
     else if (op == "resize")
-      channel::send_message(m_channel, {{"type", "resize"},
-                                        {"rows", number("rows", 24) & 0xffff},
-                                        {"cols", number("cols", 80) & 0xffff},
-                                        {"exec", id}});
+      channel::send(m_channel,
+                    channel::from_host::Resize{id, static_cast<uint16_t>(number("rows", 24)),
+                                               static_cast<uint16_t>(number("cols", 80))});
   }
 }
 
@@ -146,7 +143,7 @@ void ExecSessions::expire(Clock::time_point now) {
     answer(m_sessions.at(id), {{"ok", false},
                                {"error", "the agent did not start the process within " +
                                              std::to_string(kStartTimeout.count()) + " s"}});
-    channel::send_message(m_channel, {{"type", "signal"}, {"signal", SIGKILL}, {"exec", id}});
+    channel::send(m_channel, channel::from_host::Signal{id, SIGKILL});
     end(id);
   }
 }

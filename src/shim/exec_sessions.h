@@ -10,19 +10,18 @@
 #include <poll.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
-#include "common/channel/messages.h"
+#include "common/channel/agent_messages.h"
+#include "common/channel/host_messages.h"
 #include "common/unique_fd.h"
 #include "shim/stdio_relay.h"
 
 namespace vessel::shim {
-
-// The status a shim or relay exits with: the code, or 128+N for signal N.
-int exit_status(const channel::AgentMessage& message);
 
 class ExecSessions {
  public:
@@ -41,8 +40,11 @@ class ExecSessions {
   // stdio; `seccomp` is its compiled profile. Answered {"ok":true,"member":N} once created.
   void create_member(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
                      bool container_running, const std::string& seccomp);
-  // exec_started, error and exit from the agent for process `id`.
-  void on_message(uint32_t id, const channel::AgentMessage& message);
+  // The agent started process `id` (an exec, or a member it created).
+  void on_started(uint32_t id);
+  // It could not: false if `id` is no session's.
+  bool on_failed(uint32_t id, const std::string& why);
+  void on_exit(const channel::from_agent::Exit& exit);
   void add_poll_fds(std::vector<pollfd>& fds) const;
   // A relay's descriptor is readable: its lines, or its end. False if `fd` is not a relay's.
   bool on_readable(int fd);
@@ -63,9 +65,10 @@ class ExecSessions {
   };
 
   void answer(const Session& session, const nlohmann::json& reply);
-  // Checks a request, registers its stdio and sends the agent `message` (its "exec" set here).
+  // Checks a request, registers its stdio and sends the agent `message(id)` for the new id.
   void open(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
-            bool container_running, nlohmann::json message, Clock::duration timeout);
+            bool container_running, bool well_formed, Clock::duration timeout, bool member,
+            const std::function<channel::HostMessage(uint32_t)>& message);
   void on_lines(uint32_t id, Session& session);
   // Forgets the session's streams and closes the relay's connection (which ends the relay).
   void end(uint32_t id);

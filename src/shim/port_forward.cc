@@ -8,7 +8,7 @@
 #include <cstring>
 #include <set>
 
-#include "common/channel/messages.h"
+#include "common/channel/host_messages.h"
 #include "common/log.h"
 #include "common/sys.h"
 
@@ -35,10 +35,9 @@ Result<UniqueFd> listen_on_loopback(uint16_t port) {
 
 }  // namespace
 
-bool is_cri_sandbox(const nlohmann::json& config) {
-  if (!config.is_object() || !config.contains("annotations") || !config["annotations"].is_object())
-    return false;
-  return config["annotations"].value("io.kubernetes.cri.container-type", "") == "sandbox";
+bool is_cri_sandbox(const std::map<std::string, std::string>& annotations) {
+  auto type = annotations.find("io.kubernetes.cri.container-type");
+  return type != annotations.end() && type->second == "sandbox";
 }
 
 Result<void> allow_low_ports() {
@@ -105,7 +104,7 @@ void PortForwards::accept(uint16_t port, int listener) {
   uint32_t id = m_next;
   m_next = m_next == channel::kLastConnection ? channel::kFirstConnection : m_next + 1;
   // Sent before any of the connection's data: the agent has the connection when that arrives.
-  channel::send_message(m_channel, {{"type", "connect"}, {"connection", id}, {"port", port}});
+  channel::send(m_channel, channel::from_host::Connect{id, port});
   m_connections.emplace(
       std::piecewise_construct, std::forward_as_tuple(id),
       std::forward_as_tuple(std::move(client), channel::stream_of(id, channel::kStdin),

@@ -20,7 +20,7 @@ namespace vessel::shim {
 
 // Whether `config` is the sandbox (pause) container of a pod that containerd's CRI made: the
 // one whose shim holds the pod's network namespace.
-bool is_cri_sandbox(const nlohmann::json& config);
+bool is_cri_sandbox(const std::map<std::string, std::string>& annotations);
 
 // Lets the shim, which keeps no capability, listen on the pod namespace's ports below 1024 (the
 // namespace holds no other process that binds ports). Call before the capabilities go.

@@ -15,8 +15,9 @@
 #include <thread>
 
 #include "common/base64.h"
+#include "common/channel/agent_messages.h"
 #include "common/channel/frame.h"
-#include "common/channel/messages.h"
+#include "common/channel/host_messages.h"
 #include "common/log.h"
 #include "common/scope_exit.h"
 #include "common/sys.h"
@@ -101,16 +102,15 @@ class BuilderChannel {
 
   channel::Channel& channel() { return m_channel; }
 
-  Result<channel::AgentMessage> wait_for(const std::string& type, Clock::time_point deadline,
-                                         hypervisor::Hypervisor& vm) {
+  template <typename Message>
+  Result<Message> wait_for(Clock::time_point deadline, hypervisor::Hypervisor& vm) {
     for (;;) {
       while (!m_frames.empty()) {
         channel::Frame frame = std::move(m_frames.front());
         m_frames.erase(m_frames.begin());
         if (frame.type != channel::FrameType::Control) continue;
-        auto message = TRY(channel::parse_agent_message(frame));
-        if (message.type == type) return message;
-        if (message.type == "error") return fail("the template's agent: " + message.text);
+        auto answer = channel::answer_of<Message>(TRY(channel::parse_agent_message(frame)));
+        if (answer) return std::move(*answer).map_error(context("the template's agent"));
       }
       TRY(m_channel.flush());
       if (Clock::now() >= deadline) return fail(ETIMEDOUT, "the template's guest did not answer");
@@ -206,11 +206,13 @@ Result<void> build(const json& request) {
   agent_qemu.reset();
   console_qemu.reset();
   BuilderChannel guest(std::move(agent), std::move(console));
-  auto hello = TRY(guest.wait_for("hello", Clock::now() + kBuildBootTimeout, *qemu));
+  auto hello =
+      TRY(guest.wait_for<channel::from_agent::Hello>(Clock::now() + kBuildBootTimeout, *qemu));
   if (hello.version != channel::build_version())
     return fail(EPROTO, channel::version_mismatch_message(channel::build_version(), hello.version));
-  channel::send_message(guest.channel(), {{"type", "template"}});
-  TRY(guest.wait_for("template_ready", Clock::now() + std::chrono::seconds(30), *qemu));
+  channel::send(guest.channel(), channel::from_host::Template{});
+  TRY(guest.wait_for<channel::from_agent::TemplateReady>(Clock::now() + std::chrono::seconds(30),
+                                                         *qemu));
   TRY(qemu->scrub_free_memory());
   guest.idle_for(kSettle);
 
@@ -363,19 +365,19 @@ int build_template(const json& request) {
   return 0;
 }
 
-json resume_message(const hypervisor::VmConfig& vm) {
-  std::string entropy(64, '\0');
-  if (::getrandom(entropy.data(), entropy.size(), 0) != static_cast<ssize_t>(entropy.size()))
-    entropy.clear();  // the agent refuses a resume without it
-  json macs = json::array();
-  for (const auto& nic : vm.nics) macs.push_back(nic.mac);
-  return {{"type", "resume"}, {"entropy", base64_encode(entropy)}, {"macs", macs}};
+channel::from_host::Resume resume_message(const hypervisor::VmConfig& vm) {
+  channel::from_host::Resume resume{std::string(64, '\0'), {}};
+  if (::getrandom(resume.entropy.data(), resume.entropy.size(), 0) !=
+      static_cast<ssize_t>(resume.entropy.size()))
+    resume.entropy.clear();  // the agent refuses a resume without it
+  for (const auto& nic : vm.nics) resume.macs.push_back(nic.mac);
+  return resume;
 }
 
-json clock_message() {
+channel::from_host::SetClock clock_message() {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  return {{"type", "clock"}, {"realtime_ns", int64_t{now.tv_sec} * 1000000000 + now.tv_nsec}};
+  return {int64_t{now.tv_sec} * 1000000000 + now.tv_nsec};
 }
 
 }  // namespace vessel::shim

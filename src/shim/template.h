@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "common/channel/host_messages.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "hypervisor/hypervisor.h"
@@ -51,8 +52,8 @@ int build_template(const nlohmann::json& request);
 void remove_stale_templates(const std::string& dir);
 
 // The message a restored guest gets first: fresh entropy and its cards' MACs.
-nlohmann::json resume_message(const hypervisor::VmConfig& vm);
+channel::from_host::Resume resume_message(const hypervisor::VmConfig& vm);
 // The host's time now, for a restored guest once it answered the resume.
-nlohmann::json clock_message();
+channel::from_host::SetClock clock_message();
 
 }  // namespace vessel::shim

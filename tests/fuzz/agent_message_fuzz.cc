@@ -1,14 +1,16 @@
-// Fuzzes what the host accepts from the guest's agent: parse_agent_message on a Control frame
-// whose payload is the input, and printable() on the input as text.
+// Fuzzes the control messages of the agent channel, both directions: parse_agent_message (what
+// the host accepts from the untrusted guest) and parse_host_message (what the agent accepts from
+// the host) on a Control frame whose payload is the input, and printable() on the input as text.
 // Checks: text that reaches the host is printable (no C0 or C1 control, no DEL), within its bound,
 // and unchanged by a second printable(); printable ASCII passes as it is; numbers are in range;
-// process lists are bounded.
+// lists are bounded; whatever parses encodes to a message that parses back to the same type.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "common/channel/messages.h"
+#include "common/channel/agent_messages.h"
+#include "common/channel/host_messages.h"
 #include "fuzz_check.h"
 
 namespace vessel::channel {
@@ -34,6 +36,49 @@ void check_printable(std::string_view text, size_t max) {
   if (ascii) FUZZ_CHECK(out == text.substr(0, max), "printable() changed printable ASCII");
 }
 
+void check_id(uint32_t id) { FUZZ_CHECK(id <= kMaxProcessId, "a process id out of range"); }
+
+void check(const from_agent::Hello& hello) { check_safe(hello.version, kMaxGuestText); }
+void check(const from_agent::Created& created) { check_id(created.container); }
+void check(const from_agent::Started& started) { check_id(started.container); }
+void check(const from_agent::ExecStarted& started) { check_id(started.exec); }
+void check(const from_agent::Failed& failed) {
+  check_id(failed.process);
+  check_safe(failed.message, kMaxGuestText);
+}
+void check(const from_agent::Exit& exit) {
+  check_id(exit.process);
+  FUZZ_CHECK(exit.exit_code || exit.signal, "an exit without exit_code or signal");
+  if (exit.exit_code) FUZZ_CHECK(*exit.exit_code >= 0 && *exit.exit_code <= 255, "exit_code");
+  if (exit.signal) FUZZ_CHECK(*exit.signal >= 1 && *exit.signal <= 64, "signal out of range");
+}
+void check(const from_agent::Answer& answer) {
+  if (answer.error) check_safe(*answer.error, kMaxGuestText);
+  FUZZ_CHECK(answer.processes.size() <= kMaxGuestProcesses, "too many processes");
+  for (const auto& process : answer.processes) {
+    FUZZ_CHECK(process.pid >= 1, "a process without a pid");
+    check_safe(process.command, kMaxGuestCommand);
+  }
+}
+void check(const from_agent::TemplateReady&) {}
+void check(const from_agent::Ports& ports) {
+  FUZZ_CHECK(ports.ports.size() <= kMaxGuestPorts, "too many ports");
+  for (uint16_t port : ports.ports) FUZZ_CHECK(port >= 1, "port 0");
+}
+void check(const from_agent::ConnectFailed& failed) {
+  FUZZ_CHECK(failed.connection >= kFirstConnection && failed.connection <= kLastConnection,
+             "connection");
+  check_safe(failed.message, kMaxGuestText);
+}
+void check(const Unknown& unknown) { check_safe(unknown.type, 64); }
+
+template <typename Variant>
+void check_round_trip(const Variant& message, Result<Variant> (*parse)(const Frame&)) {
+  auto back = parse(Frame{FrameType::Control, kControlStream, encode(message)});
+  FUZZ_CHECK(back.has_value(), "an encoded message does not parse");
+  FUZZ_CHECK(back->index() == message.index(), "an encoded message parses as another type");
+}
+
 }  // namespace
 }  // namespace vessel::channel
 
@@ -43,29 +88,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t max : {size_t{0}, size_t{1}, size / 2, size_t{64}, kMaxGuestText})
     check_printable(text, max);
 
-  auto message = parse_agent_message(Frame{FrameType::Control, kControlStream, std::string(text)});
-  if (!message) return 0;
-  check_safe(message->type, 64);
-  check_safe(message->version, kMaxGuestText);
-  check_safe(message->text, kMaxGuestText);
-  if (message->exec) FUZZ_CHECK(*message->exec >= 1 && *message->exec <= kMaxProcessId, "exec");
-  if (message->exit_code)
-    FUZZ_CHECK(*message->exit_code >= 0 && *message->exit_code <= 255, "exit_code out of range");
-  if (message->signal)
-    FUZZ_CHECK(*message->signal >= 1 && *message->signal <= 64, "signal out of range");
-  if (message->type == "exit")
-    FUZZ_CHECK(message->exit_code || message->signal, "an exit without exit_code or signal");
-  FUZZ_CHECK(message->processes.size() <= kMaxGuestProcesses, "too many processes");
-  if (message->connection)
-    FUZZ_CHECK(*message->connection >= kFirstConnection && *message->connection <= kLastConnection,
-               "connection");
-  if (message->ports) {
-    FUZZ_CHECK(message->ports->size() <= kMaxGuestPorts, "too many ports");
-    for (uint16_t port : *message->ports) FUZZ_CHECK(port >= 1, "port 0");
+  Frame frame{FrameType::Control, kControlStream, std::string(text)};
+  if (auto message = parse_agent_message(frame)) {
+    std::visit([](const auto& one) { check(one); }, *message);
+    check_round_trip(*message, parse_agent_message);
   }
-  for (const auto& process : message->processes) {
-    FUZZ_CHECK(process.pid >= 1, "a process without a pid");
-    check_safe(process.command, kMaxGuestCommand);
-  }
+  if (auto message = parse_host_message(frame)) check_round_trip(*message, parse_host_message);
   return 0;
 }

@@ -8,10 +8,6 @@ namespace vessel::channel {
 
 std::string_view build_version() { return VESSEL_VERSION; }
 
-void send_message(Channel& channel, const nlohmann::json& message) {
-  channel.send(FrameType::Control, kControlStream, message.dump());
-}
-
 Result<nlohmann::json> parse_message(const Frame& frame) {
   auto message = nlohmann::json::parse(frame.payload, nullptr, false);
   if (message.is_discarded() || !message.is_object() || !message.contains("type") ||
@@ -30,30 +26,6 @@ std::string version_mismatch_message(std::string_view runtime_version,
 }  // namespace vessel::channel
 
 namespace vessel::channel {
-
-namespace {
-
-// A number field within [min, max]; nothing if absent; an error if present but not such a number.
-Result<std::optional<int64_t>> bounded_integer(const nlohmann::json& message, const char* key,
-                                               int64_t min, int64_t max) {
-  auto it = message.find(key);
-  if (it == message.end()) return std::optional<int64_t>{};
-  if (!it->is_number_integer() || it->get<int64_t>() < min || it->get<int64_t>() > max ||
-      (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(max)))
-    return fail(EPROTO, std::string("agent channel: \"") + key + "\" is not a number in [" +
-                            std::to_string(min) + ", " + std::to_string(max) + "]");
-  return std::optional<int64_t>{it->get<int64_t>()};
-}
-
-Result<std::string> bounded_string(const nlohmann::json& message, const char* key) {
-  auto it = message.find(key);
-  if (it == message.end()) return std::string();
-  if (!it->is_string())
-    return fail(EPROTO, std::string("agent channel: \"") + key + "\" is not a string");
-  return printable(it->get_ref<const std::string&>());
-}
-
-}  // namespace
 
 std::string printable(std::string_view text, size_t max) {
   std::string out;
@@ -92,58 +64,6 @@ std::string printable(std::string_view text, size_t max) {
     i += length;
   }
   return out;
-}
-
-Result<AgentMessage> parse_agent_message(const Frame& frame) {
-  nlohmann::json json = TRY(parse_message(frame));
-  AgentMessage message;
-  message.type = printable(json["type"].get_ref<const std::string&>(), 64);
-  if (auto exec = TRY(bounded_integer(json, "exec", 1, kMaxProcessId)))
-    message.exec = static_cast<uint32_t>(*exec);
-  message.version = TRY(bounded_string(json, "version"));
-  message.text = TRY(bounded_string(json, "message"));
-  if (auto code = TRY(bounded_integer(json, "exit_code", 0, 255)))
-    message.exit_code = static_cast<int>(*code);
-  if (auto signal = TRY(bounded_integer(json, "signal", 1, 64)))
-    message.signal = static_cast<int>(*signal);
-  if (auto oom = json.find("oom_killed"); oom != json.end()) {
-    if (!oom->is_boolean()) return fail(EPROTO, "agent channel: \"oom_killed\" is not a boolean");
-    message.oom_killed = oom->get<bool>();
-  }
-  if (auto list = json.find("processes"); list != json.end()) {
-    if (!list->is_array() || list->size() > kMaxGuestProcesses)
-      return fail(EPROTO, "agent channel: \"processes\" is not a list of at most " +
-                              std::to_string(kMaxGuestProcesses));
-    for (const auto& entry : *list) {
-      if (!entry.is_object()) return fail(EPROTO, "agent channel: a process is not an object");
-      GuestProcess process;
-      process.pid =
-          static_cast<uint32_t>(TRY(bounded_integer(entry, "pid", 1, 1 << 22)).value_or(0));
-      process.ppid =
-          static_cast<uint32_t>(TRY(bounded_integer(entry, "ppid", 0, 1 << 22)).value_or(0));
-      process.uid =
-          static_cast<uint32_t>(TRY(bounded_integer(entry, "uid", 0, 0xffffffffLL)).value_or(0));
-      if (process.pid == 0) return fail(EPROTO, "agent channel: a process without a pid");
-      process.command = printable(TRY(bounded_string(entry, "cmd")), kMaxGuestCommand);
-      message.processes.push_back(std::move(process));
-    }
-  }
-  if (auto connection = TRY(bounded_integer(json, "connection", kFirstConnection, kLastConnection)))
-    message.connection = static_cast<uint32_t>(*connection);
-  if (auto list = json.find("ports"); list != json.end()) {
-    if (!list->is_array() || list->size() > kMaxGuestPorts)
-      return fail(EPROTO, "agent channel: \"ports\" is not a list of at most " +
-                              std::to_string(kMaxGuestPorts));
-    message.ports.emplace();
-    for (const auto& entry : *list) {
-      if (!entry.is_number_unsigned() || entry.get<uint64_t>() < 1 || entry.get<uint64_t>() > 65535)
-        return fail(EPROTO, "agent channel: a port is not a number in [1, 65535]");
-      message.ports->push_back(static_cast<uint16_t>(entry.get<uint64_t>()));
-    }
-  }
-  if (message.type == "exit" && !message.exit_code && !message.signal)
-    return fail(EPROTO, "agent channel: an exit message without exit_code or signal");
-  return message;
 }
 
 }  // namespace vessel::channel

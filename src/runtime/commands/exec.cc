@@ -94,8 +94,8 @@ Result<int> command_exec(Context& context, const Arguments& args) {
   } else {
     std::vector<std::string> command(parser.positional().begin() + 1, parser.positional().end());
     if (command.empty()) return fail("vessel exec: give --process FILE or a command after the id");
-    json config = bundle_config(state.bundle).value_or(json::object());
-    json container_process = config.is_object() ? config.value("process", json::object()) : json();
+    auto spec = bundle_spec(state.bundle);
+    json container_process = spec ? spec->document.value("process", json::object()) : json();
     request.process_json = TRY(process_from_flags(parser, container_process, command)).dump();
   }
   return exec_in_container(context.store, request);

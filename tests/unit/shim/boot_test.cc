@@ -34,27 +34,23 @@ TEST(VmSizeTest, DefaultMemoryPlusTheLimitAndVcpusForQuotaAndCpuset) {
 
 // containerd's CRI puts the pod's total on the sandbox; anything but positive numbers is ignored.
 TEST(VmSizeTest, ThePodsTotalFromTheCriAnnotations) {
-  auto limits = cri_pod_limits(nlohmann::json::parse(R"({"annotations": {
-      "io.kubernetes.cri.sandbox-memory": "536870912",
-      "io.kubernetes.cri.sandbox-cpu-quota": "200000",
-      "io.kubernetes.cri.sandbox-cpu-period": "100000"}})"));
+  auto limits = cri_pod_limits({{"io.kubernetes.cri.sandbox-memory", "536870912"},
+                                {"io.kubernetes.cri.sandbox-cpu-quota", "200000"},
+                                {"io.kubernetes.cri.sandbox-cpu-period", "100000"}});
   EXPECT_EQ(limits.memory_limit, 536870912);
   EXPECT_EQ(limits.cpu_quota, 200000);
   EXPECT_EQ(limits.cpu_period, 100000u);
   for (const char* bad : {"0", "-1", "12abc", "", "99999999999999999999"}) {
-    auto ignored =
-        cri_pod_limits(nlohmann::json{{"annotations",
-                                       {{"io.kubernetes.cri.sandbox-memory", bad},
-                                        {"io.kubernetes.cri.sandbox-cpu-quota", bad},
-                                        {"io.kubernetes.cri.sandbox-cpu-period", "100000"}}}});
+    auto ignored = cri_pod_limits({{"io.kubernetes.cri.sandbox-memory", bad},
+                                   {"io.kubernetes.cri.sandbox-cpu-quota", bad},
+                                   {"io.kubernetes.cri.sandbox-cpu-period", "100000"}});
     EXPECT_FALSE(ignored.memory_limit) << bad;
     EXPECT_FALSE(ignored.cpu_quota) << bad;
   }
   // A quota without its period means nothing.
-  auto no_period = cri_pod_limits(
-      nlohmann::json{{"annotations", {{"io.kubernetes.cri.sandbox-cpu-quota", "200000"}}}});
+  auto no_period = cri_pod_limits({{"io.kubernetes.cri.sandbox-cpu-quota", "200000"}});
   EXPECT_FALSE(no_period.cpu_quota);
-  EXPECT_FALSE(cri_pod_limits(nlohmann::json{{"annotations", "x"}}).memory_limit);
+  EXPECT_FALSE(cri_pod_limits({}).memory_limit);
 }
 
 }  // namespace vessel::shim

@@ -197,16 +197,16 @@ TEST(TemplateTest, EachResumeCarriesItsOwnEntropyAndTheCardsMacsAndTheClockTheTi
   auto vm = container_vm(dir);
   auto first = resume_message(vm);
   auto second = resume_message(vm);
-  EXPECT_EQ(first["type"], "resume");
-  EXPECT_EQ(base64_decode(first["entropy"].get<std::string>())->size(), 64u);
-  EXPECT_NE(first["entropy"], second["entropy"]);
-  EXPECT_EQ(first["macs"], nlohmann::json::array({"02:00:00:00:00:01"}));
-  EXPECT_FALSE(first.contains("realtime_ns")) << "the time goes once the guest runs";
+  EXPECT_EQ(first.entropy.size(), 64u);
+  EXPECT_NE(first.entropy, second.entropy);
+  EXPECT_EQ(first.macs, std::vector<std::string>{"02:00:00:00:00:01"});
+  auto wire = nlohmann::json::parse(channel::encode(first));
+  EXPECT_EQ(wire["type"], "resume");
+  EXPECT_FALSE(wire.contains("realtime_ns")) << "the time goes once the guest runs";
   auto clock = clock_message();
-  EXPECT_EQ(clock["type"], "clock");
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  EXPECT_NEAR(clock["realtime_ns"].get<int64_t>() / 1000000000, now.tv_sec, 1);
+  EXPECT_NEAR(clock.realtime_ns / 1000000000, now.tv_sec, 1);
 }
 
 }  // namespace vessel::shim
