@@ -15,8 +15,8 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "common/process.h"
 #include "common/sys.h"
+#include "host/process.h"
 #include "hypervisor/accel.h"
 #include "runtime/podman_config.h"
 

@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "common/host_cgroup.h"
 #include "common/oci_spec.h"
 #include "common/scope_exit.h"
 #include "common/sys.h"
+#include "host/host_cgroup.h"
 #include "runtime/hooks.h"
 #include "runtime/late_network.h"
 #include "runtime/pod.h"

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "common/oci_spec.h"
-#include "common/process.h"
 #include "common/result.h"
+#include "host/process.h"
 #include "runtime/config.h"
 #include "runtime/state_store.h"
 

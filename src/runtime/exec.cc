@@ -12,7 +12,7 @@
 
 #include "common/oci_spec.h"
 #include "common/sys.h"
-#include "common/terminal.h"
+#include "host/terminal.h"
 #include "runtime/shim_client.h"
 
 namespace vessel::runtime {

@@ -9,8 +9,8 @@
 #include <chrono>
 #include <thread>
 
-#include "common/process.h"
 #include "common/sys.h"
+#include "host/process.h"
 
 namespace vessel::runtime {
 

@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/host_network.h"
-#include "common/process.h"
 #include "common/sys.h"
+#include "host/host_network.h"
+#include "host/process.h"
 
 namespace vessel::runtime {
 

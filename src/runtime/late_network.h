@@ -12,7 +12,7 @@
 
 namespace vessel::runtime {
 
-// The network description for the agent (common/host_network.h), or null when there is no
+// The network description for the agent (host/host_network.h), or null when there is no
 // standby tap or nothing arrived for it.
 Result<nlohmann::json> plumb_late_network(const StateStore& store, const ContainerState& state);
 

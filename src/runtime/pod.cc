@@ -9,13 +9,13 @@
 
 #include <cstring>
 
-#include "common/bind_source.h"
 #include "common/channel/messages.h"
-#include "common/host_cgroup.h"
-#include "common/mount_points.h"
-#include "common/oom_report.h"
 #include "common/scope_exit.h"
 #include "common/sys.h"
+#include "host/bind_source.h"
+#include "host/host_cgroup.h"
+#include "host/mount_points.h"
+#include "host/oom_report.h"
 #include "hypervisor/hypervisor.h"
 #include "runtime/exec.h"
 
@@ -246,7 +246,7 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
   mounts.clear();
 
   // The member's host process: it exits with the member's status and reports an OOM kill of
-  // the member's memory limit as the host hears of one (common/oom_report.h).
+  // the member's memory limit as the host hears of one (host/oom_report.h).
   json line = {{"op", "member"}, {"spec", spec.document}, {"binds", binds}, {"root", request.id}};
   DetachedRelay relay =
       TRY(spawn_relay(sandbox.shim_socket(store.root()), line, spec.process.terminal,

@@ -21,8 +21,8 @@
 #include <string>
 
 #include "common/oci_spec.h"
-#include "common/process.h"
 #include "common/result.h"
+#include "host/process.h"
 #include "runtime/container.h"
 #include "runtime/state_store.h"
 

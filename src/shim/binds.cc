@@ -2,8 +2,8 @@
 
 #include "common/channel/messages.h"
 #include "common/log.h"
-#include "common/mapped_ownership.h"
 #include "common/sys.h"
+#include "host/mapped_ownership.h"
 
 namespace vessel::shim {
 

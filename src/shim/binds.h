@@ -1,4 +1,4 @@
-// The container's bind mounts (common/bind_source.h) as the VM it boots for serves them: a
+// The container's bind mounts (host/bind_source.h) as the VM it boots for serves them: a
 // directory (a volume) is an entry of the pod volume share, bound there when QEMU starts (so a VM's
 // devices do not depend on its volumes, and it can come from a template); regular files
 // (resolv.conf, hosts, hostname, .containerenv, -v FILE:FILE) are shared together through one 9p
@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "common/bind_source.h"
 #include "common/oci_spec.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "host/bind_source.h"
 #include "hypervisor/hypervisor.h"
 
 namespace vessel::shim {

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "common/mount_points.h"
 #include "common/sys.h"
+#include "host/mount_points.h"
 #include "shim/binds.h"
 
 namespace vessel::shim {

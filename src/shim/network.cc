@@ -6,8 +6,8 @@
 
 #include <cstdio>
 
-#include "common/host_network.h"
 #include "common/sys.h"
+#include "host/host_network.h"
 
 namespace vessel::shim {
 

@@ -1,4 +1,4 @@
-// The container's network, carried into the VM (common/host_network.h): the shim joins the
+// The container's network, carried into the VM (host/host_network.h): the shim joins the
 // network namespace Podman prepared, or makes a new one when the spec names none, and gives QEMU
 // one tap per interface there. A new namespace is empty at create, and only a host hook run
 // between create and start can add an interface to it: Docker moves its veth in with a prestart

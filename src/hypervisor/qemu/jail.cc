@@ -11,8 +11,8 @@
 
 #include <climits>
 
-#include "common/confine.h"
 #include "common/sys.h"
+#include "host/confine.h"
 
 namespace vessel::hypervisor {
 

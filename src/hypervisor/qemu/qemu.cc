@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "common/log.h"
-#include "common/process.h"
 #include "common/sys.h"
+#include "host/process.h"
 #include "hypervisor/qemu/jail.h"
 #include "hypervisor/qemu/qmp.h"
 #include "hypervisor/qemu/setuid_guard.h"

@@ -1,12 +1,12 @@
 #include <cstdio>
 
-#include "common/mapped_ownership.h"
+#include "host/mapped_ownership.h"
 #include "runtime/commands/command.h"
 
 namespace vessel::runtime {
 
 // `migrate-volume DIR`: a volume an older vessel wrote keeps its files' owners in attributes
-// (common/mapped_ownership.h); this gives each file its own, as root.
+// (host/mapped_ownership.h); this gives each file its own, as root.
 Result<int> command_migrate_volume(Context&, const Arguments& args) {
   ArgumentParser parser("migrate-volume", args);
   TRY(parser.parse({}, {}));

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <toml++/toml.h>
 
-#include "common/oom_report.h"
+#include "host/oom_report.h"
 
 namespace vessel::runtime {
 

@@ -1,4 +1,4 @@
-#include "common/process.h"
+#include "host/process.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "common/confine.h"
+#include "host/confine.h"
 
 #include <linux/capability.h>
 #include <seccomp.h>

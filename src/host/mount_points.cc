@@ -1,4 +1,4 @@
-#include "common/mount_points.h"
+#include "host/mount_points.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -6,8 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "common/bind_source.h"
 #include "common/sys.h"
+#include "host/bind_source.h"
 
 namespace vessel {
 

@@ -1,4 +1,4 @@
-#include "common/mapped_ownership.h"
+#include "host/mapped_ownership.h"
 
 #include <dirent.h>
 #include <fcntl.h>

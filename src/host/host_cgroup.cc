@@ -1,4 +1,4 @@
-#include "common/host_cgroup.h"
+#include "host/host_cgroup.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

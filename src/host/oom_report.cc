@@ -1,4 +1,4 @@
-#include "common/oom_report.h"
+#include "host/oom_report.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,9 +7,9 @@
 #include <optional>
 
 #include "common/log.h"
-#include "common/process.h"
 #include "common/sys.h"
 #include "common/unique_fd.h"
+#include "host/process.h"
 
 namespace vessel {
 

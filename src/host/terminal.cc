@@ -1,4 +1,4 @@
-#include "common/terminal.h"
+#include "host/terminal.h"
 
 #include <pty.h>
 #include <sys/ioctl.h>

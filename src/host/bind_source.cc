@@ -1,4 +1,4 @@
-#include "common/bind_source.h"
+#include "host/bind_source.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>

@@ -1,4 +1,4 @@
-#include "common/host_network.h"
+#include "host/host_network.h"
 
 #include <fcntl.h>
 #include <linux/if.h>
@@ -7,8 +7,8 @@
 
 #include <cstring>
 
-#include "common/process.h"
 #include "common/sys.h"
+#include "host/process.h"
 
 namespace vessel::host_network {
 
