@@ -59,9 +59,10 @@ Result<void> create_cgroup(const std::string& name, const oci::Resources& resour
 // A limit the spec names: a positive number, or none ("max") for -1 and 0 (as runc reads them).
 static std::string limit(int64_t value) { return value > 0 ? std::to_string(value) : "max"; }
 
-Result<void> apply_limits(const std::string& name, const oci::Resources& resources) {
+std::vector<CgroupSetting> cgroup_settings(const oci::Resources& resources) {
+  std::vector<CgroupSetting> settings;
   if (resources.memory_limit) {
-    TRY(write(name, "memory.max", limit(*resources.memory_limit)));
+    settings.push_back({"memory.max", limit(*resources.memory_limit)});
     // The spec's swap is memory + swap (cgroup v1's memsw), cgroup v2 takes swap alone, as runc
     // converts it. The guest has no swap device, so either way the limit is the limit.
     std::string swap = "0";
@@ -70,14 +71,21 @@ Result<void> apply_limits(const std::string& name, const oci::Resources& resourc
     else if (resources.memory_swap && *resources.memory_limit > 0 &&
              *resources.memory_swap > *resources.memory_limit)
       swap = std::to_string(*resources.memory_swap - *resources.memory_limit);
-    (void)write(name, "memory.swap.max", swap);
+    settings.push_back({"memory.swap.max", swap, false});
   }
-  if (resources.pids_limit) TRY(write(name, "pids.max", limit(*resources.pids_limit)));
+  if (resources.pids_limit) settings.push_back({"pids.max", limit(*resources.pids_limit)});
   if (resources.cpu_quota || resources.cpu_period)
-    TRY(write(name, "cpu.max",
-              limit(resources.cpu_quota.value_or(-1)) + " " +
-                  std::to_string(resources.cpu_period.value_or(100000))));
-  if (!resources.cpuset_cpus.empty()) TRY(write(name, "cpuset.cpus", resources.cpuset_cpus));
+    settings.push_back({"cpu.max", limit(resources.cpu_quota.value_or(-1)) + " " +
+                                       std::to_string(resources.cpu_period.value_or(100000))});
+  if (!resources.cpuset_cpus.empty()) settings.push_back({"cpuset.cpus", resources.cpuset_cpus});
+  return settings;
+}
+
+Result<void> apply_limits(const std::string& name, const oci::Resources& resources) {
+  for (const auto& setting : cgroup_settings(resources)) {
+    auto written = write(name, setting.file, setting.value);
+    if (!written && setting.required) return written;
+  }
   return {};
 }
 

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "common/oci_spec.h"
 #include "common/result.h"
@@ -18,6 +19,15 @@ namespace vessel::agent {
 // is: a template's guest makes the first container's before it is saved).
 Result<void> create_cgroup(const std::string& name, const oci::Resources& resources);
 // Writes the limits the resources name (create, and `update` while it runs).
+// One file of the cgroup and what goes in it; a setting not required may fail (a controller the
+// guest's kernel lacks) without failing the container.
+struct CgroupSetting {
+  std::string file;
+  std::string value;
+  bool required = true;
+};
+// What linux.resources writes, as runc converts it to cgroup v2.
+std::vector<CgroupSetting> cgroup_settings(const oci::Resources& resources);
 Result<void> apply_limits(const std::string& name, const oci::Resources& resources);
 Result<void> join_cgroup(const std::string& name, pid_t pid);
 // Back to the guest's root cgroup (the agent, after cloning the init).

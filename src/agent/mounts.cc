@@ -30,43 +30,6 @@ Result<void> do_mount(const std::string& source, const std::string& target, cons
   return {};
 }
 
-struct ParsedOptions {
-  unsigned long flags = 0;
-  std::string data;
-  std::string propagation;  // the last of shared, rslave, … the options name
-};
-
-ParsedOptions parse_mount_options(const std::vector<std::string>& options) {
-  static const std::map<std::string, std::pair<bool, unsigned long>> known = {
-      {"ro", {true, MS_RDONLY}},         {"rw", {false, MS_RDONLY}},
-      {"nosuid", {true, MS_NOSUID}},     {"suid", {false, MS_NOSUID}},
-      {"nodev", {true, MS_NODEV}},       {"dev", {false, MS_NODEV}},
-      {"noexec", {true, MS_NOEXEC}},     {"exec", {false, MS_NOEXEC}},
-      {"relatime", {true, MS_RELATIME}}, {"strictatime", {true, MS_STRICTATIME}},
-      {"noatime", {true, MS_NOATIME}},   {"sync", {true, MS_SYNCHRONOUS}},
-      {"bind", {true, MS_BIND}},         {"rbind", {true, MS_BIND | MS_REC}},
-  };
-  static const char* propagation[] = {"private", "rprivate", "shared",     "rshared",
-                                      "slave",   "rslave",   "unbindable", "runbindable"};
-  ParsedOptions parsed;
-  for (const auto& option : options) {
-    if (auto it = known.find(option); it != known.end()) {
-      if (it->second.first)
-        parsed.flags |= it->second.second;
-      else
-        parsed.flags &= ~it->second.second;
-      continue;
-    }
-    bool is_propagation = false;
-    for (const char* name : propagation) is_propagation |= option == name;
-    if (is_propagation) parsed.propagation = option;
-    if (is_propagation || option == "tmpcopyup") continue;
-    if (!parsed.data.empty()) parsed.data += ",";
-    parsed.data += option;
-  }
-  return parsed;
-}
-
 // The device nodes every container gets (the OCI spec's default devices).
 Result<void> populate_dev(const std::string& dev) {
   struct Node {
@@ -234,6 +197,37 @@ Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
 }
 
 }  // namespace
+
+ParsedOptions parse_mount_options(const std::vector<std::string>& options) {
+  static const std::map<std::string, std::pair<bool, unsigned long>> known = {
+      {"ro", {true, MS_RDONLY}},         {"rw", {false, MS_RDONLY}},
+      {"nosuid", {true, MS_NOSUID}},     {"suid", {false, MS_NOSUID}},
+      {"nodev", {true, MS_NODEV}},       {"dev", {false, MS_NODEV}},
+      {"noexec", {true, MS_NOEXEC}},     {"exec", {false, MS_NOEXEC}},
+      {"relatime", {true, MS_RELATIME}}, {"strictatime", {true, MS_STRICTATIME}},
+      {"noatime", {true, MS_NOATIME}},   {"sync", {true, MS_SYNCHRONOUS}},
+      {"bind", {true, MS_BIND}},         {"rbind", {true, MS_BIND | MS_REC}},
+  };
+  static const char* propagation[] = {"private", "rprivate", "shared",     "rshared",
+                                      "slave",   "rslave",   "unbindable", "runbindable"};
+  ParsedOptions parsed;
+  for (const auto& option : options) {
+    if (auto it = known.find(option); it != known.end()) {
+      if (it->second.first)
+        parsed.flags |= it->second.second;
+      else
+        parsed.flags &= ~it->second.second;
+      continue;
+    }
+    bool is_propagation = false;
+    for (const char* name : propagation) is_propagation |= option == name;
+    if (is_propagation) parsed.propagation = option;
+    if (is_propagation || option == "tmpcopyup") continue;
+    if (!parsed.data.empty()) parsed.data += ",";
+    parsed.data += option;
+  }
+  return parsed;
+}
 
 Result<void> mount_guest_filesystems() {
   TRY(sys::mkdir_p("/proc"));

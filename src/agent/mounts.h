@@ -4,12 +4,22 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "common/oci_spec.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
 namespace vessel::agent {
+
+// A mount's options as mount(2) takes them: the flags, what goes to the file system as data,
+// and the propagation they ask for.
+struct ParsedOptions {
+  unsigned long flags = 0;
+  std::string data;
+  std::string propagation;  // the last of shared, rslave, … the options name
+};
+ParsedOptions parse_mount_options(const std::vector<std::string>& options);
 
 Result<void> mount_guest_filesystems();
 

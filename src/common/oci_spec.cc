@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/oci_fields.h"
 #include "common/sys.h"
 
 namespace vessel::oci {
@@ -23,183 +24,6 @@ std::optional<uint32_t> host_id(const std::vector<IdMapping>& mappings, uint32_t
     if (id >= mapping.container && id - mapping.container < mapping.size)
       return mapping.host + (id - mapping.container);
   return std::nullopt;
-}
-
-static Result<std::vector<std::string>> string_list(const json& parent, const char* key,
-                                                    const std::string& where) {
-  std::vector<std::string> out;
-  if (!parent.contains(key) || parent[key].is_null()) return out;
-  const json& list = parent[key];
-  if (!list.is_array()) return fail(where + "." + key + " must be an array of strings");
-  for (const auto& item : list) {
-    if (!item.is_string()) return fail(where + "." + key + " must be an array of strings");
-    out.push_back(item.get<std::string>());
-  }
-  return out;
-}
-
-// An id or mode that fits T: 4294967296 must not become uid 0.
-template <typename T>
-static Result<T> unsigned_value(const json& value, const std::string& what) {
-  if (!value.is_number_unsigned() || value.get<uint64_t>() > std::numeric_limits<T>::max())
-    return fail(what + " must be an integer from 0 to " +
-                std::to_string(std::numeric_limits<T>::max()));
-  return static_cast<T>(value.get<uint64_t>());
-}
-
-template <typename T>
-static Result<T> unsigned_field(const json& parent, const char* key, const std::string& where) {
-  return unsigned_value<T>(parent[key], where + "." + key);
-}
-
-namespace {
-
-constexpr const char* kCapabilityNames[] = {"CAP_CHOWN",
-                                            "CAP_DAC_OVERRIDE",
-                                            "CAP_DAC_READ_SEARCH",
-                                            "CAP_FOWNER",
-                                            "CAP_FSETID",
-                                            "CAP_KILL",
-                                            "CAP_SETGID",
-                                            "CAP_SETUID",
-                                            "CAP_SETPCAP",
-                                            "CAP_LINUX_IMMUTABLE",
-                                            "CAP_NET_BIND_SERVICE",
-                                            "CAP_NET_BROADCAST",
-                                            "CAP_NET_ADMIN",
-                                            "CAP_NET_RAW",
-                                            "CAP_IPC_LOCK",
-                                            "CAP_IPC_OWNER",
-                                            "CAP_SYS_MODULE",
-                                            "CAP_SYS_RAWIO",
-                                            "CAP_SYS_CHROOT",
-                                            "CAP_SYS_PTRACE",
-                                            "CAP_SYS_PACCT",
-                                            "CAP_SYS_ADMIN",
-                                            "CAP_SYS_BOOT",
-                                            "CAP_SYS_NICE",
-                                            "CAP_SYS_RESOURCE",
-                                            "CAP_SYS_TIME",
-                                            "CAP_SYS_TTY_CONFIG",
-                                            "CAP_MKNOD",
-                                            "CAP_LEASE",
-                                            "CAP_AUDIT_WRITE",
-                                            "CAP_AUDIT_CONTROL",
-                                            "CAP_SETFCAP",
-                                            "CAP_MAC_OVERRIDE",
-                                            "CAP_MAC_ADMIN",
-                                            "CAP_SYSLOG",
-                                            "CAP_WAKE_ALARM",
-                                            "CAP_BLOCK_SUSPEND",
-                                            "CAP_AUDIT_READ",
-                                            "CAP_PERFMON",
-                                            "CAP_BPF",
-                                            "CAP_CHECKPOINT_RESTORE"};
-
-constexpr std::pair<const char*, int> kRlimits[] = {
-    {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
-    {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
-    {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
-
-// A capability list as a mask. Names this build does not know are skipped, as runc does with a
-// warning. A set the spec leaves out is empty, as with runc (Podman omits empty lists:
-// --cap-drop=all gives "capabilities": {}).
-Result<std::optional<uint64_t>> capability_set(const json& capabilities, const char* key) {
-  if (!capabilities.contains(key) || capabilities[key].is_null()) return std::optional<uint64_t>{0};
-  if (!capabilities[key].is_array())
-    return fail(std::string("process.capabilities.") + key + " must be an array");
-  uint64_t mask = 0;
-  for (const auto& name : capabilities[key]) {
-    if (!name.is_string())
-      return fail(std::string("process.capabilities.") + key + " must hold names");
-    if (auto number = capability_number(name.get<std::string>())) mask |= uint64_t{1} << *number;
-  }
-  return std::optional<uint64_t>{mask};
-}
-
-}  // namespace
-
-std::vector<std::string> capability_names() {
-  return std::vector<std::string>(std::begin(kCapabilityNames), std::end(kCapabilityNames));
-}
-
-std::optional<int> capability_number(std::string_view name) {
-  for (size_t i = 0; i < std::size(kCapabilityNames); ++i)
-    if (name == kCapabilityNames[i]) return static_cast<int>(i);
-  return std::nullopt;
-}
-
-Result<Process> parse_process(const json& object) {
-  if (!object.is_object()) return fail("process must be an object");
-  Process process;
-  if (object.contains("terminal")) {
-    if (!object["terminal"].is_boolean()) return fail("process.terminal must be true or false");
-    process.terminal = object["terminal"].get<bool>();
-  }
-  process.args = TRY(string_list(object, "args", "process"));
-  if (process.args.empty()) return fail("process.args must name the program to run");
-  process.env = TRY(string_list(object, "env", "process"));
-  if (object.contains("cwd")) {
-    if (!object["cwd"].is_string()) return fail("process.cwd must be a string");
-    process.cwd = object["cwd"].get<std::string>();
-  }
-  if (process.cwd.empty() || process.cwd[0] != '/')
-    return fail("process.cwd must be an absolute path");
-  if (object.contains("user")) {
-    const json& user = object["user"];
-    if (!user.is_object()) return fail("process.user must be an object");
-    if (user.contains("uid"))
-      process.user.uid = TRY(unsigned_field<uid_t>(user, "uid", "process.user"));
-    if (user.contains("gid"))
-      process.user.gid = TRY(unsigned_field<gid_t>(user, "gid", "process.user"));
-    if (user.contains("umask"))
-      process.user.umask = TRY(unsigned_field<mode_t>(user, "umask", "process.user"));
-    if (user.contains("additionalGids") && !user["additionalGids"].is_null()) {
-      if (!user["additionalGids"].is_array())
-        return fail("process.user.additionalGids must be an array");
-      for (const auto& gid : user["additionalGids"])
-        process.user.additional_gids.push_back(
-            TRY(unsigned_value<gid_t>(gid, "process.user.additionalGids")));
-    }
-  }
-  if (object.contains("capabilities") && object["capabilities"].is_object()) {
-    const json& caps = object["capabilities"];
-    process.capabilities.bounding = TRY(capability_set(caps, "bounding"));
-    process.capabilities.effective = TRY(capability_set(caps, "effective"));
-    process.capabilities.inheritable = TRY(capability_set(caps, "inheritable"));
-    process.capabilities.permitted = TRY(capability_set(caps, "permitted"));
-    process.capabilities.ambient = TRY(capability_set(caps, "ambient"));
-  }
-  if (object.contains("noNewPrivileges") && object["noNewPrivileges"].is_boolean())
-    process.no_new_privileges = object["noNewPrivileges"].get<bool>();
-  if (object.contains("rlimits") && object["rlimits"].is_array()) {
-    for (const auto& entry : object["rlimits"]) {
-      std::string type = entry.is_object() && entry.contains("type") && entry["type"].is_string()
-                             ? entry["type"].get<std::string>()
-                             : "";
-      const auto* known = std::find_if(std::begin(kRlimits), std::end(kRlimits),
-                                       [&](const auto& pair) { return type == pair.first; });
-      if (known == std::end(kRlimits))
-        return fail("process.rlimits: unknown type \"" + type + "\"");
-      if (!entry.contains("soft") || !entry.contains("hard") ||
-          !entry["soft"].is_number_unsigned() || !entry["hard"].is_number_unsigned())
-        return fail("process.rlimits: " + type + " needs soft and hard limits");
-      process.rlimits.push_back(
-          {known->second, entry["soft"].get<uint64_t>(), entry["hard"].get<uint64_t>()});
-    }
-  }
-  if (object.contains("oomScoreAdj") && !object["oomScoreAdj"].is_null()) {
-    const json& adj = object["oomScoreAdj"];
-    if (!adj.is_number_integer() || adj.get<int64_t>() < -1000 || adj.get<int64_t>() > 1000)
-      return fail("process.oomScoreAdj must be an integer from -1000 to 1000");
-    process.oom_score_adj = adj.get<int>();
-  }
-  return process;
 }
 
 // A signed number field of linux.resources; absent or null: no limit.
@@ -356,6 +180,38 @@ static Result<std::vector<Device>> device_list(const json& linux_section) {
   return out;
 }
 
+// The linux section: sysctls, cgroups, resources, paths, namespaces, id mappings, devices,
+// propagation and seccomp.
+static Result<void> parse_linux(const json& linux_section, Spec& spec) {
+  if (linux_section.contains("sysctl") && linux_section["sysctl"].is_object())
+    for (const auto& [key, value] : linux_section["sysctl"].items())
+      if (value.is_string()) spec.sysctl.emplace_back(key, value.get<std::string>());
+  if (linux_section.contains("cgroupsPath") && linux_section["cgroupsPath"].is_string())
+    spec.cgroups_path = linux_section["cgroupsPath"].get<std::string>();
+  if (linux_section.contains("resources"))
+    spec.resources = TRY(parse_resources(linux_section["resources"]));
+  spec.masked_paths = TRY(string_list(linux_section, "maskedPaths", "linux"));
+  spec.readonly_paths = TRY(string_list(linux_section, "readonlyPaths", "linux"));
+  spec.namespaces = TRY(namespace_list(linux_section));
+  spec.uid_mappings = TRY(id_mappings(linux_section, "uidMappings"));
+  spec.gid_mappings = TRY(id_mappings(linux_section, "gidMappings"));
+  spec.devices = TRY(device_list(linux_section));
+  if (linux_section.contains("rootfsPropagation") &&
+      !linux_section["rootfsPropagation"].is_null()) {
+    static const char* kPropagations[] = {"shared",  "rshared",  "slave",      "rslave",
+                                          "private", "rprivate", "unbindable", "runbindable"};
+    const json& value = linux_section["rootfsPropagation"];
+    if (!value.is_string() || std::find(std::begin(kPropagations), std::end(kPropagations),
+                                        value.get<std::string>()) == std::end(kPropagations))
+      return fail(
+          "linux.rootfsPropagation must be one of shared, slave, private, unbindable (or their "
+          "r- forms)");
+    spec.rootfs_propagation = value.get<std::string>();
+  }
+  if (linux_section.contains("seccomp")) spec.seccomp = linux_section["seccomp"];
+  return {};
+}
+
 Result<Spec> parse_spec(const json& config) {
   if (!config.is_object()) return fail("the top level must be a JSON object");
   Spec spec;
@@ -392,35 +248,8 @@ Result<Spec> parse_spec(const json& config) {
       spec.mounts.push_back(std::move(mount));
     }
   }
-  if (config.contains("linux") && config["linux"].is_object()) {
-    const json& linux_section = config["linux"];
-    if (linux_section.contains("sysctl") && linux_section["sysctl"].is_object())
-      for (const auto& [key, value] : linux_section["sysctl"].items())
-        if (value.is_string()) spec.sysctl.emplace_back(key, value.get<std::string>());
-    if (linux_section.contains("cgroupsPath") && linux_section["cgroupsPath"].is_string())
-      spec.cgroups_path = linux_section["cgroupsPath"].get<std::string>();
-    if (linux_section.contains("resources"))
-      spec.resources = TRY(parse_resources(linux_section["resources"]));
-    spec.masked_paths = TRY(string_list(linux_section, "maskedPaths", "linux"));
-    spec.readonly_paths = TRY(string_list(linux_section, "readonlyPaths", "linux"));
-    spec.namespaces = TRY(namespace_list(linux_section));
-    spec.uid_mappings = TRY(id_mappings(linux_section, "uidMappings"));
-    spec.gid_mappings = TRY(id_mappings(linux_section, "gidMappings"));
-    spec.devices = TRY(device_list(linux_section));
-    if (linux_section.contains("rootfsPropagation") &&
-        !linux_section["rootfsPropagation"].is_null()) {
-      static const char* kPropagations[] = {"shared",  "rshared",  "slave",      "rslave",
-                                            "private", "rprivate", "unbindable", "runbindable"};
-      const json& value = linux_section["rootfsPropagation"];
-      if (!value.is_string() || std::find(std::begin(kPropagations), std::end(kPropagations),
-                                          value.get<std::string>()) == std::end(kPropagations))
-        return fail(
-            "linux.rootfsPropagation must be one of shared, slave, private, unbindable (or their "
-            "r- forms)");
-      spec.rootfs_propagation = value.get<std::string>();
-    }
-    if (linux_section.contains("seccomp")) spec.seccomp = linux_section["seccomp"];
-  }
+  if (config.contains("linux") && config["linux"].is_object())
+    TRY(parse_linux(config["linux"], spec));
   spec.hooks = TRY(parse_hooks(config));
   if (config.contains("annotations") && config["annotations"].is_object())
     for (const auto& [key, value] : config["annotations"].items())
