@@ -68,7 +68,10 @@ bool KvmHost::loaded(const std::string& module) const {
   return sys::exists(modules + "/" + module);
 }
 
-std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
+namespace {
+
+// Why `host` has no KVM that could run vessel's guest, judged by its device and modules alone.
+std::optional<std::string> module_problem(const KvmHost& host) {
   // PVM ("kvm_pvm") is a KVM for nested hosts without hardware virtualisation: a few real-mode
   // instructions run, but an ordinary guest kernel hangs, so the vendor module decides first.
   bool vendor = host.loaded("kvm_intel") || host.loaded("kvm_amd");
@@ -88,20 +91,37 @@ std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
     if (pvm) return "the host's KVM is kvm_pvm, which runs only PVM guest kernels, not vessel's";
     return "neither kvm_intel nor kvm_amd is loaded";
   }
-  UniqueFd kvm(::open(device.c_str(), O_RDWR | O_CLOEXEC));
-  if (!kvm) {
+  return std::nullopt;
+}
+
+// The throwaway VM the probe runs: one page of code and one vCPU. Members are released in the
+// reverse of the order they are made.
+struct TestVm {
+  UniqueFd kvm;
+  UniqueFd vm;
+  Mapping memory;
+  UniqueFd vcpu;
+  Mapping run_state;
+};
+
+std::optional<std::string> create_test_vm(const std::string& device, TestVm& test) {
+  test.kvm.reset(::open(device.c_str(), O_RDWR | O_CLOEXEC));
+  if (!test.kvm) {
     if (errno == EACCES || errno == EPERM)
       return device +
              ": permission denied: add yourself to the kvm group: sudo usermod -aG kvm "
              "$USER";
     return device + ": " + std::strerror(errno);
   }
-  if (::ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+  if (::ioctl(test.kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
     return device + " has an unknown API version";
-  UniqueFd vm(::ioctl(kvm.get(), KVM_CREATE_VM, 0));
-  if (!vm) return std::string(device + " cannot create a VM: ") + std::strerror(errno);
+  test.vm.reset(::ioctl(test.kvm.get(), KVM_CREATE_VM, 0));
+  if (!test.vm) return std::string(device + " cannot create a VM: ") + std::strerror(errno);
+  return std::nullopt;
+}
 
-  Mapping memory;
+std::optional<std::string> load_test_code(const std::string& device, TestVm& test) {
+  Mapping& memory = test.memory;
   memory.size = 0x1000;
   memory.address =
       ::mmap(nullptr, memory.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -113,30 +133,38 @@ std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
   region.guest_phys_addr = 0x1000;
   region.memory_size = memory.size;
   region.userspace_addr = reinterpret_cast<uint64_t>(memory.address);
-  if (::ioctl(vm.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
+  if (::ioctl(test.vm.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
     return std::string(device + " cannot map guest memory: ") + std::strerror(errno);
+  return std::nullopt;
+}
 
-  UniqueFd vcpu(::ioctl(vm.get(), KVM_CREATE_VCPU, 0));
-  if (!vcpu) return std::string(device + " cannot create a vCPU: ") + std::strerror(errno);
-  int run_size = ::ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+// The vCPU, its state mapped, starting in real mode at the code.
+std::optional<std::string> create_test_vcpu(const std::string& device, TestVm& test) {
+  test.vcpu.reset(::ioctl(test.vm.get(), KVM_CREATE_VCPU, 0));
+  if (!test.vcpu) return std::string(device + " cannot create a vCPU: ") + std::strerror(errno);
+  int run_size = ::ioctl(test.kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (run_size <= 0) return device + ": KVM_GET_VCPU_MMAP_SIZE failed";
-  Mapping run_mapping;
+  Mapping& run_mapping = test.run_state;
   run_mapping.size = run_size;
   run_mapping.address =
-      ::mmap(nullptr, run_mapping.size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.get(), 0);
+      ::mmap(nullptr, run_mapping.size, PROT_READ | PROT_WRITE, MAP_SHARED, test.vcpu.get(), 0);
   if (run_mapping.address == MAP_FAILED) return device + ": cannot map the vCPU state";
-  auto* run = static_cast<kvm_run*>(run_mapping.address);
 
   kvm_sregs sregs{};
-  if (::ioctl(vcpu.get(), KVM_GET_SREGS, &sregs) < 0) return device + ": KVM_GET_SREGS failed";
+  if (::ioctl(test.vcpu.get(), KVM_GET_SREGS, &sregs) < 0) return device + ": KVM_GET_SREGS failed";
   sregs.cs.base = 0;
   sregs.cs.selector = 0;
-  if (::ioctl(vcpu.get(), KVM_SET_SREGS, &sregs) < 0) return device + ": KVM_SET_SREGS failed";
+  if (::ioctl(test.vcpu.get(), KVM_SET_SREGS, &sregs) < 0) return device + ": KVM_SET_SREGS failed";
   kvm_regs regs{};
   regs.rip = 0x1000;
   regs.rflags = 0x2;
-  if (::ioctl(vcpu.get(), KVM_SET_REGS, &regs) < 0) return device + ": KVM_SET_REGS failed";
+  if (::ioctl(test.vcpu.get(), KVM_SET_REGS, &regs) < 0) return device + ": KVM_SET_REGS failed";
+  return std::nullopt;
+}
 
+// Runs the code until it halts: it must write the probe's value to the probe's port first.
+std::optional<std::string> run_test_code(const std::string& device, TestVm& test) {
+  auto* run = static_cast<kvm_run*>(test.run_state.address);
   // A KVM that cannot run ordinary guests may hang in KVM_RUN: bound it with a timer signal.
   struct sigaction action {
   }, previous{};
@@ -148,7 +176,7 @@ std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
   bool saw_out = false;
   std::optional<std::string> reason;
   for (int step = 0; step < 4 && !reason; ++step) {
-    if (::ioctl(vcpu.get(), KVM_RUN, 0) < 0) {
+    if (::ioctl(test.vcpu.get(), KVM_RUN, 0) < 0) {
       reason = errno == EINTR
                    ? "a test guest on " + device + " did not finish within 0.5 s"
                    : std::string("a test guest on " + device + " failed: ") + std::strerror(errno);
@@ -169,6 +197,17 @@ std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
   ::sigaction(SIGALRM, &previous, nullptr);
   if (!reason && !saw_out) reason = "a test guest on " + device + " did not run";
   return reason;
+}
+
+}  // namespace
+
+std::optional<std::string> kvm_unusable_reason(const KvmHost& host) {
+  if (auto problem = module_problem(host)) return problem;
+  TestVm test;
+  if (auto problem = create_test_vm(host.device, test)) return problem;
+  if (auto problem = load_test_code(host.device, test)) return problem;
+  if (auto problem = create_test_vcpu(host.device, test)) return problem;
+  return run_test_code(host.device, test);
 }
 
 std::string kvm_verdict_path(const std::string& cache_dir) { return cache_dir + "/kvm-probe"; }

@@ -6,7 +6,6 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,31 +17,13 @@
 #include "common/sys.h"
 #include "host/process.h"
 #include "hypervisor/accel.h"
-#include "runtime/podman_config.h"
+#include "runtime/check_parts.h"
 
 namespace vessel::runtime {
 
-namespace {
+using namespace checks;
 
-using Status = Verdict::Status;
-
-Verdict ok(std::string name, std::string detail) {
-  return {Status::Ok, std::move(name), std::move(detail), ""};
-}
-Verdict warn(std::string name, std::string detail, std::string fix) {
-  return {Status::Warn, std::move(name), std::move(detail), std::move(fix)};
-}
-Verdict failed(std::string name, std::string detail, std::string fix) {
-  return {Status::Fail, std::move(name), std::move(detail), std::move(fix)};
-}
-
-struct User {
-  uid_t uid;
-  std::string name;
-  std::string home;
-};
-
-User current_user() {
+User checks::current_user() {
   User user{::getuid(), std::to_string(::getuid()), ""};
   if (const passwd* entry = ::getpwuid(user.uid)) {
     user.name = entry->pw_name;
@@ -51,6 +32,8 @@ User current_user() {
   if (const char* home = std::getenv("HOME"); home && *home) user.home = home;
   return user;
 }
+
+namespace {
 
 // "6.18.44-fc" → {6, 18}.
 std::pair<int, int> major_minor(const std::string& version) {
@@ -214,200 +197,43 @@ Verdict check_selinux() {
               "if a container cannot read its files, run it with --security-opt label=disable");
 }
 
-std::string find_program(const std::string& name) {
-  for (const char* dir : {"/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/sbin"})
-    if (::access((std::string(dir) + "/" + name).c_str(), X_OK) == 0)
-      return std::string(dir) + "/" + name;
-  return "";
-}
-
-// /etc/subuid or /etc/subgid: a range of at least 65536 ids for the user (by name or uid).
-bool has_range(const std::string& file, const User& user) {
-  auto text = sys::read_file(file, 1 << 20);
-  if (!text) return false;
-  std::istringstream lines(*text);
-  for (std::string line; std::getline(lines, line);) {
-    std::istringstream fields(line);
-    std::string who, start, count;
-    if (!std::getline(fields, who, ':') || !std::getline(fields, start, ':') ||
-        !std::getline(fields, count))
-      continue;
-    if ((who == user.name || who == std::to_string(user.uid)) && std::atol(count.c_str()) >= 65536)
-      return true;
-  }
-  return false;
-}
-
-std::vector<Verdict> check_rootless(const User& user) {
-  std::vector<Verdict> out;
-  std::string newuidmap = find_program("newuidmap"), newgidmap = find_program("newgidmap");
-  if (newuidmap.empty() || newgidmap.empty())
-    out.push_back(failed("newuidmap, newgidmap", "missing: rootless Podman cannot map your ids",
-                         "sudo apt install uidmap"));
-  else
-    out.push_back(ok("newuidmap, newgidmap", newuidmap + ", " + newgidmap));
-  bool uids = has_range("/etc/subuid", user), gids = has_range("/etc/subgid", user);
-  if (uids && gids)
-    out.push_back(ok("subordinate ids", user.name + " has ranges in /etc/subuid and /etc/subgid"));
-  else
-    out.push_back(failed(
-        "subordinate ids",
-        user.name + " has no range of 65536 ids in " +
-            (!uids && !gids ? "/etc/subuid and /etc/subgid"
-             : !uids        ? "/etc/subuid"
-                            : "/etc/subgid"),
-        "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " + user.name));
-  std::string slirp = find_program("slirp4netns");
-  if (slirp.empty())
-    out.push_back(failed("slirp4netns", "missing: rootless Podman's default network needs it",
-                         "sudo apt install slirp4netns"));
-  else
-    out.push_back(ok("slirp4netns", slirp));
-  std::string pasta = find_program("pasta");
-  if (pasta.empty())
-    out.push_back(
-        warn("pasta", "missing (only --network=pasta needs it)", "sudo apt install passt"));
-  else
-    out.push_back(ok("pasta", pasta));
-  return out;
-}
-
-// Podman's containers.conf files, in the order Podman reads them (later ones win).
-std::vector<std::string> containers_conf_files() {
-  std::vector<std::string> files = {"/usr/share/containers/containers.conf",
-                                    "/etc/containers/containers.conf"};
-  files.push_back(user_containers_conf_path());
-  if (const char* override_path = std::getenv("CONTAINERS_CONF"); override_path && *override_path)
-    files = {override_path};
-  return files;
-}
-
-std::vector<Verdict> check_podman(const User& user) {
-  std::vector<Verdict> out;
-  std::string registered_in, default_runtime = "runc", tmp_dir;
-  for (const auto& file : containers_conf_files()) {
-    auto text = sys::read_file(file, 1 << 20);
-    if (!text) continue;
-    toml::table table;
-    try {
-      table = toml::parse(*text, file);
-    } catch (const toml::parse_error& error) {
-      out.push_back(failed("containers.conf",
-                           file + ":" + std::to_string(error.source().begin.line) + ": " +
-                               std::string(error.description()),
-                           "fix " + file));
-      continue;
-    }
-    if (table["engine"]["runtimes"]["vessel"].is_array()) registered_in = file;
-    if (auto runtime = table["engine"]["runtime"].value<std::string>()) default_runtime = *runtime;
-    if (auto dir = table["engine"]["tmp_dir"].value<std::string>()) tmp_dir = *dir;
-  }
-  std::string setup = user.uid == 0 ? "vessel setup --user (as root: /root/.config/containers)"
-                                    : "vessel setup --user";
-  if (registered_in.empty())
-    out.push_back(
-        warn("Podman", "vessel is not registered: podman needs --runtime=/path/to/vessel", setup));
-  else
-    out.push_back(ok("Podman", "vessel is registered in " + registered_in));
-  if (default_runtime == "vessel")
-    out.push_back(ok("default runtime", "vessel: plain `podman run` uses it"));
-  else
-    out.push_back(warn("default runtime", default_runtime + ": podman run needs --runtime=vessel",
-                       "vessel setup --user --default"));
-  if (user.uid != 0) {
-    const char* runtime_dir = std::getenv("XDG_RUNTIME_DIR");
-    std::string dir = !tmp_dir.empty() ? tmp_dir
-                      : runtime_dir && *runtime_dir
-                          ? std::string(runtime_dir) + "/libpod/tmp"
-                          : "/tmp/podman-run-" + std::to_string(user.uid) + "/libpod/tmp";
-    // The directory or the nearest existing parent must be writable by the user.
-    std::string probe = dir;
-    while (!probe.empty() && !sys::exists(probe)) probe = probe.substr(0, probe.rfind('/'));
-    if (probe.empty() || ::access(probe.c_str(), W_OK | X_OK) != 0)
-      out.push_back(failed("Podman tmp dir", dir + " cannot be created or written by you",
-                           "set tmp_dir = \"$XDG_RUNTIME_DIR/libpod/tmp\" under [engine] in " +
-                               user_containers_conf_path()));
-    else
-      out.push_back(ok("Podman tmp dir", dir + " (usable)"));
-  }
-  std::string legacy = user.home + "/.config/containers/libpod.conf";
-  if (sys::exists(legacy))
-    out.push_back(warn("libpod.conf", legacy + " is present, and Podman 4 ignores it",
-                       "move its settings to " + user_containers_conf_path() + ", then remove it"));
-  std::string registries;
-  for (const std::string& file : {user.home + "/.config/containers/registries.conf",
-                                  std::string("/etc/containers/registries.conf")})
-    if (registries.empty() && sys::exists(file)) registries = file;
-  if (registries.empty())
-    out.push_back(warn("registries.conf",
-                       "missing: short image names (podman pull alpine) fail with \"no search "
-                       "registries are defined\"",
-                       "sudo apt install containers-common, or use full image names"));
-  else
-    out.push_back(ok("registries.conf", registries));
-  return out;
-}
-
-}  // namespace
-
-Result<double> boot_guest_once(const Config& config, const std::string& accel, int timeout_seconds,
-                               const std::string& state_root) {
+// QEMU's command line for booting vessel's guest with vessel.probe under `accel`.
+std::vector<std::string> probe_argv(const Config& config, const std::string& accel,
+                                    const std::string& state_root) {
   std::string machine = hypervisor::machine_argument(config.machine_type);
   std::string append = "console=ttyS0 quiet panic=-1 vessel.probe";
   if (accel == "tcg")
     append +=
         " tsc_early_khz=" + std::to_string(hypervisor::host_tsc_khz(state_root)) + " tsc=reliable";
-  auto output = TRY(sys::pipe());
-  UniqueFd null = TRY(sys::open("/dev/null", O_RDWR));
-  SpawnOptions options;
-  options.argv = {config.hypervisor_path,
-                  "-machine",
-                  machine,
-                  "-accel",
-                  accel,
-                  "-m",
-                  "256",
-                  "-smp",
-                  "1",
-                  "-nodefaults",
-                  "-no-user-config",
-                  "-display",
-                  "none",
-                  "-no-reboot",
-                  "-kernel",
-                  config.kernel,
-                  "-initrd",
-                  config.initrd,
-                  "-append",
-                  append,
-                  "-serial",
-                  "stdio"};
-  if (accel == "kvm") options.argv.insert(options.argv.end(), {"-cpu", "host"});
-  options.fds = {{0, null.get()}, {1, output.write.get()}, {2, output.write.get()}};
-  options.die_with_parent = true;
-  auto started = std::chrono::steady_clock::now();
-  ChildProcess qemu = TRY(ChildProcess::spawn(options));
-  output.write.reset();
-  std::string seen;
-  auto deadline = started + std::chrono::seconds(timeout_seconds);
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      return fail(ETIMEDOUT,
-                  "hung: no sign of the guest within " + std::to_string(timeout_seconds) + " s");
-    pollfd poll_fd{output.read.get(), POLLIN, 0};
-    if (::poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buffer[4096];
-    ssize_t n = ::read(output.read.get(), buffer, sizeof buffer);
-    if (n <= 0) break;
-    seen.append(buffer, static_cast<size_t>(n));
-    if (seen.size() > (1 << 20)) seen.erase(0, seen.size() - 4096);
-    if (seen.find("vessel-probe: the guest runs") != std::string::npos)
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  }
-  // QEMU's own complaint: its first error line, else its last line.
-  std::istringstream lines(seen);
+  std::vector<std::string> argv = {config.hypervisor_path,
+                                   "-machine",
+                                   machine,
+                                   "-accel",
+                                   accel,
+                                   "-m",
+                                   "256",
+                                   "-smp",
+                                   "1",
+                                   "-nodefaults",
+                                   "-no-user-config",
+                                   "-display",
+                                   "none",
+                                   "-no-reboot",
+                                   "-kernel",
+                                   config.kernel,
+                                   "-initrd",
+                                   config.initrd,
+                                   "-append",
+                                   append,
+                                   "-serial",
+                                   "stdio"};
+  if (accel == "kvm") argv.insert(argv.end(), {"-cpu", "host"});
+  return argv;
+}
+
+// QEMU's own complaint: its first error line, else its last line.
+std::string qemu_complaint(const std::string& output) {
+  std::istringstream lines(output);
   std::string line, complaint;
   while (std::getline(lines, line)) {
     if (line.empty()) continue;
@@ -419,7 +245,50 @@ Result<double> boot_guest_once(const Config& config, const std::string& accel, i
   }
   if (size_t at = complaint.find("error: "); at != std::string::npos)
     complaint = complaint.substr(at + 7);
-  return fail(EIO, "failed: QEMU stopped before the guest ran (" + complaint.substr(0, 160) + ")");
+  return complaint;
+}
+
+// Reads the guest's console from `output_fd` until the probe's line shows (the seconds since
+// `started`), QEMU stops, or `timeout_seconds` have passed.
+Result<double> wait_for_probe(int output_fd, std::chrono::steady_clock::time_point started,
+                              int timeout_seconds) {
+  std::string seen;
+  auto deadline = started + std::chrono::seconds(timeout_seconds);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return fail(ETIMEDOUT,
+                  "hung: no sign of the guest within " + std::to_string(timeout_seconds) + " s");
+    pollfd poll_fd{output_fd, POLLIN, 0};
+    if (::poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buffer[4096];
+    ssize_t n = ::read(output_fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    seen.append(buffer, static_cast<size_t>(n));
+    if (seen.size() > (1 << 20)) seen.erase(0, seen.size() - 4096);
+    if (seen.find("vessel-probe: the guest runs") != std::string::npos)
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+  return fail(EIO, "failed: QEMU stopped before the guest ran (" +
+                       qemu_complaint(seen).substr(0, 160) + ")");
+}
+
+}  // namespace
+
+Result<double> boot_guest_once(const Config& config, const std::string& accel, int timeout_seconds,
+                               const std::string& state_root) {
+  std::vector<std::string> argv = probe_argv(config, accel, state_root);
+  auto output = TRY(sys::pipe());
+  UniqueFd null = TRY(sys::open("/dev/null", O_RDWR));
+  SpawnOptions options;
+  options.argv = std::move(argv);
+  options.fds = {{0, null.get()}, {1, output.write.get()}, {2, output.write.get()}};
+  options.die_with_parent = true;
+  auto started = std::chrono::steady_clock::now();
+  ChildProcess qemu = TRY(ChildProcess::spawn(options));
+  output.write.reset();
+  return wait_for_probe(output.read.get(), started, timeout_seconds);
 }
 
 std::vector<Verdict> run_checks(const CheckInputs& inputs) {

@@ -158,24 +158,9 @@ Result<void> walk(const toml::table& table, const std::string& path, const std::
   return {};
 }
 
-}  // namespace
-
-Result<Config> parse_config(const std::string& text, const std::string& source) {
-  Config config;
-  config.source = source;
-  std::string assets = default_asset_dir();
-  config.kernel = assets + "/vmlinux";
-  config.initrd = assets + "/initrd.img";
-  toml::table table;
-  try {
-    table = toml::parse(text, source);
-  } catch (const toml::parse_error& error) {
-    const auto& at = error.source().begin;
-    return fail(source + ":" + std::to_string(at.line) + ": " + std::string(error.description()) +
-                ": fix the configuration file");
-  }
-  std::map<std::string, const toml::node*> found;
-  TRY(walk(table, "", source, found));
+// Copies each value the file set into `config`, and records where it came from.
+void take_values(const std::map<std::string, const toml::node*>& found, const std::string& source,
+                 Config& config) {
   auto take = [&](const std::string& key, auto& field) {
     auto it = found.find(key);
     if (it == found.end()) return;
@@ -207,8 +192,12 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
   take("runtime.enable_debug", config.runtime_debug);
   take("factory.enable_template", config.enable_template);
   take("factory.template_path", config.template_path);
+}
+
+// The values of the right type that are still out of range; the error names where each was set.
+Result<void> check_values(const Config& config, const std::string& source) {
   auto at = [&](const std::string& key) {
-    return config.origin.contains(key) ? config.origin[key] : source;
+    return config.origin.contains(key) ? config.origin.at(key) : source;
   };
   if (config.accel != "auto" && config.accel != "kvm" && config.accel != "tcg")
     return fail(at("hypervisor.qemu.accel") +
@@ -220,6 +209,29 @@ Result<Config> parse_config(const std::string& text, const std::string& source) 
   if (config.default_memory < 64)
     return fail(at("hypervisor.qemu.default_memory") +
                 ": hypervisor.qemu.default_memory: must be at least 64 (MiB)");
+  return {};
+}
+
+}  // namespace
+
+Result<Config> parse_config(const std::string& text, const std::string& source) {
+  Config config;
+  config.source = source;
+  std::string assets = default_asset_dir();
+  config.kernel = assets + "/vmlinux";
+  config.initrd = assets + "/initrd.img";
+  toml::table table;
+  try {
+    table = toml::parse(text, source);
+  } catch (const toml::parse_error& error) {
+    const auto& at = error.source().begin;
+    return fail(source + ":" + std::to_string(at.line) + ": " + std::string(error.description()) +
+                ": fix the configuration file");
+  }
+  std::map<std::string, const toml::node*> found;
+  TRY(walk(table, "", source, found));
+  take_values(found, source, config);
+  TRY(check_values(config, source));
   return config;
 }
 

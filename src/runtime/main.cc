@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/channel/messages.h"
 #include "common/sys.h"
@@ -95,16 +96,18 @@ void Context::warn(const std::string& message) const {
   append_log(*this, "warning", message);
 }
 
-int main(int argc, char** argv) {
-  // Before anything here opens a descriptor that could land on fd 5.
-  const bool keep_fd5 = inherited_fd5();
-  // A hook that exits without reading its state, or a reader that goes away, is an EPIPE to
-  // handle, not a signal that ends vessel halfway through create (and orphans the shim).
-  ::signal(SIGPIPE, SIG_IGN);
-  Arguments args(argv + 1, argv + argc);
+namespace {
+
+struct GlobalFlags {
   std::string root, log_path, log_format = "text";
+  size_t command = 0;              // where the command's name is in the arguments
+  std::optional<int> exit_status;  // set when a flag ends vessel (--version, --help, a bad one)
+};
+
+// Global flags come before the command (runc's and Podman's order).
+GlobalFlags parse_global_flags(const Arguments& args) {
+  GlobalFlags flags;
   size_t i = 0;
-  // Global flags come before the command (runc's and Podman's order).
   for (; i < args.size() && args[i].starts_with("-"); ++i) {
     std::string flag = args[i], value;
     bool has_value = false;
@@ -119,57 +122,77 @@ int main(int argc, char** argv) {
     };
     if (flag == "--version" || flag == "-v") {
       print_version();
-      return 0;
+      flags.exit_status = 0;
+      return flags;
     } else if (flag == "--help" || flag == "-h") {
       print_usage();
-      return 0;
+      flags.exit_status = 0;
+      return flags;
     } else if (flag == "--root") {
-      root = take();
+      flags.root = take();
     } else if (flag == "--log") {
-      log_path = take();
+      flags.log_path = take();
     } else if (flag == "--log-format") {
-      log_format = take();
+      flags.log_format = take();
     } else if (flag == "--cgroup-manager" || flag == "--criu" || flag == "--rootless") {
       take();  // accepted for compatibility: vessel puts no host cgroups around the VM
     } else if (flag == "--systemd-cgroup" || flag == "--debug") {
     } else {
-      Context{StateStore(""), log_path, log_format}.report_error("unknown global flag " + flag +
-                                                                 " (see vessel --help)");
-      return 1;
+      Context{StateStore(""), flags.log_path, flags.log_format}.report_error(
+          "unknown global flag " + flag + " (see vessel --help)");
+      flags.exit_status = 1;
+      return flags;
     }
   }
-  if (i == args.size()) {
+  flags.command = i;
+  return flags;
+}
+
+int run_command(const Command& command, Context& context, const Arguments& rest) {
+  // `vessel COMMAND --help` (before its id, as people type it; a flag after the id belongs to
+  // exec's program).
+  for (const auto& arg : rest) {
+    if (arg == "--help" || arg == "-h") {
+      std::printf("usage: vessel [global flags] %s\nsee vessel --help and man vessel\n",
+                  command.usage);
+      return 0;
+    }
+    if (!arg.starts_with("-")) break;
+  }
+  auto result = command.function(context, rest);
+  if (!result) {
+    context.report_error(result.error().message);
+    return 1;
+  }
+  return *result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before anything here opens a descriptor that could land on fd 5.
+  const bool keep_fd5 = inherited_fd5();
+  // A hook that exits without reading its state, or a reader that goes away, is an EPIPE to
+  // handle, not a signal that ends vessel halfway through create (and orphans the shim).
+  ::signal(SIGPIPE, SIG_IGN);
+  Arguments args(argv + 1, argv + argc);
+  GlobalFlags flags = parse_global_flags(args);
+  if (flags.exit_status) return *flags.exit_status;
+  if (flags.command == args.size()) {
     print_usage();
     return 1;
   }
-  std::string name = args[i];
+  std::string name = args[flags.command];
   if (name == "version") {
     print_version();
     return 0;
   }
-  Context context{StateStore(root.empty() ? StateStore::default_root() : root), log_path,
-                  log_format};
+  Context context{StateStore(flags.root.empty() ? StateStore::default_root() : flags.root),
+                  flags.log_path, flags.log_format};
   context.keep_fd5 = keep_fd5;
-  Arguments rest(args.begin() + i + 1, args.end());
-  for (const auto& command : kCommands) {
-    if (name != command.name) continue;
-    // `vessel COMMAND --help` (before its id, as people type it; a flag after the id belongs to
-    // exec's program).
-    for (const auto& arg : rest) {
-      if (arg == "--help" || arg == "-h") {
-        std::printf("usage: vessel [global flags] %s\nsee vessel --help and man vessel\n",
-                    command.usage);
-        return 0;
-      }
-      if (!arg.starts_with("-")) break;
-    }
-    auto result = command.function(context, rest);
-    if (!result) {
-      context.report_error(result.error().message);
-      return 1;
-    }
-    return *result;
-  }
+  Arguments rest(args.begin() + flags.command + 1, args.end());
+  for (const auto& command : kCommands)
+    if (name == command.name) return run_command(command, context, rest);
   context.report_error("unknown command \"" + name + "\" (see vessel --help)");
   return 1;
 }

@@ -82,39 +82,31 @@ Result<void> bind_system_dirs(const std::string& root) {
   return {};
 }
 
-}  // namespace
-
-int jail_namespaces() {
-  return CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+// Symlinks are followed as the shim followed them; the inode must be the one it opened.
+Result<UniqueFd> reach(const JailBind& bind_) {
+  UniqueFd source = TRY(sys::open(bind_.source, O_PATH));
+  struct stat now, checked;
+  if (bind_.expected >= 0 &&
+      (::fstat(source.get(), &now) < 0 || ::fstat(bind_.expected, &checked) < 0 ||
+       now.st_dev != checked.st_dev || now.st_ino != checked.st_ino))
+    return fail(EBUSY, bind_.source + " was replaced while the VM was starting");
+  if (bind_.expected >= 0) ::close(bind_.expected);
+  return source;
 }
 
-Result<void> write_identity_maps(pid_t child) {
-  TRY(write_map(child, "uid_map").map_error(context("QEMU's user namespace")));
-  TRY(write_map(child, "gid_map").map_error(context("QEMU's user namespace")));
-  return {};
-}
-
-Result<void> enter_jail(const JailPlan& plan) {
-  const std::string root = kJailRoot;
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
-    return fail_errno("making QEMU's mounts private");
-  // Every source is a host path or a descriptor: reach them before the tmpfs hides /tmp, in the
-  // order they are bound below (binds, devices, then binds inside the scratch directories).
+// Every source is a host path or a descriptor: reach them before the tmpfs hides /tmp, in the
+// order they are bound below (binds, devices, then binds inside the scratch directories).
+Result<std::vector<UniqueFd>> reach_sources(const JailPlan& plan) {
   std::vector<UniqueFd> sources;
-  auto reach = [&](const JailBind& bind_) -> Result<void> {
-    // Symlinks are followed as the shim followed them; the inode must be the one it opened.
-    sources.push_back(TRY(sys::open(bind_.source, O_PATH)));
-    struct stat now, checked;
-    if (bind_.expected >= 0 &&
-        (::fstat(sources.back().get(), &now) < 0 || ::fstat(bind_.expected, &checked) < 0 ||
-         now.st_dev != checked.st_dev || now.st_ino != checked.st_ino))
-      return fail(EBUSY, bind_.source + " was replaced while the VM was starting");
-    if (bind_.expected >= 0) ::close(bind_.expected);
-    return {};
-  };
-  for (const auto& bind_ : plan.binds) TRY(reach(bind_));
+  for (const auto& bind_ : plan.binds) sources.push_back(TRY(reach(bind_)));
   for (const auto& device : plan.devices) sources.push_back(TRY(sys::open(device, O_PATH)));
-  for (const auto& bind_ : plan.scratch_binds) TRY(reach(bind_));
+  for (const auto& bind_ : plan.scratch_binds) sources.push_back(TRY(reach(bind_)));
+  return sources;
+}
+
+// Fills the jail's root at `root` from the plan, each source bound from its descriptor.
+Result<void> build_root(const std::string& root, const JailPlan& plan,
+                        std::vector<UniqueFd> sources) {
   if (::mount("vessel-jail", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
     return fail_errno("mounting QEMU's root");
   TRY(bind_system_dirs(root));
@@ -144,14 +136,39 @@ Result<void> enter_jail(const JailPlan& plan) {
   if (::mount("proc", (root + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "subset=pid") < 0)
     return fail_errno("mounting QEMU's /proc");
+  return {};
+}
 
-  // pivot_root with the old root stacked under the new one, then detach it (as runc does).
+// pivot_root with the old root stacked under the new one, then detach it (as runc does).
+Result<void> pivot_into(const std::string& root) {
   if (::chdir(root.c_str()) < 0) return fail_errno("chdir " + root);
   if (::syscall(SYS_pivot_root, ".", ".") < 0) return fail_errno("pivot_root");
   if (::umount2(".", MNT_DETACH) < 0) return fail_errno("detaching the host's mounts");
   if (::chdir("/") < 0) return fail_errno("chdir /");
   if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) < 0)
     return fail_errno("making QEMU's root read-only");
+  return {};
+}
+
+}  // namespace
+
+int jail_namespaces() {
+  return CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+}
+
+Result<void> write_identity_maps(pid_t child) {
+  TRY(write_map(child, "uid_map").map_error(context("QEMU's user namespace")));
+  TRY(write_map(child, "gid_map").map_error(context("QEMU's user namespace")));
+  return {};
+}
+
+Result<void> enter_jail(const JailPlan& plan) {
+  const std::string root = kJailRoot;
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
+    return fail_errno("making QEMU's mounts private");
+  std::vector<UniqueFd> sources = TRY(reach_sources(plan));
+  TRY(build_root(root, plan, std::move(sources)));
+  TRY(pivot_into(root));
   ::sethostname("vessel-qemu", 11);
   // QEMU asks for transparent huge pages on guest RAM: one 4 KiB page a guest touches would then
   // hold 2 MiB of the host's (a restored template's sparse memory three times over). Inherited
