@@ -111,8 +111,8 @@ struct StdioPipes {
 }  // namespace
 
 Result<Container> Container::create(const oci::Spec& spec, const Placement& placement,
-                                    const nlohmann::json& binds, const std::string& seccomp,
-                                    ContainerStdio& stdio) {
+                                    const std::vector<channel::GuestBind>& binds,
+                                    const std::string& seccomp, ContainerStdio& stdio) {
   PodNamespaces pod = TRY(pod_namespaces(spec, placement.pod_init));
   auto start_pipe = TRY(sys::pipe());
   auto report_pipe = TRY(sys::pipe());

@@ -35,8 +35,8 @@ class Container {
   // its root and user, and resolves its program; fails with the reason if any step fails.
   // `seccomp` is the compiled filter (empty for none); exec'd processes get it too.
   static Result<Container> create(const oci::Spec& spec, const Placement& placement,
-                                  const nlohmann::json& binds, const std::string& seccomp,
-                                  ContainerStdio& stdio);
+                                  const std::vector<channel::GuestBind>& binds,
+                                  const std::string& seccomp, ContainerStdio& stdio);
 
   pid_t pid() const { return m_pid; }
   // Runs another process in the container's namespaces and root (`exec`); returns its pid once

@@ -184,7 +184,7 @@ std::string home_of(uid_t uid) {
 }  // namespace
 
 [[noreturn]] void run_init(const oci::Spec& spec, const RootSource& root, const PodNamespaces& pod,
-                           const nlohmann::json& binds, const std::string& seccomp,
+                           const std::vector<channel::GuestBind>& binds, const std::string& seccomp,
                            ChildStdio stdio, int userns_fd, int start_fd, int report_fd) {
   if (::setsid() < 0) child_fail(report_fd, "setsid failed");
   for (const auto& [ns, type] : pod.joined)

@@ -36,7 +36,7 @@ struct PodNamespaces {
 
 // The container's init: waits on start_fd for `start` once it reported ready.
 [[noreturn]] void run_init(const oci::Spec& spec, const RootSource& root, const PodNamespaces& pod,
-                           const nlohmann::json& binds, const std::string& seccomp,
+                           const std::vector<channel::GuestBind>& binds, const std::string& seccomp,
                            ChildStdio stdio, int userns_fd, int start_fd, int report_fd);
 // A process exec'd into the container whose init is `init`.
 [[noreturn]] void run_exec(pid_t init, const oci::Process& process, const std::string& seccomp,

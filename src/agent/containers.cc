@@ -12,14 +12,6 @@ namespace {
 
 constexpr const char* kRootfsTag = "rootfs";
 
-// The binds the host describes; a mount clone ("tree_fd") is only ever the agent's own.
-json binds_of(const json& described) {
-  json binds = described.is_array() ? described : json::array();
-  for (auto& bind : binds)
-    if (bind.is_object()) bind.erase("tree_fd");
-  return binds;
-}
-
 oci::Resources limits_of(const oci::Spec& spec) {
   oci::Resources limits = spec.resources;
   limits.devices = effective_device_rules(spec);
@@ -44,14 +36,13 @@ Result<void> Containers::create(const channel::from_host::Create& message) {
     if (limited) return tl::unexpected(made.error());
     log::warning("no cgroup for the container: " + made.error().message);
   }
-  json binds = binds_of(message.binds);
   // The container's volumes are entries of the pod volume share (shim/binds.h).
-  for (const auto& bind : binds)
-    if (bind.is_object() && bind.contains("path"))
+  for (const auto& bind : message.binds)
+    if (!bind.path.empty())
       TRY(mount_pod_share(channel::kPodVolumesTag).map_error(context("the volumes' share")));
   ContainerStdio stdio;
   auto container = std::make_unique<Container>(
-      TRY(Container::create(spec, placement, binds, message.seccomp, stdio)));
+      TRY(Container::create(spec, placement, message.binds, message.seccomp, stdio)));
   m_processes.add(0, 0, container->pid(), stdio);
   m_containers[0] = std::move(container);
   return {};
@@ -69,18 +60,17 @@ Result<void> Containers::create_member(const channel::from_host::CreateMember& m
     TRY(mount_pod_share(tag).map_error(context("the pod's shares")));
   Placement placement{
       {channel::kPodRootsTag, root}, "container-" + std::to_string(message.member), pod->pid()};
-  json binds = binds_of(message.binds);
+  std::vector<channel::GuestBind> binds = message.binds;
   // A member in the pod's IPC namespace shares its /dev/shm too, as under runc (Podman binds
   // the infra container's into every member): the pod's tmpfs, not one of its own.
   UniqueFd pod_shm;
   const oci::Namespace* ipc = spec.find_namespace("ipc");
   if (ipc && !ipc->path.empty())
     for (auto& bind : binds)
-      if (bind.is_object() && bind.value("destination", "") == "/dev/shm" &&
-          bind.contains("tmpfs_size")) {
+      if (bind.destination == "/dev/shm" && bind.tmpfs_size) {
         if (!pod_shm) pod_shm = TRY(clone_mount_of(pod->pid(), "/dev/shm"));
-        bind.erase("tmpfs_size");
-        bind["tree_fd"] = pod_shm.get();
+        bind.tmpfs_size.reset();
+        bind.tree_fd = pod_shm.get();
       }
   TRY(create_cgroup(placement.cgroup, limits_of(spec)));
   ContainerStdio stdio;

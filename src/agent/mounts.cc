@@ -116,31 +116,28 @@ std::string pod_share_path(const std::string& tag) { return "/run/pods/" + tag; 
 // volumes, and a pod member's files too) are entries of the pod volume share (`path`); a share of
 // its own (no `path`) is mounted as it is.
 // A device is made, not mounted, so it gets no propagation.
-Result<void> bind_from_host(const nlohmann::json& bind, const std::string& target,
+Result<void> bind_from_host(const channel::GuestBind& bind, const std::string& target,
                             const ParsedOptions& options) {
-  bool readonly = bind.value("readonly", false);
-  std::string share = bind.value("share", "");
-  if (bind.contains("tree_fd")) {
+  const std::string& share = bind.share;
+  if (bind.tree_fd >= 0) {
     // A mount cloned from the pod's first container (clone_mount_of).
     TRY(sys::mkdir_p(target));
-    if (::move_mount(bind.value("tree_fd", -1), "", AT_FDCWD, target.c_str(),
-                     MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    if (::move_mount(bind.tree_fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
       return fail_errno("attaching the pod's mount on " + target);
-  } else if (bind.contains("tmpfs_size")) {
+  } else if (bind.tmpfs_size) {
     TRY(sys::mkdir_p(target));
     TRY(do_mount("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                 "mode=1777,size=" + std::to_string(bind.value("tmpfs_size", uint64_t{65536}))));
-  } else if (bind.contains("device")) {
+                 "mode=1777,size=" + std::to_string(*bind.tmpfs_size)));
+  } else if (bind.device) {
     // The guest's own device with the host device's numbers.
     TRY(sys::mkdir_p(target.substr(0, target.rfind('/'))));
     ::unlink(target.c_str());
-    mode_t type = bind.value("device", "c") == "b" ? S_IFBLK : S_IFCHR;
-    if (::mknod(target.c_str(), type | 0666,
-                makedev(bind.value("major", 0u), bind.value("minor", 0u))) < 0)
+    mode_t type = *bind.device == 'b' ? S_IFBLK : S_IFCHR;
+    if (::mknod(target.c_str(), type | 0666, makedev(bind.major, bind.minor)) < 0)
       return fail_errno("mknod " + target);
     return {};
-  } else if (bind.contains("path")) {
-    std::string source = pod_share_path(share) + "/" + bind.value("path", "");
+  } else if (!bind.path.empty()) {
+    std::string source = pod_share_path(share) + "/" + bind.path;
     if (is_directory(source)) {
       TRY(sys::mkdir_p(target));
     } else if (!sys::exists(target)) {
@@ -148,7 +145,7 @@ Result<void> bind_from_host(const nlohmann::json& bind, const std::string& targe
       UniqueFd created = TRY(sys::open(target, O_WRONLY | O_CREAT, 0644));
     }
     TRY(do_mount(source, target, "", MS_BIND | MS_REC, ""));
-  } else if (bind.contains("file")) {
+  } else if (!bind.file.empty()) {
     std::string files = "/run/binds/" + share;
     if (!is_directory(files)) {
       TRY(sys::mkdir_p(files));
@@ -158,23 +155,22 @@ Result<void> bind_from_host(const nlohmann::json& bind, const std::string& targe
       TRY(sys::mkdir_p(target.substr(0, target.rfind('/'))));
       UniqueFd created = TRY(sys::open(target, O_WRONLY | O_CREAT, 0644));
     }
-    TRY(do_mount(files + "/" + bind.value("file", ""), target, "", MS_BIND, ""));
+    TRY(do_mount(files + "/" + bind.file, target, "", MS_BIND, ""));
   } else {
     TRY(sys::mkdir_p(target));
     TRY(do_mount(share, target, "9p", 0, std::string(k9pOptions) + ",cache=mmap"));
   }
-  if (readonly) TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
+  if (bind.readonly) TRY(do_mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY, ""));
   return set_propagation(options, target);
 }
 
 Result<void> mount_spec_entry(const oci::Mount& mount, const std::string& root,
-                              const nlohmann::json& binds) {
+                              const std::vector<channel::GuestBind>& binds) {
   std::string target = root + mount.destination;
   ParsedOptions options = parse_mount_options(mount.options);
   // What the shim shares in place of a host mount (a bind, an overlay it mounted, Podman's shm).
   for (const auto& bind : binds)
-    if (bind.value("destination", "") == mount.destination)
-      return bind_from_host(bind, target, options);
+    if (bind.destination == mount.destination) return bind_from_host(bind, target, options);
   if ((options.flags & MS_BIND) || mount.type == "bind") {
     log::debug("skipping bind mount of " + mount.source + " on " + mount.destination);
     return {};
@@ -274,7 +270,7 @@ Result<void> mount_pod_share(const std::string& tag) {
 }
 
 Result<void> enter_container_root(const oci::Spec& spec, const RootSource& root_source,
-                                  const nlohmann::json& binds) {
+                                  const std::vector<channel::GuestBind>& binds) {
   TRY(do_mount("", "/", "", MS_REC | MS_PRIVATE, ""));
   const std::string root = kContainerRoot;
   auto mounted =

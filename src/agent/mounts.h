@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/channel/host_messages.h"
 #include "common/oci_spec.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -44,9 +45,8 @@ Result<void> mount_pod_share(const std::string& tag);
 Result<UniqueFd> clone_mount_of(pid_t pid, const std::string& path);
 
 // Runs in the container's new mount namespace; afterwards "/" is the container's root.
-// `binds` says how each bind mount of the spec reaches the guest: {destination, share (a 9p
-// tag), file | path (within a pod's share), readonly}, or a tmpfs or device in its place.
+// `binds` says how each bind mount of the spec reaches the guest.
 Result<void> enter_container_root(const oci::Spec& spec, const RootSource& root_source,
-                                  const nlohmann::json& binds);
+                                  const std::vector<channel::GuestBind>& binds);
 
 }  // namespace vessel::agent

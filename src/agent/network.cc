@@ -125,9 +125,9 @@ std::string lower(std::string text) {
   return text;
 }
 
-Result<void> configure_interface(const json& interface, KnownCards& known) {
-  std::string mac = lower(interface.value("mac", ""));
-  std::string name = interface.value("name", "eth0");
+Result<void> configure_interface(const channel::GuestInterface& interface, KnownCards& known) {
+  std::string mac = lower(interface.mac);
+  const std::string& name = interface.name;
   auto card =
       std::find_if(known.begin(), known.end(), [&](const auto& k) { return k.first == mac; });
   std::string current = card != known.end() ? card->second : interface_with_mac(mac);
@@ -141,33 +141,33 @@ Result<void> configure_interface(const json& interface, KnownCards& known) {
   }
   ifreq mtu{};
   std::strncpy(mtu.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  mtu.ifr_mtu = interface.value("mtu", 1500);
+  mtu.ifr_mtu = static_cast<int>(interface.mtu);
   TRY(interface_ioctl(SIOCSIFMTU, mtu, "set the MTU of " + name));
   TRY(set_up(name));
   int index = interface_index(name);
-  for (const auto& entry : interface.value("addresses", json::array())) {
-    Address address = TRY(parse_address(entry.value("family", "inet"), entry.value("address", "")));
+  for (const auto& entry : interface.addresses) {
+    Address address = TRY(parse_address(entry.family, entry.address));
     ifaddrmsg message{};
     message.ifa_family = address.family;
-    message.ifa_prefixlen = entry.value("prefix", 0);
+    message.ifa_prefixlen = static_cast<unsigned char>(entry.prefix);
     message.ifa_index = index;
     NetlinkRequest request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &message, sizeof message);
     request.attribute(IFA_LOCAL, address.bytes, address.size);
     request.attribute(IFA_ADDRESS, address.bytes, address.size);
-    TRY(request.send("add address " + entry.value("address", "") + " to " + name));
+    TRY(request.send("add address " + entry.address + " to " + name));
   }
   return {};
 }
 
-Result<void> add_route(const json& route) {
-  std::string family = route.value("family", "inet");
-  std::string destination = route.value("destination", "default");
+Result<void> add_route(const channel::GuestRoute& route) {
+  const std::string& family = route.family;
+  const std::string& destination = route.destination;
   rtmsg message{};
   message.rtm_family = family == "inet6" ? AF_INET6 : AF_INET;
   message.rtm_table = RT_TABLE_MAIN;
   message.rtm_protocol = RTPROT_BOOT;
   message.rtm_type = RTN_UNICAST;
-  std::string gateway = route.value("gateway", "");
+  const std::string& gateway = route.gateway;
   message.rtm_scope = gateway.empty() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
   Address destination_address;
   if (destination != "default") {
@@ -185,7 +185,7 @@ Result<void> add_route(const json& route) {
     Address address = TRY(parse_address(family, gateway));
     request.attribute(RTA_GATEWAY, address.bytes, address.size);
   }
-  std::string device = route.value("device", "");
+  const std::string& device = route.device;
   if (!device.empty()) {
     int index = interface_index(device);
     request.attribute(RTA_OIF, &index, sizeof index);
@@ -234,12 +234,10 @@ Result<KnownCards> assign_macs(const std::vector<std::string>& macs,
   return assigned;
 }
 
-Result<void> configure_network(const json& description, KnownCards& known) {
+Result<void> configure_network(const channel::GuestNetwork& network, KnownCards& known) {
   TRY(set_up("lo"));
-  if (!description.is_object()) return {};
-  for (const auto& interface : description.value("interfaces", json::array()))
-    TRY(configure_interface(interface, known));
-  for (const auto& route : description.value("routes", json::array())) TRY(add_route(route));
+  for (const auto& interface : network.interfaces) TRY(configure_interface(interface, known));
+  for (const auto& route : network.routes) TRY(add_route(route));
   return {};
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/channel/host_messages.h"
 #include "common/result.h"
 
 namespace vessel::agent {
@@ -17,7 +18,7 @@ using KnownCards = std::vector<std::pair<std::string, std::string>>;
 
 // `known` spares a restored guest the search of sysfs for each card's MAC; a card renamed is
 // renamed there too.
-Result<void> configure_network(const nlohmann::json& description, KnownCards& known);
+Result<void> configure_network(const channel::GuestNetwork& network, KnownCards& known);
 // The guest's network cards, loopback left out, in the order the VM has them (by index).
 std::vector<std::string> network_cards();
 // Gives `cards` (network_cards()) these MACs ("52:54:…"), the first MAC to the first card.

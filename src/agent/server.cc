@@ -134,8 +134,8 @@ class Server {
     Container* container = m_containers.find(message.container);
     auto started = container ? m_network_ready : fail("no container was created");
     // An interface that reached the host's namespace after create (Docker's prestart hook).
-    if (started && message.network.is_object())
-      started = configure_network(message.network, m_cards).map_error(context("network"));
+    if (started && message.network)
+      started = configure_network(*message.network, m_cards).map_error(context("network"));
     if (started) started = container->start();
     if (started) m_held_signals.started(message.container);
     answer(started, reply::Started{message.container}, message.container);

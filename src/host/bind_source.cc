@@ -28,7 +28,7 @@ Result<UniqueFd> open_bind_source(const std::string& source) {
   return sys::open(source, O_PATH).map_error(context("bind mount source"));
 }
 
-Result<BindKind> classify_bind(const oci::Mount& mount, int fd, nlohmann::json& entry) {
+Result<BindKind> classify_bind(const oci::Mount& mount, int fd, channel::GuestBind& entry) {
   struct stat st;
   if (::fstat(fd, &st) < 0) return fail_errno("bind mount source " + mount.source);
   if (S_ISREG(st.st_mode)) return BindKind::File;
@@ -36,16 +36,16 @@ Result<BindKind> classify_bind(const oci::Mount& mount, int fd, nlohmann::json& 
   if (S_ISDIR(st.st_mode) && mount.destination == "/dev/shm" && ::fstatfs(fd, &fs) == 0 &&
       fs.f_type == TMPFS_MAGIC) {
     // Shared memory belongs in the guest's memory: a tmpfs of the host one's size.
-    entry["tmpfs_size"] = uint64_t(fs.f_blocks) * uint64_t(fs.f_bsize);
+    entry.tmpfs_size = uint64_t(fs.f_blocks) * uint64_t(fs.f_bsize);
     return BindKind::GuestMade;
   }
   if (S_ISDIR(st.st_mode)) return BindKind::Directory;
   if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
     // (rootless Podman binds devices it cannot create) The guest's own device with the same
     // numbers stands in for the host's: /dev/urandom for /dev/urandom.
-    entry["device"] = S_ISCHR(st.st_mode) ? "c" : "b";
-    entry["major"] = major(st.st_rdev);
-    entry["minor"] = minor(st.st_rdev);
+    entry.device = S_ISCHR(st.st_mode) ? 'c' : 'b';
+    entry.major = major(st.st_rdev);
+    entry.minor = minor(st.st_rdev);
     return BindKind::GuestMade;
   }
   const char* kind = S_ISSOCK(st.st_mode)   ? "a socket"

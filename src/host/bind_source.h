@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/channel/host_messages.h"
 #include "common/oci_spec.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -25,6 +26,6 @@ bool is_readonly(const oci::Mount& mount);
 Result<UniqueFd> open_bind_source(const std::string& source);
 // What the source open as `fd` becomes. For GuestMade, `entry` (the agent's description of the
 // bind, with its destination and readonly set) gets the tmpfs size or the device numbers.
-Result<BindKind> classify_bind(const oci::Mount& mount, int fd, nlohmann::json& entry);
+Result<BindKind> classify_bind(const oci::Mount& mount, int fd, channel::GuestBind& entry);
 
 }  // namespace vessel

@@ -66,26 +66,24 @@ Result<void> plumb(const json& link, const std::string& tap, unsigned mtu) {
   return {};
 }
 
-json describe_interface(const json& link, const std::string& mac) {
-  json addresses = json::array();
+channel::GuestInterface describe_interface(const json& link, const std::string& mac) {
+  channel::GuestInterface interface {
+    link.value("ifname", ""), mac, link.value("mtu", 1500u), {}
+  };
   for (const auto& address : link.value("addr_info", json::array())) {
     std::string family = address.value("family", "");
     // Link-local and autoconfigured (dynamic) IPv6 addresses the guest makes itself.
     if (family != "inet" && (family != "inet6" || address.value("scope", "") != "global" ||
                              address.value("dynamic", false)))
       continue;
-    addresses.push_back({{"family", family},
-                         {"address", address.value("local", "")},
-                         {"prefix", address.value("prefixlen", 0)}});
+    interface.addresses.push_back(
+        {family, address.value("local", ""), address.value("prefixlen", 0u)});
   }
-  return {{"name", link.value("ifname", "")},
-          {"mac", mac},
-          {"mtu", link.value("mtu", 1500u)},
-          {"addresses", addresses}};
+  return interface;
 }
 
-Result<json> describe_routes() {
-  json routes = json::array();
+Result<std::vector<channel::GuestRoute>> describe_routes() {
+  std::vector<channel::GuestRoute> routes;
   for (const char* family : {"-4", "-6"}) {
     for (const auto& route : TRY(ip_json({family, "route", "show"}))) {
       // Routes the kernel derives from an address are made again by the guest's kernel.
@@ -93,10 +91,8 @@ Result<json> describe_routes() {
       std::string protocol = route.value("protocol", "");
       if (protocol == "kernel" || protocol == "ra" || route.value("type", "unicast") != "unicast")
         continue;
-      routes.push_back({{"family", family[1] == '4' ? "inet" : "inet6"},
-                        {"destination", route.value("dst", "default")},
-                        {"gateway", route.value("gateway", "")},
-                        {"device", route.value("dev", "")}});
+      routes.push_back({family[1] == '4' ? "inet" : "inet6", route.value("dst", "default"),
+                        route.value("gateway", ""), route.value("dev", "")});
     }
   }
   return routes;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/channel/host_messages.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
@@ -27,8 +28,8 @@ Result<UniqueFd> create_tap(const std::string& name);
 // Sets the tap's MTU to the link's, brings it up, and mirrors the two into each other.
 Result<void> plumb(const nlohmann::json& link, const std::string& tap, unsigned mtu);
 // {name, mac, mtu, addresses:[{family, address, prefix}]} for the guest NIC with `mac`.
-nlohmann::json describe_interface(const nlohmann::json& link, const std::string& mac);
+channel::GuestInterface describe_interface(const nlohmann::json& link, const std::string& mac);
 // The namespace's routes the guest's kernel does not make itself.
-Result<nlohmann::json> describe_routes();
+Result<std::vector<channel::GuestRoute>> describe_routes();
 
 }  // namespace vessel::host_network

@@ -18,17 +18,18 @@ namespace {
 
 // In the shim's network namespace: plumbs the first interface that is not a tap.
 Result<json> plumb_in_namespace(const std::string& mac) {
-  json interfaces = json::array();
+  channel::GuestNetwork network;
   for (const auto& link : TRY(host_network::links())) {
     if (link.value("ifname", "").empty() || link.value("link_type", "") == "loopback" ||
         host_network::is_tap(link))
       continue;
     TRY(host_network::plumb(link, host_network::kStandbyTap, link.value("mtu", 1500u)));
-    interfaces.push_back(host_network::describe_interface(link, mac));
+    network.interfaces.push_back(host_network::describe_interface(link, mac));
     break;  // one standby tap
   }
-  if (interfaces.empty()) return json();
-  return json{{"interfaces", interfaces}, {"routes", TRY(host_network::describe_routes())}};
+  if (network.interfaces.empty()) return json();
+  network.routes = TRY(host_network::describe_routes());
+  return channel::write_network(network);
 }
 
 }  // namespace

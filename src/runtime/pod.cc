@@ -104,7 +104,7 @@ Result<void> attach(const MemberMount& mount) {
 // reads them (agent/mounts.h): its root is ID in pod-roots, its volumes and files ID@N in
 // pod-volumes ('@' is never part of an id).
 Result<std::vector<MemberMount>> plan_member_mounts(const std::string& id, const oci::Spec& spec,
-                                                    json& binds) {
+                                                    std::vector<channel::GuestBind>& binds) {
   std::vector<MemberMount> mounts;
   if (spec.root_readonly) TRY(make_mount_points(spec));
   UniqueFd root = TRY(sys::open(spec.root_path, O_PATH | O_DIRECTORY));
@@ -114,12 +114,12 @@ Result<std::vector<MemberMount>> plan_member_mounts(const std::string& id, const
     if (!is_bind(mount)) continue;
     bool readonly = is_readonly(mount);
     UniqueFd source = TRY(open_bind_source(mount.source));
-    json entry = {{"destination", mount.destination}, {"readonly", readonly}};
+    channel::GuestBind entry{mount.destination, readonly};
     BindKind kind = TRY(classify_bind(mount, source.get(), entry));
     if (kind != BindKind::GuestMade) {
       std::string name = id + "@" + std::to_string(mounts.size());
-      entry["share"] = channel::kPodVolumesTag;
-      entry["path"] = name;
+      entry.share = channel::kPodVolumesTag;
+      entry.path = name;
       mounts.push_back({TRY(clone_tree(source.get(), mount.source, readonly)),
                         channel::kPodVolumesTag, name, kind == BindKind::Directory});
     }
@@ -237,7 +237,7 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
   });
   TRY(store.save(state));
 
-  json binds = json::array();
+  std::vector<channel::GuestBind> binds;
   std::vector<MemberMount> mounts = TRY(plan_member_mounts(request.id, spec, binds));
   TRY(in_qemu_mounts(qemu, [&]() -> Result<void> {
         for (const auto& mount : mounts) TRY(attach(mount));
@@ -247,7 +247,10 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
 
   // The member's host process: it exits with the member's status and reports an OOM kill of
   // the member's memory limit as the host hears of one (host/oom_report.h).
-  json line = {{"op", "member"}, {"spec", spec.document}, {"binds", binds}, {"root", request.id}};
+  json line = {{"op", "member"},
+               {"spec", spec.document},
+               {"binds", channel::write_binds(binds)},
+               {"root", request.id}};
   DetachedRelay relay =
       TRY(spawn_relay(sandbox.shim_socket(store.root()), line, spec.process.terminal,
                       request.console_socket, [bundle, id = request.id](const json& exit) {

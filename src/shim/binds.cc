@@ -15,11 +15,11 @@ Result<BindPlan> plan_binds(const oci::Spec& spec) {
     if (!is_bind(mount)) continue;
     bool readonly = is_readonly(mount);
     UniqueFd source = TRY(open_bind_source(mount.source));
-    json entry = {{"destination", mount.destination}, {"readonly", readonly}};
+    channel::GuestBind entry{mount.destination, readonly};
     switch (TRY(classify_bind(mount, source.get(), entry))) {
       case BindKind::File:
-        entry["share"] = hypervisor::kFilesShareTag;
-        entry["file"] = std::to_string(plan.files.size());
+        entry.share = hypervisor::kFilesShareTag;
+        entry.file = std::to_string(plan.files.size());
         plan.files.push_back({mount.source, readonly, source.get()});
         plan.fds.push_back(std::move(source));
         break;
@@ -30,10 +30,10 @@ Result<BindPlan> plan_binds(const oci::Spec& spec) {
                        "volumes before: the container sees the host's owners; as root, `vessel "
                        "migrate-volume " +
                        mount.source + "` gives each file its own");
-        entry["share"] = channel::kPodVolumesTag;
-        entry["path"] = "@" + std::to_string(plan.volumes.size());
+        entry.share = channel::kPodVolumesTag;
+        entry.path = "@" + std::to_string(plan.volumes.size());
         plan.volumes.push_back(
-            {channel::kPodVolumesTag, entry["path"], mount.source, readonly, source.get()});
+            {channel::kPodVolumesTag, entry.path, mount.source, readonly, source.get()});
         plan.fds.push_back(std::move(source));
         break;
       case BindKind::GuestMade:

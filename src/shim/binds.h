@@ -23,8 +23,7 @@ struct BindPlan {
   std::vector<hypervisor::PodShareEntry> volumes;  // fds point into `fds`
   std::vector<hypervisor::SharedFile> files;
   std::vector<UniqueFd> fds;
-  // For the agent: destination, share[, file | path].
-  nlohmann::json binds = nlohmann::json::array();
+  std::vector<channel::GuestBind> binds;  // for the agent
 };
 
 Result<BindPlan> plan_binds(const oci::Spec& spec);

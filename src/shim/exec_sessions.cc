@@ -34,13 +34,14 @@ void ExecSessions::start(UniqueFd client, const json& request, std::vector<Uniqu
 
 void ExecSessions::create_member(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
                                  bool container_running, const std::string& seccomp) {
-  json spec = field(request, "spec"), binds = field(request, "binds"),
-       root = field(request, "root");
-  bool well_formed = spec.is_object() && root.is_string() && binds.is_array();
-  open(std::move(client), request, std::move(fds), container_running, well_formed,
-       std::chrono::seconds(60), true, [&](uint32_t id) {
-         return channel::from_host::CreateMember{id, root.get<std::string>(), spec, binds, seccomp};
-       });
+  json spec = field(request, "spec"), root = field(request, "root");
+  auto binds = channel::read_binds(field(request, "binds"));
+  bool well_formed = spec.is_object() && root.is_string() && binds && request.contains("binds");
+  open(
+      std::move(client), request, std::move(fds), container_running, well_formed,
+      std::chrono::seconds(60), true, [&](uint32_t id) {
+        return channel::from_host::CreateMember{id, root.get<std::string>(), spec, *binds, seccomp};
+      });
 }
 
 void ExecSessions::open(UniqueFd client, const json& request, std::vector<UniqueFd> fds,

@@ -44,14 +44,13 @@ Result<Network> setup_network(const oci::Spec& spec, bool hooked) {
   if (!namespace_) return fail("network: the container has no network namespace");
   TRY(join_namespace(*namespace_).map_error(context("network")));
   Network network;
-  json interfaces = json::array();
   for (const auto& link : TRY(host_network::links())) {
     if (link.value("ifname", "").empty() || link.value("link_type", "") == "loopback") continue;
     std::string tap_name = host_network::tap_name(network.taps.size());
     // The guest NIC gets the MAC of the interface it stands in for.
     Tap tap{TRY(host_network::create_tap(tap_name)), link.value("address", "")};
     TRY(host_network::plumb(link, tap_name, link.value("mtu", 1500u)));
-    interfaces.push_back(host_network::describe_interface(link, tap.mac));
+    network.description.interfaces.push_back(host_network::describe_interface(link, tap.mac));
     network.taps.push_back(std::move(tap));
   }
   if (namespace_->path.empty() && hooked) {
@@ -59,8 +58,7 @@ Result<Network> setup_network(const oci::Spec& spec, bool hooked) {
     network.taps.push_back(
         {TRY(host_network::create_tap(host_network::kStandbyTap)), network.standby_mac});
   }
-  network.description = {{"interfaces", interfaces},
-                         {"routes", TRY(host_network::describe_routes())}};
+  network.description.routes = TRY(host_network::describe_routes());
   return network;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/channel/host_messages.h"
 #include "common/oci_spec.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -26,7 +27,7 @@ struct Network {
   std::vector<Tap> taps;
   std::string standby_mac;  // the standby tap's guest NIC, when the namespace was made here
   // {"interfaces":[{name, mac, mtu, addresses:[{family, address, prefix}]}], "routes":[...]}
-  nlohmann::json description;
+  channel::GuestNetwork description;
 };
 
 // Joins (or creates) the spec's network namespace and plumbs each interface to a new tap;

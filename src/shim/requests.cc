@@ -42,8 +42,12 @@ void Requests::on_container(ControlRequest& request) {
     log::debug("starting the container");
     // An interface plumbed to the standby tap after create (runtime/late_network.h).
     const json& body = request.body;
-    json network =
-        body.contains("network") && body["network"].is_object() ? body["network"] : json();
+    std::optional<channel::GuestNetwork> network;
+    if (body.contains("network") && body["network"].is_object()) {
+      auto read = channel::read_network(body["network"]);
+      if (!read) return respond(request.client, {{"ok", false}, {"error", read.error().message}});
+      network = std::move(*read);
+    }
     if (!m_pending.start(0, request.client))
       return respond(request.client, {{"ok", false}, {"error", "the shim is busy"}});
     m_guest.send(host::Start{0, network});
@@ -90,7 +94,7 @@ void Requests::on_member(ControlRequest& request) {
   if (op == "start") {
     if (!m_pending.start(member, request.client))
       return respond(request.client, {{"ok", false}, {"error", "the shim is busy"}});
-    m_guest.send(host::Start{member, json()});
+    m_guest.send(host::Start{member, std::nullopt});
   } else if (op == "kill" && request.signal > 0 && request.signal < NSIG) {
     m_guest.send(host::Signal{member, request.signal});
     respond(request.client, {{"ok", true}});

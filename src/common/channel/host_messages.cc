@@ -7,6 +7,149 @@ namespace vessel::channel {
 
 using nlohmann::json;
 
+namespace {
+
+constexpr size_t kMaxBinds = 1024;
+constexpr size_t kMaxBindText = 4096;
+
+Result<GuestBind> read_bind(const json& entry) {
+  if (!entry.is_object()) return fail(EPROTO, "agent channel: a bind is not an object");
+  GuestBind bind;
+  bind.destination = TRY(fields::string(entry, "destination", kMaxBindText));
+  if (bind.destination.empty() || bind.destination[0] != '/')
+    return fail(EPROTO, "agent channel: a bind's destination is not an absolute path");
+  bind.readonly = TRY(fields::boolean(entry, "readonly", false));
+  bind.share = TRY(fields::string(entry, "share", 64));
+  bind.path = TRY(fields::string(entry, "path", kMaxBindText));
+  bind.file = TRY(fields::string(entry, "file", 32));
+  if (auto size = TRY(fields::integer(entry, "tmpfs_size", 0, INT64_MAX)))
+    bind.tmpfs_size = static_cast<uint64_t>(*size);
+  if (std::string device = TRY(fields::string(entry, "device", 1)); !device.empty()) {
+    if (device != "c" && device != "b")
+      return fail(EPROTO, "agent channel: a bind's device is not c or b");
+    bind.device = device[0];
+    bind.major = static_cast<uint32_t>(TRY(fields::integer(entry, "major", 0, 0xfff)).value_or(0));
+    bind.minor =
+        static_cast<uint32_t>(TRY(fields::integer(entry, "minor", 0, 0xfffff)).value_or(0));
+  }
+  return bind;
+}
+
+constexpr size_t kMaxInterfaces = 16;
+constexpr size_t kMaxAddresses = 64;
+constexpr size_t kMaxRoutes = 256;
+
+// A list under `key` of at most `max` entries, each read by `read_one`.
+template <typename T, typename Read>
+Result<std::vector<T>> read_list(const json& parent, const char* key, size_t max, Read read_one) {
+  json list = TRY(fields::array(parent, key));
+  if (list.size() > max)
+    return fail(EPROTO, std::string("agent channel: \"") + key + "\" is not a list of at most " +
+                            std::to_string(max));
+  std::vector<T> out;
+  for (const auto& entry : list) {
+    if (!entry.is_object())
+      return fail(EPROTO,
+                  std::string("agent channel: an entry of \"") + key + "\" is not an object");
+    out.push_back(TRY(read_one(entry)));
+  }
+  return out;
+}
+
+Result<std::string> family(const json& entry) {
+  std::string family = TRY(fields::string(entry, "family", 8));
+  if (family.empty()) return std::string("inet");
+  if (family != "inet" && family != "inet6")
+    return fail(EPROTO, "agent channel: a family is not inet or inet6");
+  return family;
+}
+
+Result<GuestAddress> read_address(const json& entry) {
+  return GuestAddress{
+      TRY(family(entry)), TRY(fields::string(entry, "address", 64)),
+      static_cast<unsigned>(TRY(fields::integer(entry, "prefix", 0, 128)).value_or(0))};
+}
+
+Result<GuestInterface> read_interface(const json& entry) {
+  GuestInterface interface;
+  interface.name = TRY(fields::string(entry, "name", 15));
+  if (interface.name.empty()) interface.name = "eth0";
+  interface.mac = TRY(fields::string(entry, "mac", 32));
+  interface.mtu =
+      static_cast<unsigned>(TRY(fields::integer(entry, "mtu", 68, 65535)).value_or(1500));
+  interface.addresses =
+      TRY(read_list<GuestAddress>(entry, "addresses", kMaxAddresses, read_address));
+  return interface;
+}
+
+Result<GuestRoute> read_route(const json& entry) {
+  GuestRoute route;
+  route.family = TRY(family(entry));
+  route.destination = TRY(fields::string(entry, "destination", 64));
+  if (route.destination.empty()) route.destination = "default";
+  route.gateway = TRY(fields::string(entry, "gateway", 64));
+  route.device = TRY(fields::string(entry, "device", 15));
+  return route;
+}
+
+}  // namespace
+
+json write_network(const GuestNetwork& network) {
+  json interfaces = json::array(), routes = json::array();
+  for (const auto& interface : network.interfaces) {
+    json addresses = json::array();
+    for (const auto& address : interface.addresses)
+      addresses.push_back(
+          {{"family", address.family}, {"address", address.address}, {"prefix", address.prefix}});
+    interfaces.push_back({{"name", interface.name},
+                          {"mac", interface.mac},
+                          {"mtu", interface.mtu},
+                          {"addresses", addresses}});
+  }
+  for (const auto& route : network.routes)
+    routes.push_back({{"family", route.family},
+                      {"destination", route.destination},
+                      {"gateway", route.gateway},
+                      {"device", route.device}});
+  return {{"interfaces", interfaces}, {"routes", routes}};
+}
+
+Result<GuestNetwork> read_network(const json& object) {
+  if (object.is_null()) return GuestNetwork{};
+  if (!object.is_object()) return fail(EPROTO, "agent channel: \"network\" is not an object");
+  return GuestNetwork{
+      TRY(read_list<GuestInterface>(object, "interfaces", kMaxInterfaces, read_interface)),
+      TRY(read_list<GuestRoute>(object, "routes", kMaxRoutes, read_route))};
+}
+
+json write_binds(const std::vector<GuestBind>& binds) {
+  json list = json::array();
+  for (const auto& bind : binds) {
+    json entry = {{"destination", bind.destination}, {"readonly", bind.readonly}};
+    if (!bind.share.empty()) entry["share"] = bind.share;
+    if (!bind.path.empty()) entry["path"] = bind.path;
+    if (!bind.file.empty()) entry["file"] = bind.file;
+    if (bind.tmpfs_size) entry["tmpfs_size"] = *bind.tmpfs_size;
+    if (bind.device) {
+      entry["device"] = std::string(1, *bind.device);
+      entry["major"] = bind.major;
+      entry["minor"] = bind.minor;
+    }
+    list.push_back(std::move(entry));
+  }
+  return list;
+}
+
+Result<std::vector<GuestBind>> read_binds(const json& list) {
+  if (list.is_null()) return std::vector<GuestBind>{};
+  if (!list.is_array() || list.size() > kMaxBinds)
+    return fail(EPROTO,
+                "agent channel: \"binds\" is not a list of at most " + std::to_string(kMaxBinds));
+  std::vector<GuestBind> binds;
+  for (const auto& entry : list) binds.push_back(TRY(read_bind(entry)));
+  return binds;
+}
+
 namespace from_host {
 
 namespace {
@@ -39,8 +182,8 @@ Result<std::string> bytes(const json& message, const char* key) {
 
 void write(const Create& message, json& json) {
   json["spec"] = message.spec;
-  json["network"] = message.network;
-  json["binds"] = message.binds;
+  json["network"] = write_network(message.network);
+  json["binds"] = write_binds(message.binds);
   json["seccomp"] = base64_encode(message.seccomp);
   json["watch_ports"] = message.watch_ports;
 }
@@ -49,8 +192,8 @@ Result<Create> read(const json& json, std::type_identity<Create>) {
   Create message;
   message.spec = TRY(fields::object(json, "spec"));
   if (message.spec.is_null()) return fail(EPROTO, "agent channel: a create without a spec");
-  message.network = TRY(fields::object(json, "network"));
-  message.binds = TRY(fields::array(json, "binds"));
+  message.network = TRY(read_network(TRY(fields::object(json, "network"))));
+  message.binds = TRY(read_binds(TRY(fields::array(json, "binds"))));
   message.seccomp = TRY(bytes(json, "seccomp"));
   message.watch_ports = TRY(fields::boolean(json, "watch_ports", false));
   return message;
@@ -60,7 +203,7 @@ void write(const CreateMember& message, json& json) {
   json["member"] = message.member;
   json["root"] = message.root;
   json["spec"] = message.spec;
-  json["binds"] = message.binds;
+  json["binds"] = write_binds(message.binds);
   json["seccomp"] = base64_encode(message.seccomp);
 }
 
@@ -70,18 +213,20 @@ Result<CreateMember> read(const json& json, std::type_identity<CreateMember>) {
   message.root = TRY(fields::string(json, "root", 255));
   message.spec = TRY(fields::object(json, "spec"));
   if (message.spec.is_null()) return fail(EPROTO, "agent channel: a create without a spec");
-  message.binds = TRY(fields::array(json, "binds"));
+  message.binds = TRY(read_binds(TRY(fields::array(json, "binds"))));
   message.seccomp = TRY(bytes(json, "seccomp"));
   return message;
 }
 
 void write(const Start& message, json& json) {
   json["container"] = message.container;
-  if (!message.network.is_null()) json["network"] = message.network;
+  if (message.network) json["network"] = write_network(*message.network);
 }
 
 Result<Start> read(const json& json, std::type_identity<Start>) {
-  return Start{TRY(container_id(json)), TRY(fields::object(json, "network"))};
+  Start message{TRY(container_id(json)), std::nullopt};
+  if (json.contains("network")) message.network = TRY(read_network(json["network"]));
+  return message;
 }
 
 void write(const Exec& message, json& json) {

@@ -1,12 +1,13 @@
 // What the host (the shim) sends the agent: one struct per message, HostMessage the variant of
 // them all, encoded and parsed only here. The agent checks every field as the host checks the
-// agent's (agent_messages.h); the documents a message carries whole (a spec, a network
-// description, the binds, resources, a process) are parsed by the module that owns them.
+// agent's (agent_messages.h); the OCI documents a message carries whole (a spec, resources, a
+// process) are parsed by the spec model (common/oci_spec.h).
 // docs/protocol.md lists every message with its answer.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -15,14 +16,60 @@
 
 namespace vessel::channel {
 
+// How one bind mount of the spec reaches the guest (shim/binds.h, runtime/pod.h): an entry of a
+// 9p share (a volume, `path`, or a bound file, `file`), a whole share, or something the guest
+// makes itself (a tmpfs for Podman's /dev/shm, its own device node for a bound device).
+struct GuestBind {
+  std::string destination;
+  bool readonly = false;
+  std::string share;                   // the 9p share's tag
+  std::string path;                    // an entry of the pod volume share
+  std::string file;                    // an entry of the files share
+  std::optional<uint64_t> tmpfs_size;  // made as a tmpfs of this many bytes
+  std::optional<char> device;          // made as the guest's own 'c' or 'b' node
+  uint32_t major = 0, minor = 0;
+  int tree_fd = -1;  // the agent's own: a mount cloned from the pod's first container; never sent
+};
+
+// A list of binds as the channel and the shim's control socket carry it, and back, checked.
+nlohmann::json write_binds(const std::vector<GuestBind>& binds);
+Result<std::vector<GuestBind>> read_binds(const nlohmann::json& list);
+
+// The network the agent configures: the host's interfaces that the VM's cards stand in for, with
+// their addresses, and the routes (host/host_network.h describes them).
+struct GuestAddress {
+  std::string family = "inet";  // or inet6
+  std::string address;
+  unsigned prefix = 0;
+};
+struct GuestInterface {
+  std::string name;
+  std::string mac;
+  unsigned mtu = 1500;
+  std::vector<GuestAddress> addresses;
+};
+struct GuestRoute {
+  std::string family = "inet";
+  std::string destination = "default";
+  std::string gateway;  // none: on the link
+  std::string device;
+};
+struct GuestNetwork {
+  std::vector<GuestInterface> interfaces;
+  std::vector<GuestRoute> routes;
+};
+
+nlohmann::json write_network(const GuestNetwork& network);
+Result<GuestNetwork> read_network(const nlohmann::json& object);
+
 namespace from_host {
 
 // The container the VM was booted for. Answered created{} or error{}.
 struct Create {
   static constexpr std::string_view kType = "create";
-  nlohmann::json spec;       // config.json, parsed by oci::parse_spec
-  nlohmann::json network;    // the interfaces to configure (agent/network.h); an object
-  nlohmann::json binds;      // how each bind mount reaches the guest (shim/binds.h); a list
+  nlohmann::json spec;  // config.json, parsed by oci::parse_spec
+  GuestNetwork network;
+  std::vector<GuestBind> binds;
   std::string seccomp;       // the compiled filter (shim/seccomp.h), bytes
   bool watch_ports = false;  // report the guest's ports (a CRI pod's sandbox: port_forward.h)
 };
@@ -34,7 +81,7 @@ struct CreateMember {
   uint32_t member = 0;
   std::string root;  // one path component
   nlohmann::json spec;
-  nlohmann::json binds;
+  std::vector<GuestBind> binds;
   std::string seccomp;
 };
 
@@ -43,7 +90,7 @@ struct CreateMember {
 struct Start {
   static constexpr std::string_view kType = "start";
   uint32_t container = 0;
-  nlohmann::json network;
+  std::optional<GuestNetwork> network;
 };
 
 // Starts `process` (an OCI process object) in `container` as exec `id`. Answered

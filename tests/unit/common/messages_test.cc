@@ -175,20 +175,42 @@ TEST(AgentMessageTest, EveryMessageReadsBackAsItWasWritten) {
 
 TEST(HostMessageTest, EveryMessageReadsBackAsItWasWritten) {
   nlohmann::json spec = {{"ociVersion", "1.0.2"}};
-  auto create = round_trip(from_host::Create{spec,
-                                             {{"interfaces", nlohmann::json::array()}},
-                                             nlohmann::json::array(),
-                                             std::string("\0\x01bpf", 5),
-                                             true},
-                           parse_host_message);
+  GuestBind volume{"/v", true, kPodVolumesTag, "@0"};
+  GuestBind shm{"/dev/shm"};
+  shm.tmpfs_size = 65536;
+  GuestBind tty{"/dev/tty0"};
+  tty.device = 'c';
+  tty.major = 4;
+  tty.tree_fd = 9;  // the agent's own: never sent
+  GuestNetwork network{{{"eth0", "52:54:00:12:34:56", 65520, {{"inet", "10.0.2.100", 24}}}},
+                       {{"inet", "default", "10.0.2.2", "eth0"}}};
+  auto create = round_trip(
+      from_host::Create{spec, network, {volume, shm, tty}, std::string("\0\x01bpf", 5), true},
+      parse_host_message);
   EXPECT_EQ(create.spec, spec);
+  ASSERT_EQ(create.binds.size(), 3u);
+  EXPECT_EQ(create.binds[0].destination, "/v");
+  EXPECT_TRUE(create.binds[0].readonly);
+  EXPECT_EQ(create.binds[0].path, "@0");
+  EXPECT_EQ(create.binds[1].tmpfs_size, 65536u);
+  EXPECT_EQ(create.binds[2].device, 'c');
+  EXPECT_EQ(create.binds[2].major, 4u);
+  EXPECT_EQ(create.binds[2].tree_fd, -1);
+  ASSERT_EQ(create.network.interfaces.size(), 1u);
+  EXPECT_EQ(create.network.interfaces[0].mtu, 65520u);
+  EXPECT_EQ(create.network.interfaces[0].addresses[0].address, "10.0.2.100");
+  EXPECT_EQ(create.network.interfaces[0].addresses[0].prefix, 24u);
+  ASSERT_EQ(create.network.routes.size(), 1u);
+  EXPECT_EQ(create.network.routes[0].gateway, "10.0.2.2");
   EXPECT_EQ(create.seccomp, std::string("\0\x01bpf", 5));
   EXPECT_TRUE(create.watch_ports);
-  auto member = round_trip(from_host::CreateMember{3, "m3", spec, nlohmann::json::array(), ""},
-                           parse_host_message);
+  auto member = round_trip(from_host::CreateMember{3, "m3", spec, {}, ""}, parse_host_message);
   EXPECT_EQ(member.member, 3u);
   EXPECT_EQ(member.root, "m3");
-  EXPECT_EQ(round_trip(from_host::Start{3, nullptr}, parse_host_message).container, 3u);
+  EXPECT_EQ(round_trip(from_host::Start{3, std::nullopt}, parse_host_message).container, 3u);
+  EXPECT_FALSE(round_trip(from_host::Start{0, std::nullopt}, parse_host_message).network);
+  EXPECT_EQ(round_trip(from_host::Start{0, network}, parse_host_message).network->routes.size(),
+            1u);
   auto exec = round_trip(from_host::Exec{4, 3, {{"args", {"true"}}}}, parse_host_message);
   EXPECT_EQ(exec.id, 4u);
   EXPECT_EQ(exec.container, 3u);
@@ -216,19 +238,32 @@ TEST(HostMessageTest, EveryMessageReadsBackAsItWasWritten) {
 
 TEST(HostMessageTest, TheAgentChecksWhatTheHostSendsAsTheHostChecksTheAgent) {
   for (const std::string& text : std::vector<std::string>{
-           R"({"type":"create"})", R"({"type":"create","spec":[1]})",
+           R"({"type":"create"})",
+           R"({"type":"create","spec":[1]})",
            R"({"type":"create","spec":{},"seccomp":"%%%"})",
+           R"({"type":"create","spec":{},"binds":[{"destination":"v"}]})",
+           R"({"type":"create","spec":{},"binds":[{"destination":"/d","device":"p"}]})",
+           R"({"type":"create","spec":{},"binds":[7]})",
+           R"({"type":"create","spec":{},"network":{"interfaces":[{"mtu":1e9}]}})",
+           R"({"type":"create","spec":{},"network":{"routes":[{"family":"ipx"}]}})",
+           R"({"type":"start","network":{"interfaces":{}}})",
            R"({"type":"create_member","spec":{},"root":"m"})",
            R"({"type":"create_member","member":0,"spec":{},"root":"m"})",
-           R"({"type":"exec","exec":1})", R"({"type":"exec","exec":1,"process":"sh"})",
-           R"({"type":"signal","signal":0})", R"({"type":"signal","signal":65})",
-           R"({"type":"signal","process":-1,"signal":9})", R"({"type":"resize","rows":70000})",
-           R"({"type":"update","resources":[]})", R"({"type":"freeze","frozen":"yes"})",
+           R"({"type":"exec","exec":1})",
+           R"({"type":"exec","exec":1,"process":"sh"})",
+           R"({"type":"signal","signal":0})",
+           R"({"type":"signal","signal":65})",
+           R"({"type":"signal","process":-1,"signal":9})",
+           R"({"type":"resize","rows":70000})",
+           R"({"type":"update","resources":[]})",
+           R"({"type":"freeze","frozen":"yes"})",
            R"({"type":"connect","connection":1,"port":80})",
            R"({"type":"connect","connection":)" + std::to_string(kFirstConnection) +
                R"(,"port":0})",
-           R"({"type":"resume","entropy":"!","macs":[]})", R"({"type":"resume","macs":[7]})",
-           R"({"type":"clock","realtime_ns":0})", R"({"type":"clock"})"}) {
+           R"({"type":"resume","entropy":"!","macs":[]})",
+           R"({"type":"resume","macs":[7]})",
+           R"({"type":"clock","realtime_ns":0})",
+           R"({"type":"clock"})"}) {
     auto message = parse_host(text);
     EXPECT_FALSE(message) << text;
     if (!message) {
