@@ -4,7 +4,6 @@
 
 #include <sys/types.h>
 
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "agent/mounts.h"

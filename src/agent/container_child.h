@@ -7,7 +7,6 @@
 #include <sched.h>
 #include <sys/types.h>
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>

@@ -6,8 +6,6 @@
 
 namespace vessel::agent {
 
-using nlohmann::json;
-
 namespace {
 
 constexpr const char* kRootfsTag = "rootfs";

@@ -21,8 +21,6 @@
 
 namespace vessel::agent {
 
-using nlohmann::json;
-
 namespace {
 
 // One rtnetlink request: a header, a family-specific message, then attributes.

@@ -3,7 +3,6 @@
 // interface it stands in for; loopback comes up.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>

@@ -18,8 +18,6 @@
 
 namespace vessel::agent {
 
-using nlohmann::json;
-
 namespace {
 
 constexpr size_t kMinEntropy = 32;

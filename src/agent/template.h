@@ -4,7 +4,6 @@
 // container's network card (the saved card has the template's).
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
