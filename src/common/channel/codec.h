@@ -68,10 +68,4 @@ std::string type_of(const Variant& message) {
       message);
 }
 
-// For std::visit with one lambda per message.
-template <typename... Handlers>
-struct Overloaded : Handlers... {
-  using Handlers::operator()...;
-};
-
 }  // namespace vessel::channel

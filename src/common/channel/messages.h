@@ -8,9 +8,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "common/channel/frame.h"
 
