@@ -211,6 +211,23 @@ void wait_for_template_builders() {
   }
 }
 
+namespace {
+
+// A file under /proc/PID of a process that may exit while it is read: the read then fails
+// (ESRCH), which is an empty answer here, not an exception.
+std::string read_proc_file(const std::string& path) {
+  std::string text;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buffer[4096];
+  ssize_t got;
+  while ((got = ::read(fd, buffer, sizeof buffer)) > 0) text.append(buffer, size_t(got));
+  ::close(fd);
+  return got < 0 ? std::string() : text;
+}
+
+}  // namespace
+
 std::vector<std::string> processes_matching(const std::string& needle) {
   std::vector<std::string> found;
   DIR* proc = ::opendir("/proc");
@@ -218,12 +235,11 @@ std::vector<std::string> processes_matching(const std::string& needle) {
   while (dirent* entry = ::readdir(proc)) {
     if (!std::isdigit(static_cast<unsigned char>(entry->d_name[0]))) continue;
     if (std::atoi(entry->d_name) == ::getpid()) continue;
-    std::ifstream cmdline(std::string("/proc/") + entry->d_name + "/cmdline");
-    std::string text((std::istreambuf_iterator<char>(cmdline)), {});
+    std::string dir = std::string("/proc/") + entry->d_name;
+    std::string text = read_proc_file(dir + "/cmdline");
     for (char& c : text)
       if (c == '\0') c = ' ';
-    std::ifstream stat(std::string("/proc/") + entry->d_name + "/stat");
-    std::string stat_text((std::istreambuf_iterator<char>(stat)), {});
+    std::string stat_text = read_proc_file(dir + "/stat");
     bool zombie = stat_text.find(") Z ") != std::string::npos;
     if (!zombie && text.find(needle) != std::string::npos)
       found.push_back(std::string(entry->d_name) + ": " + text);
