@@ -197,9 +197,7 @@ Result<void> start_container(const StateStore& store, const std::string& id,
   if (status != Status::Created)
     return fail("cannot start container \"" + id + "\": it is " + std::string(status_name(status)) +
                 ", not created");
-  json request = {{"op", "start"}};
-  if (json network = TRY(plumb_late_network(store, state)); !network.is_null())
-    request["network"] = network;
+  control::request::Start request{TRY(plumb_late_network(store, state))};
   TRY(shim_request(store, state, request, std::chrono::seconds(60))
           .map_error(context("starting container \"" + id + "\"")));
   state.status = Status::Running;
@@ -221,8 +219,7 @@ Result<void> kill_container(const StateStore& store, const std::string& id, int 
   // has already exited (and deletes it), anything else for a failed kill.
   if (status == Status::Stopped || status == Status::Creating)
     return fail(ESRCH, "cannot signal \"" + id + "\": container not running");
-  auto sent =
-      shim_request(store, state, {{"op", "kill"}, {"signal", signal}}, std::chrono::seconds(10));
+  auto sent = shim_request(store, state, control::request::Kill{signal}, std::chrono::seconds(10));
   if (!sent && signal == SIGKILL) {
     ::kill(state.pid, SIGKILL);  // the shim's QEMU dies with it
     return {};
@@ -239,7 +236,9 @@ Result<void> pause_container(const StateStore& store, const std::string& id, boo
     return fail("cannot " + std::string(pause ? "pause" : "resume") + " container \"" + id +
                 "\": it is " + std::string(status_name(status)) + ", not " +
                 std::string(status_name(from)));
-  TRY(shim_request(store, state, {{"op", pause ? "pause" : "resume"}}, std::chrono::seconds(10)));
+  control::RequestOp request = pause ? control::RequestOp(control::request::Pause{})
+                                     : control::RequestOp(control::request::Resume{});
+  TRY(shim_request(store, state, request, std::chrono::seconds(10)));
   state.status = pause ? Status::Paused : Status::Running;
   return store.save(state);
 }
@@ -255,8 +254,7 @@ Result<void> update_container(const StateStore& store, const std::string& id,
   if (resources.is_discarded() || !resources.is_object())
     return fail("the resources to update are not a JSON object");
   oci::Resources limits = TRY(oci::parse_resources(resources));
-  TRY(shim_request(store, state, {{"op", "update"}, {"resources", resources}},
-                   std::chrono::seconds(20))
+  TRY(shim_request(store, state, control::request::Update{resources}, std::chrono::seconds(20))
           .map_error(context("updating container \"" + id + "\"")));
   // The VM's host cgroup follows the CPU limits (host_cgroup.h); the shim cannot reach it any
   // more from the container's view.

@@ -6,10 +6,10 @@
 #include <sys/types.h>
 
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/result.h"
+#include "host/control_messages.h"
 #include "runtime/state_store.h"
 
 namespace vessel::runtime {
@@ -26,17 +26,17 @@ struct ExecRequest {
 // otherwise relays in this process and returns the exec'd process's exit code.
 Result<int> exec_in_container(const StateStore& store, const ExecRequest& request);
 
-// A relay in a child process: it connects to `socket`, sends `line` with its stdio (or, when
-// `terminal`, a pty slave whose master goes to `console_socket`), and once the shim accepted,
-// relays signals and window sizes until the exit code comes, then exits with it. Returns the
-// relay's pid and the shim's answer; on a refusal the relay is gone and the answer is the error.
-// `on_exit` runs in the relay with the final answer ({exit_code, oom_killed}) before it exits.
+// A relay in a child process: it connects to `socket`, sends `request` (an exec or a member) with
+// its stdio (or, when the request asks for a terminal, a pty slave whose master goes to
+// `console_socket`), and once the shim accepted, relays signals and window sizes until the exit
+// code comes, then exits with it. Returns the relay's pid and the shim's answer; on a refusal the
+// relay is gone and the error is the shim's. `on_exit` runs in the relay before it exits.
 struct DetachedRelay {
   pid_t pid = -1;
-  nlohmann::json answer;
+  control::Reply answer;
 };
-Result<DetachedRelay> spawn_relay(const std::string& socket, const nlohmann::json& line,
-                                  bool terminal, const std::string& console_socket,
-                                  const std::function<void(const nlohmann::json&)>& on_exit = {});
+Result<DetachedRelay> spawn_relay(const std::string& socket, const control::Request& request,
+                                  const std::string& console_socket,
+                                  const std::function<void(const control::Exited&)>& on_exit = {});
 
 }  // namespace vessel::runtime

@@ -34,9 +34,10 @@ Result<json> plumb_in_namespace(const std::string& mac) {
 
 }  // namespace
 
-Result<json> plumb_late_network(const StateStore& store, const ContainerState& state) {
+Result<std::optional<channel::GuestNetwork>> plumb_late_network(const StateStore& store,
+                                                                const ContainerState& state) {
   const std::string marker = store.dir(state.id) + "/standby-nic";
-  if (!sys::exists(marker)) return json();
+  if (!sys::exists(marker)) return std::nullopt;
   std::string mac = TRY(sys::read_file(marker, 64));
   // The shim's namespace, through a pidfd taken while its start time still matches.
   UniqueFd shim(static_cast<int>(::syscall(SYS_pidfd_open, state.pid, 0)));
@@ -47,7 +48,10 @@ Result<json> plumb_late_network(const StateStore& store, const ContainerState& s
                               return TRY(plumb_in_namespace(mac)).dump();
                             }).map_error(context("network")));
   ::unlink(marker.c_str());
-  return json::parse(plumbed);
+  // The child's description crossed as JSON; it is read back as the shim would read it.
+  json network = json::parse(plumbed, nullptr, false);
+  if (network.is_null()) return std::nullopt;
+  return TRY(channel::read_network(network));
 }
 
 }  // namespace vessel::runtime

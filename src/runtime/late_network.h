@@ -5,15 +5,17 @@
 // new interface to it and hands the agent its description.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <optional>
 
+#include "common/channel/host_messages.h"
 #include "common/result.h"
 #include "runtime/state_store.h"
 
 namespace vessel::runtime {
 
-// The network description for the agent (host/host_network.h), or null when there is no
+// The network description for the agent (host/host_network.h), or none when there is no
 // standby tap or nothing arrived for it.
-Result<nlohmann::json> plumb_late_network(const StateStore& store, const ContainerState& state);
+Result<std::optional<channel::GuestNetwork>> plumb_late_network(const StateStore& store,
+                                                                const ContainerState& state);
 
 }  // namespace vessel::runtime

@@ -21,8 +21,6 @@
 
 namespace vessel::runtime {
 
-using nlohmann::json;
-
 namespace {
 
 // A clone of a host mount, detached, to be attached in QEMU's namespace as `name` in the root of
@@ -247,24 +245,18 @@ Result<ChildProcess> create_member(const StateStore& store, const CreateRequest&
 
   // The member's host process: it exits with the member's status and reports an OOM kill of
   // the member's memory limit as the host hears of one (host/oom_report.h).
-  json line = {{"op", "member"},
-               {"spec", spec.document},
-               {"binds", channel::write_binds(binds)},
-               {"root", request.id}};
-  DetachedRelay relay =
-      TRY(spawn_relay(sandbox.shim_socket(store.root()), line, spec.process.terminal,
-                      request.console_socket, [bundle, id = request.id](const json& exit) {
-                        if (!exit.value("oom_killed", false)) return;
-                        if (auto dir = sys::open(bundle, O_PATH | O_DIRECTORY))
-                          report_oom_kill(dir->get(), bundle, id);
-                      }));
+  control::request::CreateMember create{spec.document, binds, request.id, spec.process.terminal};
+  DetachedRelay relay = TRY(spawn_relay(sandbox.shim_socket(store.root()),
+                                        control::Request{create, 0}, request.console_socket,
+                                        [bundle, id = request.id](const control::Exited& exit) {
+                                          if (!exit.oom_killed) return;
+                                          if (auto dir = sys::open(bundle, O_PATH | O_DIRECTORY))
+                                            report_oom_kill(dir->get(), bundle, id);
+                                        }));
   ChildProcess process = ChildProcess::adopt(relay.pid);
   join_the_pods_cgroup(sandbox, relay.pid);
-  const json& member = relay.answer["member"];
-  if (!member.is_number_unsigned() || member.get<uint64_t>() == 0 ||
-      member.get<uint64_t>() > channel::kMaxProcessId)
-    return fail(EPROTO, "the pod's shim did not name the member");
-  state.member = member.get<uint32_t>();
+  if (relay.answer.member == 0) return fail(EPROTO, "the pod's shim did not name the member");
+  state.member = relay.answer.member;
   TRY(record_created(store, state, relay.pid, spec, request.pid_file));
   remove_dir.cancel();
   return process;

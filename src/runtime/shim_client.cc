@@ -6,8 +6,8 @@
 
 namespace vessel::runtime {
 
-Result<nlohmann::json> read_json_line(int socket, std::string& buffer,
-                                      std::optional<std::chrono::milliseconds> timeout) {
+Result<std::string> read_line(int socket, std::string& buffer,
+                              std::optional<std::chrono::milliseconds> timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
   size_t newline;
   while ((newline = buffer.find('\n')) == std::string::npos) {
@@ -25,26 +25,24 @@ Result<nlohmann::json> read_json_line(int socket, std::string& buffer,
     buffer.append(chunk, n);
     if (buffer.size() > 65536) return fail(EPROTO, "the shim's answer is too long");
   }
-  auto line = nlohmann::json::parse(buffer.substr(0, newline), nullptr, false);
+  std::string line = buffer.substr(0, newline);
   buffer.erase(0, newline + 1);
-  if (line.is_discarded() || !line.is_object())
-    return fail(EPROTO, "the shim's answer is not JSON");
   return line;
 }
 
-Result<nlohmann::json> shim_request(const StateStore& store, const ContainerState& state,
-                                    nlohmann::json request, std::chrono::seconds timeout) {
-  if (state.member) request["member"] = state.member;
-  return shim_request(state.shim_socket(store.root()), request, timeout);
+Result<control::Reply> shim_request(const StateStore& store, const ContainerState& state,
+                                    control::RequestOp op, std::chrono::seconds timeout) {
+  return shim_request(state.shim_socket(store.root()),
+                      control::Request{std::move(op), state.member}, timeout);
 }
 
-Result<nlohmann::json> shim_request(const std::string& socket_path, const nlohmann::json& request,
+Result<control::Reply> shim_request(const std::string& socket_path, const control::Request& request,
                                     std::chrono::seconds timeout) {
   UniqueFd socket = TRY(sys::unix_connect(socket_path));
-  TRY(sys::write_all(socket.get(), request.dump() + "\n"));
+  TRY(sys::write_all(socket.get(), control::encode(request)));
   std::string buffer;
-  nlohmann::json reply = TRY(read_json_line(socket.get(), buffer, timeout));
-  if (!reply.value("ok", false)) return fail(reply.value("error", "the shim refused the request"));
+  control::Reply reply = TRY(control::parse_reply(TRY(read_line(socket.get(), buffer, timeout))));
+  if (reply.error) return fail(*reply.error);
   return reply;
 }
 

@@ -79,7 +79,7 @@ bool wait_until_gone(const ContainerState& state, std::chrono::milliseconds time
 
 Result<void> end_shim(const StateStore& store, const ContainerState& state) {
   if (!sys::process_alive(state.pid, state.pid_start_time)) return {};
-  (void)shim_request(store, state, {{"op", "kill"}, {"signal", SIGKILL}}, std::chrono::seconds(5));
+  (void)shim_request(store, state, control::request::Kill{SIGKILL}, std::chrono::seconds(5));
   if (wait_until_gone(state, kGrace)) return {};
   ::kill(state.pid, SIGKILL);
   if (wait_until_gone(state, kGrace)) return {};

@@ -3,12 +3,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "common/channel/messages.h"
 #include "common/sys.h"
 
 namespace vessel::shim {
-
-using nlohmann::json;
 
 namespace {
 constexpr size_t kMaxRequest = 65536;
@@ -56,24 +53,16 @@ std::optional<ControlRequest> ControlSocket::on_readable(int fd, bool& handled) 
   for (auto& passed : fds) it->fds.push_back(std::move(passed));
   if (it->line.find('\n') == std::string::npos) return std::nullopt;
 
-  ControlRequest request;
-  request.body = json::parse(it->line, nullptr, false);
-  request.client = std::move(it->fd);
-  request.fds = std::move(it->fds);
+  ControlRequest request{
+      std::move(it->fd),
+      control::parse_request(std::string_view(it->line).substr(0, it->line.find('\n'))),
+      std::move(it->fds)};
   m_clients.erase(it);
-  const json& body = request.body;
-  if (!body.is_object()) return request;
-  if (body.contains("op") && body["op"].is_string()) request.op = body["op"];
-  if (body.contains("signal") && body["signal"].is_number_integer())
-    request.signal = body["signal"];
-  if (body.contains("member") && body["member"].is_number_unsigned() &&
-      body["member"].get<uint64_t>() <= channel::kMaxProcessId)
-    request.member = body["member"].get<uint32_t>();
   return request;
 }
 
-void respond(UniqueFd& client, const json& reply) {
-  (void)sys::write_all(client.get(), reply.dump() + "\n");
+void respond(UniqueFd& client, const control::Reply& reply) {
+  (void)sys::write_all(client.get(), control::encode(reply));
   client.reset();
 }
 

@@ -1,29 +1,26 @@
 // The shim's control socket, STATE/ID/shim.sock: what the CLI (`start`, `kill`, `exec` relays,
-// pod members' relays …) asks of a running sandbox. Each client sends one JSON line, with up to
-// three descriptors (an exec's or a member's stdio); this part accepts clients, reads their line
-// within bounds (64 connections, 64 KiB a line) and parses it. Answering is the sandbox's: the
-// request keeps the client's connection until then.
+// pod members' relays …) asks of a running sandbox (host/control_messages.h). Each client sends
+// one request line, with up to three descriptors (an exec's or a member's stdio); this part
+// accepts clients, reads their line within bounds (64 connections, 64 KiB a line) and parses it.
+// Answering is the sandbox's: the request keeps the client's connection until then.
 #pragma once
 
 #include <poll.h>
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "host/control_messages.h"
 
 namespace vessel::shim {
 
 struct ControlRequest {
-  UniqueFd client;            // answered with one JSON line (respond)
-  std::string op;             // "" when missing or not a string
-  uint32_t member = 0;        // a pod member's requests name it (exec_sessions.h)
-  int signal = 0;             // 0 unless an integer was given
-  nlohmann::json body;        // the whole request object
-  std::vector<UniqueFd> fds;  // passed with it
+  UniqueFd client;                   // answered with one Reply (respond)
+  Result<control::Request> request;  // or why the line is not one
+  std::vector<UniqueFd> fds;         // passed with it
 };
 
 class ControlSocket {
@@ -48,6 +45,7 @@ class ControlSocket {
   std::vector<Client> m_clients;
 };
 
-void respond(UniqueFd& client, const nlohmann::json& reply);
+// Writes the reply and closes the connection.
+void respond(UniqueFd& client, const control::Reply& reply);
 
 }  // namespace vessel::shim

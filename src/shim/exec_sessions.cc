@@ -8,55 +8,43 @@
 
 namespace vessel::shim {
 
-using nlohmann::json;
+using control::Exited;
+using control::Reply;
 
 namespace {
 constexpr size_t kMaxRequest = 65536;
 
-// A request's field as it came (null when absent); its type is checked where it is used.
-json field(const json& request, const char* key) {
-  return request.contains(key) ? request[key] : json();
+void answer(const UniqueFd& client, const std::string& line) {
+  (void)sys::write_all(client.get(), line);
 }
 }  // namespace
 
-void ExecSessions::answer(const Session& session, const json& reply) {
-  (void)sys::write_all(session.client.get(), reply.dump() + "\n");
-}
-
-void ExecSessions::start(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
-                         bool container_running, uint32_t member) {
-  json process = field(request, "process");
-  open(std::move(client), request, std::move(fds), container_running, process.is_object(),
-       kStartTimeout, false, [&](uint32_t id) {
-         return channel::from_host::Exec{id, member, process};
+void ExecSessions::start(UniqueFd client, const control::request::Exec& exec,
+                         std::vector<UniqueFd> fds, bool container_running, uint32_t member) {
+  open(std::move(client), exec.terminal, std::move(fds), container_running, kStartTimeout, false,
+       [&](uint32_t id) {
+         return channel::from_host::Exec{id, member, exec.process};
        });
 }
 
-void ExecSessions::create_member(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
-                                 bool container_running, const std::string& seccomp) {
-  json spec = field(request, "spec"), root = field(request, "root");
-  auto binds = channel::read_binds(field(request, "binds"));
-  bool well_formed = spec.is_object() && root.is_string() && binds && request.contains("binds");
-  open(
-      std::move(client), request, std::move(fds), container_running, well_formed,
-      std::chrono::seconds(60), true, [&](uint32_t id) {
-        return channel::from_host::CreateMember{id, root.get<std::string>(), spec, *binds, seccomp};
-      });
+void ExecSessions::create_member(UniqueFd client, const control::request::CreateMember& create,
+                                 std::vector<UniqueFd> fds, bool container_running,
+                                 const std::string& seccomp) {
+  open(std::move(client), create.terminal, std::move(fds), container_running,
+       std::chrono::seconds(60), true, [&](uint32_t id) {
+         return channel::from_host::CreateMember{id, create.root, create.spec, create.binds,
+                                                 seccomp};
+       });
 }
 
-void ExecSessions::open(UniqueFd client, const json& request, std::vector<UniqueFd> fds,
-                        bool container_running, bool well_formed, Clock::duration timeout,
-                        bool member, const std::function<channel::HostMessage(uint32_t)>& message) {
-  bool terminal = request.contains("terminal") && request["terminal"].is_boolean() &&
-                  request["terminal"].get<bool>();
-  std::string error = !container_running               ? "the container is not running"
-                      : m_sessions.size() >= kMaxExecs ? "too many exec sessions"
-                      : fds.size() != (terminal ? 1u : 3u) || !well_formed ? "bad exec request"
-                                                                           : "";
-  if (!error.empty()) {
-    (void)sys::write_all(client.get(), json{{"ok", false}, {"error", error}}.dump() + "\n");
-    return;
-  }
+void ExecSessions::open(UniqueFd client, bool terminal, std::vector<UniqueFd> fds,
+                        bool container_running, Clock::duration timeout, bool member,
+                        const std::function<channel::HostMessage(uint32_t)>& message) {
+  std::string error = !container_running                   ? "the container is not running"
+                      : m_sessions.size() >= kMaxExecs     ? "too many exec sessions"
+                      : fds.size() != (terminal ? 1u : 3u) ? "bad exec request"
+                                                           : "";
+  if (!error.empty()) return answer(client, control::encode(Reply::failed(error)));
   uint32_t id = m_next_id++;
   if (terminal) {
     // The input is a second descriptor for the slave: made before fds[0] is moved away.
@@ -73,13 +61,13 @@ void ExecSessions::on_started(uint32_t id) {
   auto it = m_sessions.find(id);
   if (it == m_sessions.end() || !it->second.start_deadline) return;
   it->second.start_deadline.reset();
-  answer(it->second, it->second.member ? json{{"ok", true}, {"member", id}} : json{{"ok", true}});
+  answer(it->second.client, control::encode(Reply{std::nullopt, it->second.member ? id : 0, {}}));
 }
 
 bool ExecSessions::on_failed(uint32_t id, const std::string& why) {
   auto it = m_sessions.find(id);
   if (it == m_sessions.end()) return false;
-  answer(it->second, {{"ok", false}, {"error", why.empty() ? "exec failed" : why}});
+  answer(it->second.client, control::encode(Reply::failed(why.empty() ? "exec failed" : why)));
   end(id);
   return true;
 }
@@ -105,7 +93,7 @@ bool ExecSessions::on_readable(int fd) {
   return false;
 }
 
-// Later lines from a relay: signals for its process ({"op":"signal"}) and window sizes.
+// Later lines from a relay: signals for its process and window sizes.
 void ExecSessions::on_lines(uint32_t id, Session& session) {
   char buffer[4096];
   ssize_t n = ::read(session.client.get(), buffer, sizeof buffer);
@@ -119,20 +107,13 @@ void ExecSessions::on_lines(uint32_t id, Session& session) {
   session.request.append(buffer, n);
   size_t newline;
   while ((newline = session.request.find('\n')) != std::string::npos) {
-    json line = json::parse(session.request.substr(0, newline), nullptr, false);
+    auto line = control::parse_relay_message(std::string_view(session.request).substr(0, newline));
     session.request.erase(0, newline + 1);
-    if (!line.is_object()) continue;
-    std::string op =
-        line.contains("op") && line["op"].is_string() ? line["op"].get<std::string>() : "";
-    auto number = [&](const char* key, int fallback) {
-      return line.contains(key) && line[key].is_number_integer() ? line[key].get<int>() : fallback;
-    };
-    if (op == "signal" && number("signal", 0) > 0 && number("signal", 0) < NSIG)
-      channel::send(m_channel, channel::from_host::Signal{id, number("signal", 0)});
-    else if (op == "resize")
-      channel::send(m_channel,
-                    channel::from_host::Resize{id, static_cast<uint16_t>(number("rows", 24)),
-                                               static_cast<uint16_t>(number("cols", 80))});
+    if (!line) continue;
+    if (auto* signal = std::get_if<control::relay::Signal>(&*line))
+      channel::send(m_channel, channel::from_host::Signal{id, signal->signal});
+    else if (auto* size = std::get_if<control::relay::Resize>(&*line))
+      channel::send(m_channel, channel::from_host::Resize{id, size->rows, size->cols});
   }
 }
 
@@ -141,9 +122,9 @@ void ExecSessions::expire(Clock::time_point now) {
   for (auto& [id, session] : m_sessions)
     if (session.start_deadline && now >= *session.start_deadline) expired.push_back(id);
   for (uint32_t id : expired) {
-    answer(m_sessions.at(id), {{"ok", false},
-                               {"error", "the agent did not start the process within " +
-                                             std::to_string(kStartTimeout.count()) + " s"}});
+    answer(m_sessions.at(id).client,
+           control::encode(Reply::failed("the agent did not start the process within " +
+                                         std::to_string(kStartTimeout.count()) + " s")));
     channel::send(m_channel, channel::from_host::Signal{id, SIGKILL});
     end(id);
   }
@@ -153,7 +134,7 @@ void ExecSessions::finish() {
   std::vector<uint32_t> done;
   for (auto& [id, session] : m_sessions)
     if (session.exit_code && m_stdio.written(id)) {
-      answer(session, {{"exit_code", *session.exit_code}, {"oom_killed", session.oom_killed}});
+      answer(session.client, control::encode(Exited{*session.exit_code, session.oom_killed}));
       done.push_back(id);
     }
   for (uint32_t id : done) end(id);

@@ -1,10 +1,10 @@
 // The exec sessions of one sandbox: each `vessel exec` relay (the process whose pid conmon
 // watches) hands the shim its stdio and keeps its connection open; the shim starts the process in
 // the guest, relays its streams, forwards the relay's signals and window sizes, and sends the
-// exit code back once the output is written. A pod member is such a session too: its relay is
-// the member's host process (runtime/pod.h), and the agent creates a container instead of
-// exec'ing a process. Bounded: at most kMaxExecs sessions, request lines of at most 64 KiB, and
-// 10 s for the agent to start a process (60 s to create a member).
+// exit code back once the output is written (host/control_messages.h). A pod member is such a
+// session too: its relay is the member's host process (runtime/pod.h), and the agent creates a
+// container instead of exec'ing a process. Bounded: at most kMaxExecs sessions, relay lines of
+// at most 64 KiB, and 10 s for the agent to start a process (60 s to create a member).
 #pragma once
 
 #include <poll.h>
@@ -12,13 +12,13 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
 #include "common/channel/agent_messages.h"
 #include "common/channel/host_messages.h"
 #include "common/unique_fd.h"
+#include "host/control_messages.h"
 #include "shim/stdio_relay.h"
 
 namespace vessel::shim {
@@ -31,15 +31,15 @@ class ExecSessions {
 
   ExecSessions(StdioRelay& stdio, channel::Channel& channel) : m_stdio(stdio), m_channel(channel) {}
 
-  // {"op":"exec","process":{...},"terminal":bool} with the relay's stdio (three descriptors, or
-  // one pty slave). A refusal is answered on `client` at once.
-  // `member`: the pod member to exec in (its init's id), or 0 for the sandbox's container.
-  void start(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
+  // An exec with the relay's stdio (three descriptors, or one pty slave). A refusal is answered
+  // on `client` at once. `member`: the pod member to exec in (its init's id), or 0 for the
+  // sandbox's container.
+  void start(UniqueFd client, const control::request::Exec& exec, std::vector<UniqueFd> fds,
              bool container_running, uint32_t member);
-  // {"op":"member","spec":{...},"binds":[...],"root":NAME,"terminal":bool} with the member's
-  // stdio; `seccomp` is its compiled profile. Answered {"ok":true,"member":N} once created.
-  void create_member(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
-                     bool container_running, const std::string& seccomp);
+  // A pod member with its stdio; `seccomp` is its compiled profile. Answered with the member's
+  // id once created.
+  void create_member(UniqueFd client, const control::request::CreateMember& create,
+                     std::vector<UniqueFd> fds, bool container_running, const std::string& seccomp);
   // The agent started process `id` (an exec, or a member it created).
   void on_started(uint32_t id);
   // It could not: false if `id` is no session's.
@@ -64,10 +64,9 @@ class ExecSessions {
     bool oom_killed = false;
   };
 
-  void answer(const Session& session, const nlohmann::json& reply);
   // Checks a request, registers its stdio and sends the agent `message(id)` for the new id.
-  void open(UniqueFd client, const nlohmann::json& request, std::vector<UniqueFd> fds,
-            bool container_running, bool well_formed, Clock::duration timeout, bool member,
+  void open(UniqueFd client, bool terminal, std::vector<UniqueFd> fds, bool container_running,
+            Clock::duration timeout, bool member,
             const std::function<channel::HostMessage(uint32_t)>& message);
   void on_lines(uint32_t id, Session& session);
   // Forgets the session's streams and closes the relay's connection (which ends the relay).

@@ -5,7 +5,7 @@
 
 namespace vessel::shim {
 
-using nlohmann::json;
+using control::Reply;
 
 bool PendingAnswers::start(uint32_t container, UniqueFd& client) {
   if (m_starts.size() >= ControlSocket::kMaxClients || m_starts.count(container)) return false;
@@ -22,7 +22,7 @@ bool PendingAnswers::ask(const std::string& what, UniqueFd& client) {
   return true;
 }
 
-void PendingAnswers::answer_start(uint32_t container, const json& reply) {
+void PendingAnswers::answer_start(uint32_t container, const Reply& reply) {
   if (container == 0) m_start_deadline.reset();
   auto it = m_starts.find(container);
   if (it == m_starts.end()) return;
@@ -30,24 +30,19 @@ void PendingAnswers::answer_start(uint32_t container, const json& reply) {
   m_starts.erase(it);
 }
 
-void PendingAnswers::on_started(uint32_t container) { answer_start(container, {{"ok", true}}); }
+void PendingAnswers::on_started(uint32_t container) { answer_start(container, Reply{}); }
 
 bool PendingAnswers::on_failed(uint32_t container, const std::string& why) {
   if (!m_starts.count(container)) return false;
-  answer_start(container, {{"ok", false}, {"error", why.empty() ? "start failed" : why}});
+  answer_start(container, Reply::failed(why.empty() ? "start failed" : why));
   return true;
 }
 
 void PendingAnswers::on_answer(const channel::from_agent::Answer& answer) {
   m_query_deadline.reset();
   if (!m_query_client) return;
-  json reply = {{"ok", !answer.error}};
-  if (answer.error) reply["error"] = answer.error->empty() ? m_query + " failed" : *answer.error;
-  for (const auto& process : answer.processes)
-    reply["processes"].push_back({{"pid", process.pid},
-                                  {"ppid", process.ppid},
-                                  {"uid", process.uid},
-                                  {"cmd", process.command}});
+  Reply reply{answer.error, 0, answer.processes};
+  if (reply.error && reply.error->empty()) reply.error = m_query + " failed";
   respond(m_query_client, reply);
 }
 
@@ -55,15 +50,14 @@ bool PendingAnswers::expire(Clock::time_point now) {
   if (m_query_deadline && now >= *m_query_deadline) {
     m_query_deadline.reset();
     if (m_query_client)
-      respond(m_query_client, {{"ok", false},
-                               {"error", "the agent did not answer the " + m_query + " within " +
-                                             std::to_string(kQueryTimeout.count()) + " s"}});
+      respond(m_query_client, Reply::failed("the agent did not answer the " + m_query + " within " +
+                                            std::to_string(kQueryTimeout.count()) + " s"));
   }
   if (!m_start_deadline || now < *m_start_deadline) return false;
   std::string error = "the agent did not start the container within " +
                       std::to_string(kStartTimeout.count()) + " s";
   log::error(error + ": stopping the VM");
-  answer_start(0, {{"ok", false}, {"error", error}});
+  answer_start(0, Reply::failed(error));
   return true;
 }
 

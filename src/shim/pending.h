@@ -10,6 +10,7 @@
 
 #include "common/channel/agent_messages.h"
 #include "common/unique_fd.h"
+#include "host/control_messages.h"
 
 namespace vessel::shim {
 
@@ -36,7 +37,7 @@ class PendingAnswers {
   std::optional<Clock::time_point> next_deadline() const;
 
  private:
-  void answer_start(uint32_t container, const nlohmann::json& reply);
+  void answer_start(uint32_t container, const control::Reply& reply);
 
   std::map<uint32_t, UniqueFd> m_starts;  // by container: 0, or a pod member's id
   std::optional<Clock::time_point> m_start_deadline;

@@ -1,6 +1,7 @@
-// What the sandbox's control clients ask (shim/control.h: one JSON line each), routed by whom it
-// concerns: the VM's own container or a pod member (each names itself with "member"), each op
-// one branch; what needs the agent's answer waits in PendingAnswers.
+// What the sandbox's control clients ask (host/control_messages.h), one handler per request.
+// Each handler sees whom the request concerns: the VM's own container or a pod member (member
+// != 0), so no branch depends on another's order; what needs the agent's answer waits in
+// PendingAnswers.
 #pragma once
 
 #include <chrono>
@@ -29,13 +30,23 @@ class Requests {
   void on(ControlRequest& request);
 
  private:
-  // start, kill, pause, resume, update, ps, and "member", which creates a pod member here.
-  void on_container(ControlRequest& request);
-  // start, kill, pause and resume (its cgroup frozen in the guest), update and ps of a member.
-  void on_member(ControlRequest& request);
-  void create_member(ControlRequest& request);
+  // Each answers `client`, at once or once the agent has (`member`: 0 or a pod member's id).
+  void handle(const control::request::Start& start, uint32_t member, ControlRequest& client);
+  void handle(const control::request::Kill& kill, uint32_t member, ControlRequest& client);
+  void handle(const control::request::Pause&, uint32_t member, ControlRequest& client);
+  void handle(const control::request::Resume&, uint32_t member, ControlRequest& client);
+  void handle(const control::request::Update& update, uint32_t member, ControlRequest& client);
+  void handle(const control::request::ListProcesses&, uint32_t member, ControlRequest& client);
+  void handle(const control::request::Exec& exec, uint32_t member, ControlRequest& client);
+  void handle(const control::request::CreateMember& create, uint32_t member,
+              ControlRequest& client);
+  void handle(const channel::Unknown& unknown, uint32_t member, ControlRequest& client);
+
+  // The whole VM stopped or resumed (the container's); a member's cgroup frozen or thawed.
+  void pause(bool paused, uint32_t member, ControlRequest& client);
   // One question to the agent at a time (update, ps, a member's pause or resume).
-  void ask_agent(ControlRequest& request, uint32_t container);
+  void ask_agent(std::string_view what, const channel::HostMessage& question,
+                 ControlRequest& client);
 
   Guest& m_guest;
   ExecSessions& m_execs;

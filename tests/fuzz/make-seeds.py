@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Writes the binary seeds of the frame_decoder and stream fuzzers into tests/fuzz/corpus/; run it
 # again when the frame format changes. The JSON seeds of agent_message (both directions: host-* are
-# the host's messages) and oci_spec are plain files.
+# the host's messages), control_message and oci_spec are plain files.
 import json
 import pathlib
 import struct

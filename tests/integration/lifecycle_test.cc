@@ -1,11 +1,15 @@
 // The OCI lifecycle from the command line: create, start, state, kill, ps and delete, each
 // verb's refusals in one line, signals to the container, and what `delete --force` leaves.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -57,6 +61,34 @@ class FrozenCgroup {
  private:
   std::string m_dir, m_state, m_frozen, m_thawed;
 };
+
+// One connection to a shim's control socket: `line` sent as it is, the first answer line read
+// back (within 10 s), or "(closed)" when the shim closes without one.
+std::string ask_shim(const std::string& socket_path, const std::string& line) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket_path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
+    ::close(fd);
+    return "(no shim)";
+  }
+  for (size_t sent = 0; sent < line.size();) {
+    ssize_t n = ::write(fd, line.data() + sent, line.size() - sent);
+    if (n <= 0) break;
+    sent += size_t(n);
+  }
+  std::string answer;
+  pollfd readable{fd, POLLIN, 0};
+  char buffer[4096];
+  while (answer.find('\n') == std::string::npos && ::poll(&readable, 1, 10000) == 1) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    answer.append(buffer, size_t(n));
+  }
+  ::close(fd);
+  return answer.empty() ? "(closed)" : answer.substr(0, answer.find('\n'));
+}
 
 }  // namespace
 
@@ -159,6 +191,41 @@ TEST_F(RuntimeTest, CreateStartStateKillDeleteFollowTheOciLifecycle) {
   EXPECT_EQ(gone.exit_code, 1);
   EXPECT_EQ(gone.err, "vessel: container \"life\" does not exist\n");
   expect_nothing_left("life");
+}
+
+// The control socket is the user's, and anything the user runs can write to it: a line that is
+// no request, or a request with a wrong field, is answered with the reason; the container runs on
+// and the real verbs still work. (Requests in full: ControlMessageTest.)
+TEST_F(RuntimeTest, TheShimAnswersAMalformedRequestWithItsReasonAndRunsOn) {
+  make_busybox_bundle(m_bundle, {"sleep", "1000"});
+  ASSERT_EQ(vessel_cmd({"create", "--bundle", m_bundle, "ctl"}).exit_code, 0);
+  ASSERT_EQ(vessel_cmd({"start", "ctl"}).exit_code, 0);
+  const std::string socket = m_root + "/ctl/shim.sock";
+  auto refused = [](const std::string& why) {
+    return nlohmann::json{{"ok", false}, {"error", why}}.dump();
+  };
+  EXPECT_EQ(ask_shim(socket, "not json\n"), refused("shim socket: not a JSON object"));
+  EXPECT_EQ(ask_shim(socket, "{\"op\":\"launch\"}\n"), refused("unknown request"));
+  EXPECT_EQ(ask_shim(socket, "{\"op\":\"kill\",\"signal\":99}\n"),
+            refused("shim socket: \"signal\" is not a number in [1, 64]"));
+  EXPECT_EQ(ask_shim(socket, "{\"op\":\"exec\",\"process\":{\"args\":[\"sh\"]}}\n"),
+            refused("bad exec request"))
+      << "an exec without its three descriptors";
+  EXPECT_EQ(ask_shim(socket, "{\"op\":\"update\",\"resources\":\"all\"}\n"),
+            refused("shim socket: \"resources\" is not an object"));
+  EXPECT_EQ(ask_shim(socket, "{\"op\":\"kill\",\"signal\":9,\"member\":4294967295}\n"),
+            refused("shim socket: \"member\" is not a number in [0, 536870911]"));
+  EXPECT_EQ(ask_shim(socket, std::string(70000, 'x')), "(closed)") << "a line over 64 KiB";
+
+  EXPECT_EQ(read_json(vessel_cmd({"state", "ctl"}).out)["status"], "running");
+  auto exec = vessel_cmd({"exec", "ctl", "echo", "still here"});
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_EQ(exec.out, "still here\n");
+  auto ps = vessel_cmd({"ps", "--format", "json", "ctl"});
+  EXPECT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_EQ(read_json(ps.out), nlohmann::json::array({1})) << "sleep is the container's pid 1";
+  EXPECT_EQ(vessel_cmd({"delete", "--force", "ctl"}).exit_code, 0);
+  expect_nothing_left("ctl");
 }
 
 TEST_F(RuntimeTest, KillBeforeStartAndForcedDeleteLeaveNothing) {

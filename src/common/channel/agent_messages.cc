@@ -6,17 +6,7 @@ namespace vessel::channel {
 
 using nlohmann::json;
 
-namespace from_agent {
-
 namespace {
-
-Result<uint32_t> id(const json& message, const char* key) {
-  return static_cast<uint32_t>(TRY(fields::integer(message, key, 0, kMaxProcessId)).value_or(0));
-}
-
-Result<std::string> text(const json& message) {
-  return fields::text(message, "message", kMaxGuestText);
-}
 
 Result<GuestProcess> read_process(const json& entry) {
   if (!entry.is_object()) return fail(EPROTO, "agent channel: a process is not an object");
@@ -27,6 +17,40 @@ Result<GuestProcess> read_process(const json& entry) {
       static_cast<uint32_t>(TRY(fields::integer(entry, "uid", 0, 0xffffffffLL)).value_or(0));
   process.command = TRY(fields::text(entry, "cmd", kMaxGuestCommand));
   return process;
+}
+
+}  // namespace
+
+json write_processes(const std::vector<GuestProcess>& processes) {
+  json list = json::array();
+  for (const auto& process : processes)
+    list.push_back({{"pid", process.pid},
+                    {"ppid", process.ppid},
+                    {"uid", process.uid},
+                    {"cmd", process.command}});
+  return list;
+}
+
+Result<std::vector<GuestProcess>> read_processes(const json& list) {
+  if (list.is_null()) return std::vector<GuestProcess>{};
+  if (!list.is_array() || list.size() > kMaxGuestProcesses)
+    return fail(EPROTO, "agent channel: \"processes\" is not a list of at most " +
+                            std::to_string(kMaxGuestProcesses));
+  std::vector<GuestProcess> processes;
+  for (const auto& entry : list) processes.push_back(TRY(read_process(entry)));
+  return processes;
+}
+
+namespace from_agent {
+
+namespace {
+
+Result<uint32_t> id(const json& message, const char* key) {
+  return static_cast<uint32_t>(TRY(fields::integer(message, key, 0, kMaxProcessId)).value_or(0));
+}
+
+Result<std::string> text(const json& message) {
+  return fields::text(message, "message", kMaxGuestText);
 }
 
 }  // namespace
@@ -86,21 +110,13 @@ Result<Exit> read(const json& json, std::type_identity<Exit>) {
 
 void write(const Answer& message, json& json) {
   if (message.error) json["message"] = *message.error;
-  for (const auto& process : message.processes)
-    json["processes"].push_back({{"pid", process.pid},
-                                 {"ppid", process.ppid},
-                                 {"uid", process.uid},
-                                 {"cmd", process.command}});
+  if (!message.processes.empty()) json["processes"] = write_processes(message.processes);
 }
 
 Result<Answer> read(const json& json, std::type_identity<Answer>) {
   Answer message;
   if (json.contains("message")) message.error = TRY(text(json));
-  nlohmann::json list = TRY(fields::array(json, "processes"));
-  if (list.size() > kMaxGuestProcesses)
-    return fail(EPROTO, "agent channel: \"processes\" is not a list of at most " +
-                            std::to_string(kMaxGuestProcesses));
-  for (const auto& entry : list) message.processes.push_back(TRY(read_process(entry)));
+  message.processes = TRY(read_processes(TRY(fields::array(json, "processes"))));
   return message;
 }
 

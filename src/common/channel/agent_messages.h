@@ -24,6 +24,11 @@ struct GuestProcess {
   std::string command;  // printable, at most kMaxGuestCommand bytes
 };
 
+// A list of processes as an answer carries it (to the host, and from the shim to the runtime's
+// `ps`), and back: at most kMaxGuestProcesses, each checked.
+nlohmann::json write_processes(const std::vector<GuestProcess>& processes);
+Result<std::vector<GuestProcess>> read_processes(const nlohmann::json& list);
+
 namespace from_agent {
 
 // The first message after boot, and the answer to a resume.

@@ -21,20 +21,27 @@ struct Unknown {
 };
 inline void write(const Unknown&, nlohmann::json&) {}
 
+// The message as a JSON object, its wire name under `key` ("type" on the agent channel, "op" on
+// the shim's control socket: host/control_messages.h).
 template <typename Message>
-std::string encode_one(const Message& message) {
+nlohmann::json to_json(const Message& message, const char* key = "type") {
   nlohmann::json json = nlohmann::json::object();
   if constexpr (std::is_same_v<Message, Unknown>)
-    json["type"] = message.type;
+    json[key] = message.type;
   else
-    json["type"] = Message::kType;
+    json[key] = Message::kType;
   write(message, json);
-  return json.dump();
+  return json;
+}
+
+template <typename Variant>
+nlohmann::json variant_to_json(const Variant& message, const char* key = "type") {
+  return std::visit([key](const auto& one) { return to_json(one, key); }, message);
 }
 
 template <typename Variant>
 std::string encode_variant(const Variant& message) {
-  return std::visit([](const auto& one) { return encode_one(one); }, message);
+  return variant_to_json(message).dump();
 }
 
 // The alternative of Variant whose kType is `type`, read from `json`; Unknown if none is.

@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "runtime/commands/command.h"
 #include "runtime/shim_client.h"
@@ -25,20 +26,20 @@ Result<int> command_ps(Context& context, const Arguments& args) {
   if (state.effective_status() != Status::Running && state.effective_status() != Status::Paused)
     return fail("cannot list the processes of container \"" + id + "\": it is " +
                 std::string(status_name(state.effective_status())));
-  nlohmann::json reply =
-      TRY(shim_request(context.store, state, {{"op", "ps"}}, std::chrono::seconds(20))
+  control::Reply reply =
+      TRY(shim_request(context.store, state, control::request::ListProcesses{},
+                       std::chrono::seconds(20))
               .map_error(vessel::context("listing the processes of \"" + id + "\"")));
-  const nlohmann::json processes = reply.value("processes", nlohmann::json::array());
   if (format == "json") {
     nlohmann::json pids = nlohmann::json::array();
-    for (const auto& process : processes) pids.push_back(process.value("pid", 0));
+    for (const auto& process : reply.processes) pids.push_back(process.pid);
     std::printf("%s\n", pids.dump().c_str());
     return 0;
   }
   std::printf("%-8s %-8s %-8s %s\n", "UID", "PID", "PPID", "CMD");
-  for (const auto& process : processes)
-    std::printf("%-8u %-8u %-8u %s\n", process.value("uid", 0u), process.value("pid", 0u),
-                process.value("ppid", 0u), process.value("cmd", "").c_str());
+  for (const auto& process : reply.processes)
+    std::printf("%-8u %-8u %-8u %s\n", process.uid, process.pid, process.ppid,
+                process.command.c_str());
   return 0;
 }
 
