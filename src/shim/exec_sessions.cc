@@ -21,7 +21,7 @@ void answer(const UniqueFd& client, const std::string& line) {
 
 void ExecSessions::start(UniqueFd client, const control::request::Exec& exec,
                          std::vector<UniqueFd> fds, bool container_running, uint32_t member) {
-  open(std::move(client), exec.terminal, std::move(fds), container_running, kStartTimeout, false,
+  open(std::move(client), exec.terminal, std::move(fds), container_running, false,
        [&](uint32_t id) {
          return channel::from_host::Exec{id, member, exec.process};
        });
@@ -30,15 +30,15 @@ void ExecSessions::start(UniqueFd client, const control::request::Exec& exec,
 void ExecSessions::create_member(UniqueFd client, const control::request::CreateMember& create,
                                  std::vector<UniqueFd> fds, bool container_running,
                                  const std::string& seccomp) {
-  open(std::move(client), create.terminal, std::move(fds), container_running,
-       std::chrono::seconds(60), true, [&](uint32_t id) {
+  open(std::move(client), create.terminal, std::move(fds), container_running, true,
+       [&](uint32_t id) {
          return channel::from_host::CreateMember{id, create.root, create.spec, create.binds,
                                                  seccomp};
        });
 }
 
 void ExecSessions::open(UniqueFd client, bool terminal, std::vector<UniqueFd> fds,
-                        bool container_running, Clock::duration timeout, bool member,
+                        bool container_running, bool member,
                         const std::function<channel::HostMessage(uint32_t)>& message) {
   std::string error = !container_running                   ? "the container is not running"
                       : m_sessions.size() >= kMaxExecs     ? "too many exec sessions"
@@ -54,6 +54,7 @@ void ExecSessions::open(UniqueFd client, bool terminal, std::vector<UniqueFd> fd
     m_stdio.add(id, std::move(fds[0]), std::move(fds[1]), std::move(fds[2]));
   }
   channel::send(m_channel, message(id));
+  auto timeout = member ? Clock::duration(kCreateTimeout) : Clock::duration(kStartTimeout);
   m_sessions[id] = Session{std::move(client), "", std::nullopt, Clock::now() + timeout, member};
 }
 
@@ -122,9 +123,12 @@ void ExecSessions::expire(Clock::time_point now) {
   for (auto& [id, session] : m_sessions)
     if (session.start_deadline && now >= *session.start_deadline) expired.push_back(id);
   for (uint32_t id : expired) {
-    answer(m_sessions.at(id).client,
-           control::encode(Reply::failed("the agent did not start the process within " +
-                                         std::to_string(kStartTimeout.count()) + " s")));
+    const Session& session = m_sessions.at(id);
+    std::string why = session.member ? "the agent did not create the member within " +
+                                           std::to_string(kCreateTimeout.count()) + " s"
+                                     : "the agent did not start the process within " +
+                                           std::to_string(kStartTimeout.count()) + " s";
+    answer(session.client, control::encode(Reply::failed(why)));
     channel::send(m_channel, channel::from_host::Signal{id, SIGKILL});
     end(id);
   }

@@ -27,7 +27,8 @@ class ExecSessions {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr size_t kMaxExecs = 256;
-  static constexpr auto kStartTimeout = std::chrono::seconds(10);
+  static constexpr auto kStartTimeout = std::chrono::seconds(10);   // an exec
+  static constexpr auto kCreateTimeout = std::chrono::seconds(60);  // a pod member
 
   ExecSessions(StdioRelay& stdio, channel::Channel& channel) : m_stdio(stdio), m_channel(channel) {}
 
@@ -66,8 +67,7 @@ class ExecSessions {
 
   // Checks a request, registers its stdio and sends the agent `message(id)` for the new id.
   void open(UniqueFd client, bool terminal, std::vector<UniqueFd> fds, bool container_running,
-            Clock::duration timeout, bool member,
-            const std::function<channel::HostMessage(uint32_t)>& message);
+            bool member, const std::function<channel::HostMessage(uint32_t)>& message);
   void on_lines(uint32_t id, Session& session);
   // Forgets the session's streams and closes the relay's connection (which ends the relay).
   void end(uint32_t id);
