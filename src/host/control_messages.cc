@@ -11,19 +11,9 @@ namespace {
 
 constexpr size_t kMaxRoot = 255;  // one path component
 
-// The field readers are the agent channel's (common/channel/fields.h); their errors name it, so
-// they are named for this socket instead.
-Error on_this_socket(Error error) {
-  constexpr std::string_view kChannel = "agent channel: ";
-  if (error.message.starts_with(kChannel))
-    error.message = "shim socket: " + error.message.substr(kChannel.size());
-  return error;
-}
-
 Result<json> parse_object(std::string_view line) {
   json object = json::parse(line, nullptr, false);
-  if (object.is_discarded() || !object.is_object())
-    return fail(EPROTO, "shim socket: not a JSON object");
+  if (object.is_discarded() || !object.is_object()) return fail(EPROTO, "not a JSON object");
   return object;
 }
 
@@ -63,7 +53,7 @@ void write(const Update& message, json& json) { json["resources"] = message.reso
 
 Result<Update> read(const json& json, std::type_identity<Update>) {
   Update message{TRY(fields::object(json, "resources"))};
-  if (message.resources.is_null()) return fail(EPROTO, "shim socket: an update without resources");
+  if (message.resources.is_null()) return fail(EPROTO, "an update without resources");
   return message;
 }
 
@@ -80,7 +70,7 @@ void write(const Exec& message, json& json) {
 
 Result<Exec> read(const json& json, std::type_identity<Exec>) {
   Exec message{TRY(fields::object(json, "process")), TRY(fields::boolean(json, "terminal", false))};
-  if (message.process.is_null()) return fail(EPROTO, "shim socket: an exec without a process");
+  if (message.process.is_null()) return fail(EPROTO, "an exec without a process");
   return message;
 }
 
@@ -94,10 +84,10 @@ void write(const CreateMember& message, json& json) {
 Result<CreateMember> read(const json& json, std::type_identity<CreateMember>) {
   CreateMember message;
   message.spec = TRY(fields::object(json, "spec"));
-  if (message.spec.is_null()) return fail(EPROTO, "shim socket: a member without a spec");
+  if (message.spec.is_null()) return fail(EPROTO, "a member without a spec");
   message.binds = TRY(channel::read_binds(TRY(fields::array(json, "binds"))));
   message.root = TRY(fields::string(json, "root", kMaxRoot));
-  if (message.root.empty()) return fail(EPROTO, "shim socket: a member without a root");
+  if (message.root.empty()) return fail(EPROTO, "a member without a root");
   message.terminal = TRY(fields::boolean(json, "terminal", false));
   return message;
 }
@@ -192,19 +182,19 @@ std::string encode(const Exited& exited) {
 }
 
 Result<Request> parse_request(std::string_view line) {
-  return read_request(line).map_error(on_this_socket);
+  return read_request(line).map_error(context("shim socket"));
 }
 
 Result<RelayMessage> parse_relay_message(std::string_view line) {
-  return read_relay_message(line).map_error(on_this_socket);
+  return read_relay_message(line).map_error(context("shim socket"));
 }
 
 Result<Reply> parse_reply(std::string_view line) {
-  return read_reply(line).map_error(on_this_socket);
+  return read_reply(line).map_error(context("shim socket"));
 }
 
 Result<Exited> parse_exited(std::string_view line) {
-  return read_exited(line).map_error(on_this_socket);
+  return read_exited(line).map_error(context("shim socket"));
 }
 
 }  // namespace vessel::control

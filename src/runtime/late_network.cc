@@ -51,7 +51,7 @@ Result<std::optional<channel::GuestNetwork>> plumb_late_network(const StateStore
   // The child's description crossed as JSON; it is read back as the shim would read it.
   json network = json::parse(plumbed, nullptr, false);
   if (network.is_null()) return std::nullopt;
-  return TRY(channel::read_network(network));
+  return TRY(channel::read_network(network).map_error(context("the late network")));
 }
 
 }  // namespace vessel::runtime

@@ -9,7 +9,7 @@ using nlohmann::json;
 namespace {
 
 Result<GuestProcess> read_process(const json& entry) {
-  if (!entry.is_object()) return fail(EPROTO, "agent channel: a process is not an object");
+  if (!entry.is_object()) return fail(EPROTO, "a process is not an object");
   GuestProcess process;
   process.pid = static_cast<uint32_t>(TRY(fields::required_integer(entry, "pid", 1, 1 << 22)));
   process.ppid = static_cast<uint32_t>(TRY(fields::integer(entry, "ppid", 0, 1 << 22)).value_or(0));
@@ -34,8 +34,8 @@ json write_processes(const std::vector<GuestProcess>& processes) {
 Result<std::vector<GuestProcess>> read_processes(const json& list) {
   if (list.is_null()) return std::vector<GuestProcess>{};
   if (!list.is_array() || list.size() > kMaxGuestProcesses)
-    return fail(EPROTO, "agent channel: \"processes\" is not a list of at most " +
-                            std::to_string(kMaxGuestProcesses));
+    return fail(EPROTO,
+                "\"processes\" is not a list of at most " + std::to_string(kMaxGuestProcesses));
   std::vector<GuestProcess> processes;
   for (const auto& entry : list) processes.push_back(TRY(read_process(entry)));
   return processes;
@@ -104,7 +104,7 @@ Result<Exit> read(const json& json, std::type_identity<Exit>) {
     message.signal = static_cast<int>(*signal);
   message.oom_killed = TRY(fields::boolean(json, "oom_killed", false));
   if (!message.exit_code && !message.signal)
-    return fail(EPROTO, "agent channel: an exit message without exit_code or signal");
+    return fail(EPROTO, "an exit message without exit_code or signal");
   return message;
 }
 
@@ -131,12 +131,11 @@ void write(const Ports& message, json& json) { json["ports"] = message.ports; }
 Result<Ports> read(const json& json, std::type_identity<Ports>) {
   nlohmann::json list = TRY(fields::array(json, "ports"));
   if (list.size() > kMaxGuestPorts)
-    return fail(EPROTO, "agent channel: \"ports\" is not a list of at most " +
-                            std::to_string(kMaxGuestPorts));
+    return fail(EPROTO, "\"ports\" is not a list of at most " + std::to_string(kMaxGuestPorts));
   Ports message;
   for (const auto& entry : list) {
     if (!entry.is_number_unsigned() || entry.get<uint64_t>() < 1 || entry.get<uint64_t>() > 65535)
-      return fail(EPROTO, "agent channel: a port is not a number in [1, 65535]");
+      return fail(EPROTO, "a port is not a number in [1, 65535]");
     message.ports.push_back(static_cast<uint16_t>(entry.get<uint64_t>()));
   }
   return message;

@@ -56,10 +56,12 @@ Result<Variant> decode_by_type(std::string_view type, const nlohmann::json& json
   }
 }
 
+// The field readers' errors name no channel (fields.h): this one is named here.
 template <typename Variant>
 Result<Variant> decode_variant(const Frame& frame) {
   nlohmann::json json = TRY(parse_message(frame));
-  return decode_by_type<Variant>(json["type"].get_ref<const std::string&>(), json);
+  return decode_by_type<Variant>(json["type"].get_ref<const std::string&>(), json)
+      .map_error(context("agent channel"));
 }
 
 // The name a message goes by on the wire, for logs.

@@ -9,7 +9,7 @@ using nlohmann::json;
 namespace {
 
 tl::unexpected<Error> wrong(const char* key, const std::string& what) {
-  return fail(EPROTO, std::string("agent channel: \"") + key + "\" is not " + what);
+  return fail(EPROTO, std::string("\"") + key + "\" is not " + what);
 }
 
 }  // namespace
@@ -26,7 +26,7 @@ Result<std::optional<int64_t>> integer(const json& message, const char* key, int
 
 Result<int64_t> required_integer(const json& message, const char* key, int64_t min, int64_t max) {
   auto value = TRY(integer(message, key, min, max));
-  if (!value) return fail(EPROTO, std::string("agent channel: \"") + key + "\" is missing");
+  if (!value) return fail(EPROTO, std::string("\"") + key + "\" is missing");
   return *value;
 }
 
@@ -35,8 +35,8 @@ Result<std::string> string(const json& message, const char* key, size_t max) {
   if (it == message.end()) return std::string();
   if (!it->is_string()) return wrong(key, "a string");
   if (it->get_ref<const std::string&>().size() > max)
-    return fail(EPROTO, std::string("agent channel: \"") + key + "\" is longer than " +
-                            std::to_string(max) + " bytes");
+    return fail(EPROTO,
+                std::string("\"") + key + "\" is longer than " + std::to_string(max) + " bytes");
   return it->get<std::string>();
 }
 

@@ -1,6 +1,7 @@
 // Checked reads of one control message's fields, shared by the two codecs (host_messages.h and
 // agent_messages.h): a field that is absent gives nothing (or the fallback), one that is present
-// with the wrong type or out of range gives an EPROTO error naming it. Nothing here throws.
+// with the wrong type or out of range gives an EPROTO error naming it (not the channel: the codec
+// that reads the message adds that). Nothing here throws.
 #pragma once
 
 #include <cstdint>

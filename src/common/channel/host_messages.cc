@@ -13,11 +13,11 @@ constexpr size_t kMaxBinds = 1024;
 constexpr size_t kMaxBindText = 4096;
 
 Result<GuestBind> read_bind(const json& entry) {
-  if (!entry.is_object()) return fail(EPROTO, "agent channel: a bind is not an object");
+  if (!entry.is_object()) return fail(EPROTO, "a bind is not an object");
   GuestBind bind;
   bind.destination = TRY(fields::string(entry, "destination", kMaxBindText));
   if (bind.destination.empty() || bind.destination[0] != '/')
-    return fail(EPROTO, "agent channel: a bind's destination is not an absolute path");
+    return fail(EPROTO, "a bind's destination is not an absolute path");
   bind.readonly = TRY(fields::boolean(entry, "readonly", false));
   bind.share = TRY(fields::string(entry, "share", 64));
   bind.path = TRY(fields::string(entry, "path", kMaxBindText));
@@ -25,8 +25,7 @@ Result<GuestBind> read_bind(const json& entry) {
   if (auto size = TRY(fields::integer(entry, "tmpfs_size", 0, INT64_MAX)))
     bind.tmpfs_size = static_cast<uint64_t>(*size);
   if (std::string device = TRY(fields::string(entry, "device", 1)); !device.empty()) {
-    if (device != "c" && device != "b")
-      return fail(EPROTO, "agent channel: a bind's device is not c or b");
+    if (device != "c" && device != "b") return fail(EPROTO, "a bind's device is not c or b");
     bind.device = device[0];
     bind.major = static_cast<uint32_t>(TRY(fields::integer(entry, "major", 0, 0xfff)).value_or(0));
     bind.minor =
@@ -44,13 +43,12 @@ template <typename T, typename Read>
 Result<std::vector<T>> read_list(const json& parent, const char* key, size_t max, Read read_one) {
   json list = TRY(fields::array(parent, key));
   if (list.size() > max)
-    return fail(EPROTO, std::string("agent channel: \"") + key + "\" is not a list of at most " +
-                            std::to_string(max));
+    return fail(EPROTO,
+                std::string("\"") + key + "\" is not a list of at most " + std::to_string(max));
   std::vector<T> out;
   for (const auto& entry : list) {
     if (!entry.is_object())
-      return fail(EPROTO,
-                  std::string("agent channel: an entry of \"") + key + "\" is not an object");
+      return fail(EPROTO, std::string("an entry of \"") + key + "\" is not an object");
     out.push_back(TRY(read_one(entry)));
   }
   return out;
@@ -59,8 +57,7 @@ Result<std::vector<T>> read_list(const json& parent, const char* key, size_t max
 Result<std::string> family(const json& entry) {
   std::string family = TRY(fields::string(entry, "family", 8));
   if (family.empty()) return std::string("inet");
-  if (family != "inet" && family != "inet6")
-    return fail(EPROTO, "agent channel: a family is not inet or inet6");
+  if (family != "inet" && family != "inet6") return fail(EPROTO, "a family is not inet or inet6");
   return family;
 }
 
@@ -116,7 +113,7 @@ json write_network(const GuestNetwork& network) {
 
 Result<GuestNetwork> read_network(const json& object) {
   if (object.is_null()) return GuestNetwork{};
-  if (!object.is_object()) return fail(EPROTO, "agent channel: \"network\" is not an object");
+  if (!object.is_object()) return fail(EPROTO, "\"network\" is not an object");
   return GuestNetwork{
       TRY(read_list<GuestInterface>(object, "interfaces", kMaxInterfaces, read_interface)),
       TRY(read_list<GuestRoute>(object, "routes", kMaxRoutes, read_route))};
@@ -143,8 +140,7 @@ json write_binds(const std::vector<GuestBind>& binds) {
 Result<std::vector<GuestBind>> read_binds(const json& list) {
   if (list.is_null()) return std::vector<GuestBind>{};
   if (!list.is_array() || list.size() > kMaxBinds)
-    return fail(EPROTO,
-                "agent channel: \"binds\" is not a list of at most " + std::to_string(kMaxBinds));
+    return fail(EPROTO, "\"binds\" is not a list of at most " + std::to_string(kMaxBinds));
   std::vector<GuestBind> binds;
   for (const auto& entry : list) binds.push_back(TRY(read_bind(entry)));
   return binds;
@@ -173,7 +169,7 @@ Result<uint32_t> process_id(const json& message, const char* key) {
 Result<std::string> bytes(const json& message, const char* key) {
   return base64_decode(TRY(fields::string(message, key, kMaxSeccomp))).map_error([&](Error error) {
     error.code = EPROTO;
-    error.message = std::string("agent channel: \"") + key + "\" is not base64";
+    error.message = std::string("\"") + key + "\" is not base64";
     return error;
   });
 }
@@ -191,7 +187,7 @@ void write(const Create& message, json& json) {
 Result<Create> read(const json& json, std::type_identity<Create>) {
   Create message;
   message.spec = TRY(fields::object(json, "spec"));
-  if (message.spec.is_null()) return fail(EPROTO, "agent channel: a create without a spec");
+  if (message.spec.is_null()) return fail(EPROTO, "a create without a spec");
   message.network = TRY(read_network(TRY(fields::object(json, "network"))));
   message.binds = TRY(read_binds(TRY(fields::array(json, "binds"))));
   message.seccomp = TRY(bytes(json, "seccomp"));
@@ -212,7 +208,7 @@ Result<CreateMember> read(const json& json, std::type_identity<CreateMember>) {
   message.member = TRY(process_id(json, "member"));
   message.root = TRY(fields::string(json, "root", 255));
   message.spec = TRY(fields::object(json, "spec"));
-  if (message.spec.is_null()) return fail(EPROTO, "agent channel: a create without a spec");
+  if (message.spec.is_null()) return fail(EPROTO, "a create without a spec");
   message.binds = TRY(read_binds(TRY(fields::array(json, "binds"))));
   message.seccomp = TRY(bytes(json, "seccomp"));
   return message;
@@ -238,7 +234,7 @@ void write(const Exec& message, json& json) {
 Result<Exec> read(const json& json, std::type_identity<Exec>) {
   Exec message{TRY(process_id(json, "exec")), TRY(container_id(json)),
                TRY(fields::object(json, "process"))};
-  if (message.process.is_null()) return fail(EPROTO, "agent channel: an exec without a process");
+  if (message.process.is_null()) return fail(EPROTO, "an exec without a process");
   return message;
 }
 
@@ -316,10 +312,10 @@ Result<Resume> read(const json& json, std::type_identity<Resume>) {
   Resume message;
   message.entropy = TRY(bytes(json, "entropy"));
   nlohmann::json macs = TRY(fields::array(json, "macs"));
-  if (macs.size() > kMaxMacs) return fail(EPROTO, "agent channel: too many MACs");
+  if (macs.size() > kMaxMacs) return fail(EPROTO, "too many MACs");
   for (const auto& mac : macs) {
     if (!mac.is_string() || mac.get_ref<const std::string&>().size() > 32)
-      return fail(EPROTO, "agent channel: a MAC is not a short string");
+      return fail(EPROTO, "a MAC is not a short string");
     message.macs.push_back(mac.get<std::string>());
   }
   return message;
